@@ -1,0 +1,56 @@
+// render: the pure translation from a snapshot of Kubernetes-shaped objects to the
+// proxy's RouteTableSpec plus per-object diagnostics. No I/O, no clock, no globals:
+// the same snapshot always gives a byte-identical result. Both the Kubernetes
+// controller and the standalone file source call it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/config/route_spec.h"
+
+namespace portico::controller {
+
+// Objects as the Kubernetes API serves them (JSON), one vector per kind.
+struct ObjectSnapshot {
+  std::vector<nlohmann::json> apiRoutes;       // portico.dev/v1alpha1 APIRoute
+  std::vector<nlohmann::json> secrets;         // v1 Secret (data base64, or stringData)
+  std::vector<nlohmann::json> ingresses;       // networking.k8s.io/v1 Ingress
+  std::vector<nlohmann::json> ingressClasses;  // networking.k8s.io/v1 IngressClass
+  std::vector<nlohmann::json> services;        // v1 Service
+  std::vector<nlohmann::json> endpointSlices;  // discovery.k8s.io/v1 EndpointSlice
+};
+
+struct ObjectRef {
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string toString() const { return kind + " " + (ns.empty() ? "" : ns + "/") + name; }
+};
+
+// One finding about one object: which status condition it affects and why.
+struct Diagnostic {
+  ObjectRef object;
+  std::string field;      // JSON path in the object, e.g. "spec.rules[0].backends[1].port"
+  std::string condition;  // "Accepted" or "ResolvedRefs"
+  std::string reason;     // CamelCase, e.g. "InvalidRegex", "BackendNotFound"
+  std::string message;    // "spec.rules[0].match.path.value: invalid RE2: missing )"
+};
+
+struct RenderOptions {
+  std::string ingressClass = "portico";
+  std::string controllerName = "portico.dev/ingress-controller";
+  bool standalone = false;  // url: backends allowed; Service backends need a cluster
+};
+
+struct RenderResult {
+  proxy::RouteTableSpec table;
+  std::vector<Diagnostic> diagnostics;  // empty when every object rendered cleanly
+};
+
+RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options);
+
+}  // namespace portico::controller
