@@ -51,6 +51,19 @@ struct RenderResult {
   std::vector<Diagnostic> diagnostics;  // empty when every object rendered cleanly
 };
 
+// APIRoutes of options.ingressClass (or with no ingressClassName; others are skipped
+// silently) become one route per rule, named "namespace/name/rule", ordered by
+// metadata.creationTimestamp (missing first), then namespace/name, then rule order, so
+// the input order never matters. Problems are isolated:
+//  - Accepted False on an invalid or unknown field, or a future feature (auth, rateLimit,
+//    cors, retries: UnsupportedFeature) drops that rule only; the other rules render.
+//    Invalid hosts, an unknown spec field or a missing spec drop the whole object.
+//  - ResolvedRefs False (BackendNotFound) on a backend that cannot be resolved (a missing
+//    Service or port; any Service in standalone mode): the rule renders without that
+//    backend, and with no backend left the proxy answers 503.
+//  - ResolvedRefs False (SecretNotFound, InvalidSecret) on spec.tls: the routes render
+//    over plain HTTP only, with no certificate and no https redirect.
+// Messages read "<field>: <text>". No I/O; the same input gives the same output.
 RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options);
 
 }  // namespace portico::controller

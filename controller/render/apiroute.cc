@@ -1,0 +1,742 @@
+#include "controller/render/apiroute.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <limits>
+#include <set>
+#include <tuple>
+
+#include <re2/re2.h>
+
+#include "controller/render/backends.h"
+#include "controller/render/duration.h"
+#include "controller/render/field_path.h"
+#include "controller/render/secrets.h"
+#include "controller/render/validation.h"
+
+namespace portico::controller {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kKind = "APIRoute";
+constexpr uint64_t kMaxWeight = 1000000;
+
+// Fields of a rule that the schema reserves for features not built yet. A rule that asks
+// for one is not served at all, so a route that asks for auth never runs without it.
+constexpr std::string_view kFutureRuleFields[] = {"auth", "rateLimit", "cors", "retries"};
+
+// Rule names show in logs and metrics: a DNS label, like Gateway API section names.
+bool isRuleName(std::string_view s) { return isDnsLabel(s); }
+
+// An IANA service name as a Service port name: at most 15 characters, lower-case
+// alphanumerics and '-', at least one letter.
+bool isPortName(std::string_view s) {
+  return isDnsLabel(s) && s.size() <= 15 &&
+         std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string compileError(const std::string& pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  RE2 re(pattern, options);
+  return re.ok() ? std::string() : re.error();
+}
+
+// Translates one APIRoute. Rules with Accepted problems are dropped; the others render.
+class ApiRouteTranslator {
+ public:
+  ApiRouteTranslator(const json& object, const ObjectIndex& index, const RenderOptions& options,
+                     Reporter& reporter)
+      : object_(object), index_(index), options_(options), reporter_(reporter),
+        ns_(reporter.object().ns), name_(reporter.object().name) {}
+
+  // Appends this object's routes, certificate and redirect hosts to `table`.
+  void translate(TableBuilder& table);
+
+ private:
+  bool readHosts(const json& spec);
+  std::optional<proxy::CertificateSpec> readTls(const json& spec, bool& redirect);
+  std::optional<proxy::RouteSpec> translateRule(const json& rule, const std::string& field,
+                                                std::set<std::string>& ruleNames);
+  bool readMatch(const json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readPath(const json& match, const std::string& field, proxy::RouteSpec& route);
+  bool readMethods(const json& match, const std::string& field, proxy::RouteSpec& route);
+  bool readHeaderMatches(const json& match, const std::string& field, proxy::RouteSpec& route);
+  bool readQueryMatches(const json& match, const std::string& field, proxy::RouteSpec& route);
+  bool readBackends(const json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readBackend(const json& backend, const std::string& field, proxy::RouteSpec& route);
+  bool readLoadBalancing(const json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readTimeouts(const json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readDuration(const json& timeouts, std::string_view key, const std::string& field,
+                    proxy::Millis& out);
+  bool readRewrite(const json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readHeaderEdits(const json& rule, std::string_view key, const std::string& field,
+                       proxy::HeaderEdits& edits);
+  bool readStringMap(const json& edits, std::string_view key, const std::string& field,
+                     std::vector<std::pair<std::string, std::string>>& out);
+  bool readLimits(const json& rule, const std::string& field, proxy::RouteSpec& route);
+
+  // Runs `read` and reports whether it added no diagnostic.
+  template <class F>
+  bool clean(F&& read) {
+    size_t before = reporter_.count();
+    bool ok = read();
+    return ok && reporter_.count() == before;
+  }
+
+  const json& object_;
+  const ObjectIndex& index_;
+  const RenderOptions& options_;
+  Reporter& reporter_;
+  std::string ns_;
+  std::string name_;
+  std::vector<std::string> hosts_;
+};
+
+void ApiRouteTranslator::translate(TableBuilder& table) {
+  const json* spec = readObject(object_, "spec", "", reporter_, /*required=*/true);
+  if (!spec) return;
+  // Unknown top-level fields reject the whole object: a misplaced policy must not be
+  // silently dropped.
+  bool ok = checkKnownFields(*spec, "spec", {"ingressClassName", "hosts", "tls", "rules"}, reporter_);
+  ok = readHosts(*spec) && ok;
+  const json* rules = readArray(*spec, "rules", "spec", reporter_, /*required=*/true);
+  if (!ok || !rules) return;  // an invalid host list could widen the route to every host
+  if (rules->empty()) {
+    reporter_.invalid("spec.rules", "InvalidField", "at least one rule is required");
+    return;
+  }
+
+  bool redirect = false;
+  std::optional<proxy::CertificateSpec> cert = readTls(*spec, redirect);
+
+  std::vector<proxy::RouteSpec> routes;
+  std::set<std::string> ruleNames;
+  for (size_t i = 0; i < rules->size(); ++i) {
+    auto route = translateRule((*rules)[i], indexField("spec.rules", i), ruleNames);
+    if (route) routes.push_back(std::move(*route));
+  }
+  if (routes.empty()) return;
+  for (auto& r : routes) table.addRoute(std::move(r));
+  if (cert) {
+    table.addCertificate(std::move(*cert));
+    if (redirect) table.addRedirectHosts(hosts_);
+  }
+}
+
+bool ApiRouteTranslator::readHosts(const json& spec) {
+  const json* hosts = readArray(spec, "hosts", "spec", reporter_);
+  if (!hosts) return member(spec, "hosts") == nullptr;
+  bool ok = true;
+  for (size_t i = 0; i < hosts->size(); ++i) {
+    std::string field = indexField("spec.hosts", i);
+    const json& h = (*hosts)[i];
+    if (!h.is_string()) {
+      reporter_.invalid(field, "InvalidField", "must be a string, not " + jsonTypeName(h));
+      ok = false;
+      continue;
+    }
+    std::string host = toLower(h.get_ref<const std::string&>());
+    if (std::string why = checkRouteHost(host); !why.empty()) {
+      reporter_.invalid(field, "InvalidHost", quote(host) + " " + why);
+      ok = false;
+      continue;
+    }
+    if (std::find(hosts_.begin(), hosts_.end(), host) == hosts_.end()) hosts_.push_back(host);
+  }
+  return ok;
+}
+
+// Problems here never drop routes: the route is then served over plain HTTP only.
+std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& spec,
+                                                                  bool& redirect) {
+  const json* tls = readObject(spec, "tls", "spec", reporter_);
+  if (!tls) return std::nullopt;
+  size_t before = reporter_.count();
+  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP"}, reporter_);
+  auto secretName = readString(*tls, "secretName", "spec.tls", reporter_, /*required=*/true);
+  redirect = readBool(*tls, "redirectHTTP", "spec.tls", reporter_).value_or(false);
+  if (secretName && !isDnsSubdomain(*secretName)) {
+    reporter_.invalid("spec.tls.secretName", "InvalidField",
+                      quote(*secretName) + " is not a valid Secret name");
+  }
+  if (hosts_.empty()) {
+    reporter_.invalid("spec.tls", "InvalidField",
+                      "needs spec.hosts: certificates are selected by host name (SNI)");
+  }
+  if (reporter_.count() != before) return std::nullopt;
+  auto pair = resolveTlsSecret(index_, ns_, *secretName, "spec.tls.secretName", reporter_);
+  if (!pair) return std::nullopt;
+  proxy::CertificateSpec cert;
+  cert.name = ns_ + "/" + *secretName;
+  cert.hosts = hosts_;
+  cert.certificatePem = std::move(pair->certificatePem);
+  cert.privateKeyPem = std::move(pair->privateKeyPem);
+  return cert;
+}
+
+std::optional<proxy::RouteSpec> ApiRouteTranslator::translateRule(const json& rule,
+                                                                  const std::string& field,
+                                                                  std::set<std::string>& ruleNames) {
+  if (!rule.is_object()) {
+    reporter_.invalid(field, "InvalidField", "must be an object, not " + jsonTypeName(rule));
+    return std::nullopt;
+  }
+  bool ok = true;
+  for (std::string_view future : kFutureRuleFields) {
+    if (rule.contains(future)) {  // even `auth: null`: when in doubt, do not serve
+      reporter_.invalid(childField(field, future), "UnsupportedFeature",
+                        std::string(future) +
+                            " is not supported yet; the rule is not served rather than served "
+                            "without it");
+      ok = false;
+    }
+  }
+  ok = checkKnownFields(rule, field,
+                        {"name", "match", "backends", "loadBalancing", "timeouts", "rewrite",
+                         "requestHeaders", "responseHeaders", "limits", "auth", "rateLimit",
+                         "cors", "retries"},
+                        reporter_) &&
+       ok;
+
+  proxy::RouteSpec route;
+  auto ruleName = readString(rule, "name", field, reporter_, /*required=*/true);
+  if (ruleName) {
+    if (!isRuleName(*ruleName)) {
+      reporter_.invalid(childField(field, "name"), "InvalidField",
+                        quote(*ruleName) +
+                            " must be a DNS label (lower-case letters, digits and '-')");
+      ok = false;
+    } else if (!ruleNames.insert(*ruleName).second) {
+      reporter_.invalid(childField(field, "name"), "DuplicateRuleName",
+                        quote(*ruleName) + " is used by an earlier rule");
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+
+  route.name = ns_ + "/" + name_ + "/" + ruleName.value_or("");
+  route.hosts = hosts_;
+  ok = readMatch(rule, field, route) && ok;
+  ok = readLoadBalancing(rule, field, route) && ok;
+  ok = readTimeouts(rule, field, route) && ok;
+  ok = readRewrite(rule, field, route) && ok;
+  ok = readHeaderEdits(rule, "requestHeaders", field, route.requestHeaders) && ok;
+  ok = readHeaderEdits(rule, "responseHeaders", field, route.responseHeaders) && ok;
+  ok = readLimits(rule, field, route) && ok;
+  // Backends last: their ResolvedRefs problems do not reject the rule.
+  ok = readBackends(rule, field, route) && ok;
+  if (!ok) return std::nullopt;
+  return route;
+}
+
+bool ApiRouteTranslator::readMatch(const json& rule, const std::string& field,
+                                   proxy::RouteSpec& route) {
+  if (!member(rule, "match")) return true;  // every path, method, header
+  std::string matchField = childField(field, "match");
+  return clean([&] {
+    const json* match = readObject(rule, "match", field, reporter_);
+    if (!match) return false;
+    bool ok = checkKnownFields(*match, matchField, {"path", "methods", "headers", "query"}, reporter_);
+    ok = readPath(*match, matchField, route) && ok;
+    ok = readMethods(*match, matchField, route) && ok;
+    ok = readHeaderMatches(*match, matchField, route) && ok;
+    ok = readQueryMatches(*match, matchField, route) && ok;
+    return ok;
+  });
+}
+
+bool ApiRouteTranslator::readPath(const json& match, const std::string& field,
+                                  proxy::RouteSpec& route) {
+  if (!member(match, "path")) return true;  // Prefix "/"
+  std::string pathField = childField(field, "path");
+  return clean([&] {
+    const json* path = readObject(match, "path", field, reporter_);
+    if (!path) return false;
+    checkKnownFields(*path, pathField, {"type", "value"}, reporter_);
+    auto type = readString(*path, "type", pathField, reporter_).value_or("Prefix");
+    auto value = readString(*path, "value", pathField, reporter_);
+    std::string typeField = childField(pathField, "type");
+    std::string valueField = childField(pathField, "value");
+    if (type == "Exact") {
+      route.pathType = proxy::PathMatchType::Exact;
+    } else if (type == "Prefix") {
+      route.pathType = proxy::PathMatchType::Prefix;
+    } else if (type == "RegularExpression") {
+      route.pathType = proxy::PathMatchType::RegularExpression;
+    } else {
+      reporter_.invalid(typeField, "InvalidField",
+                        quote(type) + " must be Exact, Prefix or RegularExpression");
+      return false;
+    }
+    if (!value) {
+      if (route.pathType == proxy::PathMatchType::Prefix && !member(*path, "value")) return true;
+      if (!member(*path, "value")) reporter_.invalid(valueField, "InvalidField", "required");
+      return false;
+    }
+    route.path = *value;
+    if (route.pathType == proxy::PathMatchType::RegularExpression) {
+      if (std::string error = compileError(*value); !error.empty()) {
+        reporter_.invalid(valueField, "InvalidRegex", "invalid RE2: " + error);
+        return false;
+      }
+      return true;
+    }
+    if (!value->starts_with("/")) {
+      reporter_.invalid(valueField, "InvalidPath", quote(*value) + " must start with '/'");
+      return false;
+    }
+    for (unsigned char c : *value) {
+      if (c <= 0x20 || c == 0x7f || c == '?' || c == '#') {
+        reporter_.invalid(valueField, "InvalidPath",
+                          quote(*value) + " must not contain spaces, control characters, '?' or '#'");
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
+bool ApiRouteTranslator::readMethods(const json& match, const std::string& field,
+                                     proxy::RouteSpec& route) {
+  const json* methods = readArray(match, "methods", field, reporter_);
+  if (!methods) return member(match, "methods") == nullptr;
+  std::string methodsField = childField(field, "methods");
+  bool ok = true;
+  for (size_t i = 0; i < methods->size(); ++i) {
+    const json& m = (*methods)[i];
+    std::string f = indexField(methodsField, i);
+    if (!m.is_string() || !isHttpToken(m.get_ref<const std::string&>())) {
+      reporter_.invalid(f, "InvalidField", "must be an HTTP method such as GET");
+      ok = false;
+      continue;
+    }
+    std::string method = toUpper(m.get_ref<const std::string&>());
+    if (std::find(route.methods.begin(), route.methods.end(), method) == route.methods.end()) {
+      route.methods.push_back(method);
+    }
+  }
+  return ok;
+}
+
+bool ApiRouteTranslator::readHeaderMatches(const json& match, const std::string& field,
+                                           proxy::RouteSpec& route) {
+  const json* headers = readArray(match, "headers", field, reporter_);
+  if (!headers) return member(match, "headers") == nullptr;
+  std::string headersField = childField(field, "headers");
+  bool ok = true;
+  for (size_t i = 0; i < headers->size(); ++i) {
+    std::string f = indexField(headersField, i);
+    const json& h = (*headers)[i];
+    ok = clean([&] {
+      if (!h.is_object()) {
+        reporter_.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(h));
+        return false;
+      }
+      checkKnownFields(h, f, {"name", "type", "value"}, reporter_);
+      proxy::HeaderMatch hm;
+      auto name = readString(h, "name", f, reporter_, /*required=*/true);
+      if (name && !isHttpToken(*name)) {
+        reporter_.invalid(childField(f, "name"), "InvalidField", quote(*name) + " is not a valid header name");
+      }
+      auto type = readString(h, "type", f, reporter_).value_or("Exact");
+      if (type == "Exact") {
+        hm.type = proxy::HeaderMatchType::Exact;
+      } else if (type == "RegularExpression") {
+        hm.type = proxy::HeaderMatchType::RegularExpression;
+      } else if (type == "Present") {
+        hm.type = proxy::HeaderMatchType::Present;
+      } else {
+        reporter_.invalid(childField(f, "type"), "InvalidField",
+                          quote(type) + " must be Exact, RegularExpression or Present");
+        return false;
+      }
+      if (hm.type == proxy::HeaderMatchType::Present) {
+        if (member(h, "value")) {
+          reporter_.invalid(childField(f, "value"), "InvalidField", "must be empty for type Present");
+        }
+      } else if (auto value = readString(h, "value", f, reporter_, /*required=*/true)) {
+        hm.value = *value;
+        if (hm.type == proxy::HeaderMatchType::RegularExpression) {
+          if (std::string error = compileError(*value); !error.empty()) {
+            reporter_.invalid(childField(f, "value"), "InvalidRegex", "invalid RE2: " + error);
+          }
+        } else if (!isHttpFieldValue(*value)) {
+          reporter_.invalid(childField(f, "value"), "InvalidField", "must not contain control characters");
+        }
+      }
+      hm.name = name.value_or("");
+      route.headers.push_back(std::move(hm));
+      return true;
+    }) && ok;
+  }
+  return ok;
+}
+
+bool ApiRouteTranslator::readQueryMatches(const json& match, const std::string& field,
+                                          proxy::RouteSpec& route) {
+  const json* query = readArray(match, "query", field, reporter_);
+  if (!query) return member(match, "query") == nullptr;
+  std::string queryField = childField(field, "query");
+  bool ok = true;
+  for (size_t i = 0; i < query->size(); ++i) {
+    std::string f = indexField(queryField, i);
+    const json& q = (*query)[i];
+    ok = clean([&] {
+      if (!q.is_object()) {
+        reporter_.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(q));
+        return false;
+      }
+      checkKnownFields(q, f, {"name", "value"}, reporter_);
+      auto name = readString(q, "name", f, reporter_, /*required=*/true);
+      auto value = readString(q, "value", f, reporter_, /*required=*/true);
+      if (name && name->empty()) reporter_.invalid(childField(f, "name"), "InvalidField", "must not be empty");
+      route.query.push_back(proxy::QueryMatch{name.value_or(""), value.value_or("")});
+      return true;
+    }) && ok;
+  }
+  return ok;
+}
+
+// A backend that cannot be resolved (missing Service, or any Service in standalone mode)
+// is reported as ResolvedRefs False and left out; the rule still renders with the
+// remaining backends, and with none the route answers 503. A backend that is malformed
+// (Accepted False) rejects the rule, like any other invalid field.
+bool ApiRouteTranslator::readBackends(const json& rule, const std::string& field,
+                                      proxy::RouteSpec& route) {
+  const json* backends = readArray(rule, "backends", field, reporter_, /*required=*/true);
+  if (!backends) return false;
+  std::string backendsField = childField(field, "backends");
+  if (backends->empty()) {
+    reporter_.invalid(backendsField, "InvalidField", "at least one backend is required");
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < backends->size(); ++i) {
+    ok = readBackend((*backends)[i], indexField(backendsField, i), route) && ok;
+  }
+  return ok;
+}
+
+bool ApiRouteTranslator::readBackend(const json& backend, const std::string& field,
+                                     proxy::RouteSpec& route) {
+  if (!backend.is_object()) {
+    reporter_.invalid(field, "InvalidField", "must be an object, not " + jsonTypeName(backend));
+    return false;
+  }
+  size_t before = reporter_.count();
+  checkKnownFields(backend, field, {"url", "service", "port", "weight"}, reporter_);
+  auto weight = readUnsigned(backend, "weight", field, reporter_, kMaxWeight);
+  auto url = readString(backend, "url", field, reporter_);
+  auto service = readString(backend, "service", field, reporter_);
+  const json* port = member(backend, "port");
+  if (reporter_.count() != before) return false;
+
+  if (url.has_value() == service.has_value()) {
+    reporter_.invalid(field, "InvalidBackend", "needs exactly one of url and service");
+    return false;
+  }
+  if (url) {
+    if (port) {
+      reporter_.invalid(childField(field, "port"), "InvalidBackend",
+                        "not allowed with url (write the port in the url)");
+      return false;
+    }
+    auto spec = urlBackend(*url);
+    if (!spec) {
+      reporter_.invalid(childField(field, "url"), "InvalidBackend",
+                        quote(*url) + ": " + spec.error().message);
+      return false;
+    }
+    spec->weight = static_cast<uint32_t>(weight.value_or(1));
+    route.backends.push_back(std::move(spec).value());
+    return true;
+  }
+
+  std::string portField = childField(field, "port");
+  if (!isDnsLabel(*service)) {
+    reporter_.invalid(childField(field, "service"), "InvalidBackend",
+                      quote(*service) + " is not a valid Service name");
+    return false;
+  }
+  ServicePortRef portRef;
+  if (!port) {
+    reporter_.invalid(portField, "InvalidBackend", "required with service");
+    return false;
+  }
+  if (port->is_number_integer() && port->get<int64_t>() >= 1 && port->get<int64_t>() <= 65535) {
+    portRef.number = static_cast<uint16_t>(port->get<int64_t>());
+  } else if (port->is_string() && isPortName(port->get_ref<const std::string&>())) {
+    portRef.name = port->get<std::string>();
+  } else {
+    reporter_.invalid(portField, "InvalidBackend",
+                      "must be a port number (1-65535) or a port name such as http");
+    return false;
+  }
+
+  if (options_.standalone) {
+    reporter_.unresolved(childField(field, "service"), "BackendNotFound",
+                         "service " + quote(*service) +
+                             ": service backends need a cluster; use url in standalone mode");
+    return true;
+  }
+  auto spec = resolveServiceBackend(index_, ns_, *service, portRef);
+  if (!spec) {
+    bool portProblem = index_.service(ns_, *service) != nullptr;
+    reporter_.unresolved(portProblem ? portField : childField(field, "service"), "BackendNotFound",
+                         spec.error().message);
+    return true;
+  }
+  spec->weight = static_cast<uint32_t>(weight.value_or(1));
+  route.backends.push_back(std::move(spec).value());
+  return true;
+}
+
+bool ApiRouteTranslator::readLoadBalancing(const json& rule, const std::string& field,
+                                           proxy::RouteSpec& route) {
+  if (!member(rule, "loadBalancing")) return true;
+  std::string lbField = childField(field, "loadBalancing");
+  return clean([&] {
+    const json* lb = readObject(rule, "loadBalancing", field, reporter_);
+    if (!lb) return false;
+    checkKnownFields(*lb, lbField, {"policy", "hashOn"}, reporter_);
+    auto policy = readString(*lb, "policy", lbField, reporter_).value_or("RoundRobin");
+    if (policy == "RoundRobin") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::RoundRobin;
+    } else if (policy == "LeastRequest") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::LeastRequest;
+    } else if (policy == "Random") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::Random;
+    } else if (policy == "ConsistentHash") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::ConsistentHash;
+    } else {
+      reporter_.invalid(childField(lbField, "policy"), "InvalidField",
+                        quote(policy) + " must be RoundRobin, LeastRequest, Random or ConsistentHash");
+    }
+    // TODO(render): RouteSpec has no hash key yet; until it has, choosing one is refused
+    // rather than ignored.
+    if (member(*lb, "hashOn")) {
+      reporter_.invalid(childField(lbField, "hashOn"), "UnsupportedFeature",
+                        "choosing the hash key is not supported yet");
+    }
+    return true;
+  });
+}
+
+bool ApiRouteTranslator::readTimeouts(const json& rule, const std::string& field,
+                                      proxy::RouteSpec& route) {
+  if (!member(rule, "timeouts")) return true;
+  std::string tField = childField(field, "timeouts");
+  return clean([&] {
+    const json* timeouts = readObject(rule, "timeouts", field, reporter_);
+    if (!timeouts) return false;
+    checkKnownFields(*timeouts, tField, {"connect", "request", "idle"}, reporter_);
+    readDuration(*timeouts, "connect", tField, route.timeouts.connect);
+    readDuration(*timeouts, "request", tField, route.timeouts.request);
+    readDuration(*timeouts, "idle", tField, route.timeouts.idle);
+    return true;
+  });
+}
+
+bool ApiRouteTranslator::readDuration(const json& timeouts, std::string_view key,
+                                      const std::string& field, proxy::Millis& out) {
+  auto text = readString(timeouts, key, field, reporter_);
+  if (!text) return member(timeouts, key) == nullptr;
+  std::string f = childField(field, key);
+  auto d = parseDuration(*text);
+  if (!d) {
+    reporter_.invalid(f, "InvalidDuration", d.error().message);
+    return false;
+  }
+  auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
+  if (ms.count() < 1) {
+    reporter_.invalid(f, "InvalidDuration", quote(*text) + " must be at least 1ms");
+    return false;
+  }
+  out = ms;
+  return true;
+}
+
+bool ApiRouteTranslator::readRewrite(const json& rule, const std::string& field,
+                                     proxy::RouteSpec& route) {
+  if (!member(rule, "rewrite")) return true;
+  std::string rField = childField(field, "rewrite");
+  return clean([&] {
+    const json* rewrite = readObject(rule, "rewrite", field, reporter_);
+    if (!rewrite) return false;
+    checkKnownFields(*rewrite, rField, {"pathPrefix", "host"}, reporter_);
+    if (auto prefix = readString(*rewrite, "pathPrefix", rField, reporter_)) {
+      std::string f = childField(rField, "pathPrefix");
+      if (!prefix->starts_with("/")) {
+        reporter_.invalid(f, "InvalidPath", quote(*prefix) + " must start with '/'");
+      } else if (!isHttpFieldValue(*prefix) || prefix->find_first_of(" ?#") != std::string::npos) {
+        reporter_.invalid(f, "InvalidPath",
+                          quote(*prefix) + " must not contain spaces, control characters, '?' or '#'");
+      } else if (route.pathType == proxy::PathMatchType::RegularExpression) {
+        reporter_.invalid(f, "InvalidField", "needs a match.path of type Exact or Prefix");
+      } else {
+        route.rewritePathPrefix = *prefix;
+      }
+    }
+    if (auto host = readString(*rewrite, "host", rField, reporter_)) {
+      std::string lower = toLower(*host);
+      std::string_view name = lower;
+      if (size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+        std::string_view port = name.substr(colon + 1);
+        bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (digits) name = name.substr(0, colon);
+      }
+      if (!isDnsSubdomain(name)) {
+        reporter_.invalid(childField(rField, "host"), "InvalidField",
+                          quote(*host) + " must be a DNS name, optionally with :port");
+      } else {
+        route.rewriteHost = lower;
+      }
+    }
+    return true;
+  });
+}
+
+bool ApiRouteTranslator::readHeaderEdits(const json& rule, std::string_view key,
+                                         const std::string& field, proxy::HeaderEdits& edits) {
+  if (!member(rule, key)) return true;
+  std::string eField = childField(field, key);
+  return clean([&] {
+    const json* e = readObject(rule, key, field, reporter_);
+    if (!e) return false;
+    checkKnownFields(*e, eField, {"set", "add", "remove"}, reporter_);
+    readStringMap(*e, "set", eField, edits.set);
+    readStringMap(*e, "add", eField, edits.add);
+    if (const json* remove = readArray(*e, "remove", eField, reporter_)) {
+      std::string rField = childField(eField, "remove");
+      for (size_t i = 0; i < remove->size(); ++i) {
+        const json& name = (*remove)[i];
+        std::string f = indexField(rField, i);
+        if (!name.is_string() || !isHttpToken(name.get_ref<const std::string&>())) {
+          reporter_.invalid(f, "InvalidField", "must be a header name");
+        } else if (isReservedHeader(name.get_ref<const std::string&>())) {
+          reporter_.invalid(f, "InvalidField",
+                            quote(name.get<std::string>()) + " is managed by the proxy");
+        } else {
+          edits.remove.push_back(name.get<std::string>());
+        }
+      }
+    }
+    return true;
+  });
+}
+
+bool ApiRouteTranslator::readStringMap(const json& edits, std::string_view key,
+                                       const std::string& field,
+                                       std::vector<std::pair<std::string, std::string>>& out) {
+  const json* map = readObject(edits, key, field, reporter_);
+  if (!map) return member(edits, key) == nullptr;
+  std::string mField = childField(field, key);
+  bool ok = true;
+  // nlohmann::json objects iterate in key order, so the output order is deterministic.
+  for (auto it = map->begin(); it != map->end(); ++it) {
+    std::string f = childField(mField, it.key());
+    if (!isHttpToken(it.key())) {
+      reporter_.invalid(f, "InvalidField", quote(it.key()) + " is not a valid header name");
+      ok = false;
+    } else if (isReservedHeader(it.key())) {
+      reporter_.invalid(f, "InvalidField", quote(it.key()) + " is managed by the proxy");
+      ok = false;
+    } else if (!it->is_string()) {
+      reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(*it));
+      ok = false;
+    } else if (!isHttpFieldValue(it->get_ref<const std::string&>())) {
+      reporter_.invalid(f, "InvalidField", "must not contain control characters");
+      ok = false;
+    } else {
+      out.emplace_back(it.key(), it->get<std::string>());
+    }
+  }
+  return ok;
+}
+
+bool ApiRouteTranslator::readLimits(const json& rule, const std::string& field,
+                                    proxy::RouteSpec& route) {
+  if (!member(rule, "limits")) return true;
+  std::string lField = childField(field, "limits");
+  return clean([&] {
+    const json* limits = readObject(rule, "limits", field, reporter_);
+    if (!limits) return false;
+    checkKnownFields(*limits, lField, {"maxRequestBodyBytes"}, reporter_);
+    auto max = readUnsigned(*limits, "maxRequestBodyBytes", lField, reporter_,
+                            static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+    if (max) route.maxRequestBodyBytes = *max;
+    return true;
+  });
+}
+
+struct Ordered {
+  std::string created;  // RFC 3339; missing sorts first
+  std::string ns;
+  std::string name;
+  const json* object;
+};
+
+}  // namespace
+
+void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
+                     const RenderOptions& options, TableBuilder& table,
+                     std::vector<Diagnostic>& diagnostics) {
+  std::vector<Ordered> ordered;
+  ordered.reserve(objects.apiRoutes.size());
+  for (const auto& o : objects.apiRoutes) {
+    ordered.push_back({metadataString(o, "creationTimestamp"), metadataString(o, "namespace"),
+                       metadataString(o, "name"), &o});
+  }
+  // A stable sort keeps even exact duplicates in a fixed order, but they are dropped below.
+  std::stable_sort(ordered.begin(), ordered.end(), [](const Ordered& a, const Ordered& b) {
+    return std::tie(a.created, a.ns, a.name) < std::tie(b.created, b.ns, b.name);
+  });
+
+  std::set<std::string> seen;
+  for (const auto& o : ordered) {
+    Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
+    if (!o.object->is_object()) continue;  // nothing to name it by
+    if (o.name.empty()) {
+      reporter.invalid("metadata.name", "InvalidField", "required");
+      continue;
+    }
+    if (!seen.insert(o.ns + "/" + o.name).second) {
+      reporter.invalid("metadata.name", "DuplicateObject",
+                       "another APIRoute has the same namespace and name");
+      continue;
+    }
+    // ingressClassName: another controller's object is none of our business.
+    if (const json* spec = member(*o.object, "spec"); spec && spec->is_object()) {
+      if (const json* cls = member(*spec, "ingressClassName")) {
+        if (!cls->is_string()) {
+          reporter.invalid("spec.ingressClassName", "InvalidField",
+                           "must be a string, not " + jsonTypeName(*cls));
+          continue;
+        }
+        if (cls->get_ref<const std::string&>() != options.ingressClass) continue;
+      }
+    }
+    // Translate into a scratch builder so that an unexpected exception leaves nothing of
+    // this object behind.
+    TableBuilder scratch;
+    try {
+      ApiRouteTranslator(*o.object, index, options, reporter).translate(scratch);
+    } catch (const std::exception& e) {
+      reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
+      continue;
+    }
+    auto part = std::move(scratch).finish();
+    for (auto& r : part.routes) table.addRoute(std::move(r));
+    for (auto& c : part.certificates) table.addCertificate(std::move(c));
+    table.addRedirectHosts(part.httpsRedirectHosts);
+  }
+}
+
+}  // namespace portico::controller

@@ -1,0 +1,215 @@
+#include "controller/render/render_context.h"
+
+#include <algorithm>
+
+#include "controller/render/field_path.h"
+
+namespace portico::controller {
+
+using nlohmann::json;
+
+void Reporter::add(const std::string& field, std::string_view condition, std::string_view reason,
+                   std::string_view text) {
+  Diagnostic d;
+  d.object = object_;
+  d.field = field;
+  d.condition = std::string(condition);
+  d.reason = std::string(reason);
+  d.message = field.empty() ? std::string(text) : field + ": " + std::string(text);
+  out_.push_back(std::move(d));
+  ++count_;
+}
+
+namespace {
+
+std::string key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+
+void indexByName(const std::vector<json>& objects, std::map<std::string, const json*>& out) {
+  for (const auto& o : objects) {
+    if (!o.is_object()) continue;
+    // The first object wins a duplicate key; a live snapshot has none.
+    out.emplace(key(metadataString(o, "namespace"), metadataString(o, "name")), &o);
+  }
+}
+
+}  // namespace
+
+ObjectIndex::ObjectIndex(const ObjectSnapshot& objects) {
+  indexByName(objects.secrets, secrets_);
+  indexByName(objects.services, services_);
+  for (const auto& slice : objects.endpointSlices) {
+    if (!slice.is_object()) continue;
+    const json* meta = member(slice, "metadata");
+    const json* labels = meta ? member(*meta, "labels") : nullptr;
+    const json* svc = labels && labels->is_object() ? member(*labels, "kubernetes.io/service-name")
+                                                    : nullptr;
+    if (!svc || !svc->is_string()) continue;
+    slicesByService_[key(metadataString(slice, "namespace"), svc->get<std::string>())].push_back(
+        &slice);
+  }
+  for (auto& [k, slices] : slicesByService_) {
+    std::stable_sort(slices.begin(), slices.end(), [](const json* a, const json* b) {
+      return metadataString(*a, "name") < metadataString(*b, "name");
+    });
+  }
+}
+
+const json* ObjectIndex::secret(const std::string& ns, const std::string& name) const {
+  auto it = secrets_.find(key(ns, name));
+  return it == secrets_.end() ? nullptr : it->second;
+}
+
+const json* ObjectIndex::service(const std::string& ns, const std::string& name) const {
+  auto it = services_.find(key(ns, name));
+  return it == services_.end() ? nullptr : it->second;
+}
+
+std::vector<const json*> ObjectIndex::endpointSlices(const std::string& ns,
+                                                     const std::string& service) const {
+  auto it = slicesByService_.find(key(ns, service));
+  return it == slicesByService_.end() ? std::vector<const json*>{} : it->second;
+}
+
+void TableBuilder::addCertificate(proxy::CertificateSpec cert) {
+  for (auto& existing : table_.certificates) {
+    if (existing.name != cert.name) continue;
+    for (auto& h : cert.hosts) {
+      if (std::find(existing.hosts.begin(), existing.hosts.end(), h) == existing.hosts.end()) {
+        existing.hosts.push_back(h);
+      }
+    }
+    return;
+  }
+  table_.certificates.push_back(std::move(cert));
+}
+
+void TableBuilder::addRedirectHosts(const std::vector<std::string>& hosts) {
+  table_.httpsRedirectHosts.insert(table_.httpsRedirectHosts.end(), hosts.begin(), hosts.end());
+}
+
+proxy::RouteTableSpec TableBuilder::finish() && {
+  auto& hosts = table_.httpsRedirectHosts;
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  return std::move(table_);
+}
+
+const json* member(const json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string metadataString(const json& object, std::string_view key) {
+  const json* meta = member(object, "metadata");
+  if (!meta) return {};
+  const json* v = member(*meta, key);
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+bool checkKnownFields(const json& object, const std::string& field,
+                      std::initializer_list<std::string_view> known, Reporter& reporter) {
+  bool ok = true;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+    reporter.invalid(childField(field, it.key()), "UnknownField", "unknown field");
+    ok = false;
+  }
+  return ok;
+}
+
+std::string jsonTypeName(const json& value) {
+  if (value.is_number()) return "number";
+  return value.type_name();
+}
+
+namespace {
+
+void wrongType(const json& value, const std::string& field, std::string_view want,
+               Reporter& reporter) {
+  reporter.invalid(field, "InvalidField",
+                   "must be " + std::string(want) + ", not " + jsonTypeName(value));
+}
+
+}  // namespace
+
+std::optional<std::string> readString(const json& object, std::string_view key,
+                                      const std::string& parentField, Reporter& reporter,
+                                      bool required) {
+  std::string field = childField(parentField, key);
+  const json* v = member(object, key);
+  if (!v) {
+    if (required) reporter.invalid(field, "InvalidField", "required");
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    wrongType(*v, field, "a string", reporter);
+    return std::nullopt;
+  }
+  return v->get<std::string>();
+}
+
+std::optional<bool> readBool(const json& object, std::string_view key,
+                             const std::string& parentField, Reporter& reporter) {
+  const json* v = member(object, key);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) {
+    wrongType(*v, childField(parentField, key), "a boolean", reporter);
+    return std::nullopt;
+  }
+  return v->get<bool>();
+}
+
+std::optional<uint64_t> readUnsigned(const json& object, std::string_view key,
+                                     const std::string& parentField, Reporter& reporter,
+                                     uint64_t max) {
+  std::string field = childField(parentField, key);
+  const json* v = member(object, key);
+  if (!v) return std::nullopt;
+  if (v->is_number_unsigned()) {
+    uint64_t n = v->get<uint64_t>();
+    if (n <= max) return n;
+  } else if (v->is_number_integer()) {
+    if (v->get<int64_t>() >= 0 && static_cast<uint64_t>(v->get<int64_t>()) <= max) {
+      return static_cast<uint64_t>(v->get<int64_t>());
+    }
+  } else {
+    wrongType(*v, field, "an integer", reporter);
+    return std::nullopt;
+  }
+  reporter.invalid(field, "InvalidField", "must be an integer from 0 to " + std::to_string(max));
+  return std::nullopt;
+}
+
+const json* readObject(const json& object, std::string_view key, const std::string& parentField,
+                       Reporter& reporter, bool required) {
+  std::string field = childField(parentField, key);
+  const json* v = member(object, key);
+  if (!v) {
+    if (required) reporter.invalid(field, "InvalidField", "required");
+    return nullptr;
+  }
+  if (!v->is_object()) {
+    wrongType(*v, field, "an object", reporter);
+    return nullptr;
+  }
+  return v;
+}
+
+const json* readArray(const json& object, std::string_view key, const std::string& parentField,
+                      Reporter& reporter, bool required) {
+  std::string field = childField(parentField, key);
+  const json* v = member(object, key);
+  if (!v) {
+    if (required) reporter.invalid(field, "InvalidField", "required");
+    return nullptr;
+  }
+  if (!v->is_array()) {
+    wrongType(*v, field, "a list", reporter);
+    return nullptr;
+  }
+  return v;
+}
+
+}  // namespace portico::controller

@@ -1,0 +1,114 @@
+// Internal to render: what every translator (apiroute.cc now, ingress.cc later) shares.
+// Reporter collects diagnostics for one object; ObjectIndex looks objects up by
+// namespace/name; TableBuilder accumulates the RouteTableSpec; the json helpers read
+// typed fields and report wrong types. Not part of the render API.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/render/render.h"
+
+namespace portico::controller {
+
+// Condition names and reasons used in diagnostics.
+inline constexpr std::string_view kAccepted = "Accepted";
+inline constexpr std::string_view kResolvedRefs = "ResolvedRefs";
+
+// Diagnostics about one object. Every message reads "<field>: <text>".
+class Reporter {
+ public:
+  Reporter(std::vector<Diagnostic>& out, ObjectRef object) : out_(out), object_(std::move(object)) {}
+
+  // The object (or part of it) is rejected: condition Accepted False.
+  void invalid(const std::string& field, std::string_view reason, std::string_view text) {
+    add(field, kAccepted, reason, text);
+  }
+  // A reference could not be resolved: condition ResolvedRefs False.
+  void unresolved(const std::string& field, std::string_view reason, std::string_view text) {
+    add(field, kResolvedRefs, reason, text);
+  }
+  // Number of diagnostics reported so far for this object; compare before and after
+  // translating a part to learn whether that part had problems.
+  size_t count() const { return count_; }
+  const ObjectRef& object() const { return object_; }
+
+ private:
+  void add(const std::string& field, std::string_view condition, std::string_view reason,
+           std::string_view text);
+
+  std::vector<Diagnostic>& out_;
+  ObjectRef object_;
+  size_t count_ = 0;
+};
+
+// Lookups over a snapshot. Pointers stay valid as long as the snapshot.
+class ObjectIndex {
+ public:
+  explicit ObjectIndex(const ObjectSnapshot& objects);
+
+  const nlohmann::json* secret(const std::string& ns, const std::string& name) const;
+  const nlohmann::json* service(const std::string& ns, const std::string& name) const;
+  // EndpointSlices labelled kubernetes.io/service-name=<service> in `ns`, by slice name.
+  std::vector<const nlohmann::json*> endpointSlices(const std::string& ns,
+                                                    const std::string& service) const;
+
+ private:
+  std::map<std::string, const nlohmann::json*> secrets_;
+  std::map<std::string, const nlohmann::json*> services_;
+  std::map<std::string, std::vector<const nlohmann::json*>> slicesByService_;
+};
+
+// Accumulates the table. Certificates are merged by name (one per Secret, hosts in order
+// of first reference); redirect hosts are sorted and de-duplicated by finish().
+class TableBuilder {
+ public:
+  void addRoute(proxy::RouteSpec route) { table_.routes.push_back(std::move(route)); }
+  void addCertificate(proxy::CertificateSpec cert);
+  void addRedirectHosts(const std::vector<std::string>& hosts);
+  proxy::RouteTableSpec finish() &&;
+
+ private:
+  proxy::RouteTableSpec table_;
+};
+
+// metadata.<key> as a string, or "" when absent or not a string.
+std::string metadataString(const nlohmann::json& object, std::string_view key);
+
+// The member `key` of `object`, or nullptr when absent or null.
+const nlohmann::json* member(const nlohmann::json& object, std::string_view key);
+
+// Reports UnknownField for every member of `object` not in `known`; false if any.
+bool checkKnownFields(const nlohmann::json& object, const std::string& field,
+                      std::initializer_list<std::string_view> known, Reporter& reporter);
+
+// Typed reads of object[key]. Absent (or null) gives nullopt without a diagnostic unless
+// `required`; a value of the wrong type gives nullopt and an InvalidField diagnostic.
+std::optional<std::string> readString(const nlohmann::json& object, std::string_view key,
+                                      const std::string& parentField, Reporter& reporter,
+                                      bool required = false);
+std::optional<bool> readBool(const nlohmann::json& object, std::string_view key,
+                             const std::string& parentField, Reporter& reporter);
+// A non-negative integer no larger than `max`.
+std::optional<uint64_t> readUnsigned(const nlohmann::json& object, std::string_view key,
+                                     const std::string& parentField, Reporter& reporter,
+                                     uint64_t max);
+// object[key] if it is an object / array; reports InvalidField if it is something else.
+const nlohmann::json* readObject(const nlohmann::json& object, std::string_view key,
+                                 const std::string& parentField, Reporter& reporter,
+                                 bool required = false);
+const nlohmann::json* readArray(const nlohmann::json& object, std::string_view key,
+                                const std::string& parentField, Reporter& reporter,
+                                bool required = false);
+
+// The JSON type name used in messages ("string", "number", ...).
+std::string jsonTypeName(const nlohmann::json& value);
+
+}  // namespace portico::controller

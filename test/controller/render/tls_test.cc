@@ -1,0 +1,145 @@
+// TLS: Secret resolution, certificates, https redirects and what a bad Secret does.
+#include <doctest/doctest.h>
+
+#include "controller/render/render.h"
+#include "controller/render/secrets.h"
+#include "test/controller/test_support.h"
+
+using nlohmann::json;
+using namespace portico::controller;
+using namespace portico::controller::test;
+
+namespace {
+
+json tlsRoute(const std::string& name, json hosts, const std::string& secret, bool redirect,
+              const std::string& created = "") {
+  return apiRoute("shop", name,
+                  {{"hosts", std::move(hosts)},
+                   {"tls", {{"secretName", secret}, {"redirectHTTP", redirect}}},
+                   {"rules", {rule("r")}}},
+                  created);
+}
+
+RenderResult renderWithSecrets(std::vector<json> routes, std::vector<json> secrets) {
+  ObjectSnapshot s;
+  s.secrets = std::move(secrets);
+  return renderRoutes(std::move(routes), false, s);
+}
+
+}  // namespace
+
+TEST_SUITE("render") {
+
+TEST_CASE("a kubernetes.io/tls Secret becomes a certificate for the route's hosts") {
+  auto result = renderWithSecrets({tlsRoute("api", {"a.example.com", "*.a.example.com"}, "api-tls", false)},
+                                  {tlsSecret("shop", "api-tls", certA(), keyA())});
+  CHECK(result.diagnostics.empty());
+  REQUIRE(result.table.certificates.size() == 1);
+  const auto& c = result.table.certificates[0];
+  CHECK(c.name == "shop/api-tls");
+  CHECK(c.hosts == std::vector<std::string>{"a.example.com", "*.a.example.com"});
+  CHECK(c.certificatePem == certA());
+  CHECK(c.privateKeyPem == keyA());
+  CHECK(result.table.httpsRedirectHosts.empty());
+  CHECK(result.table.routes.size() == 1);
+}
+
+TEST_CASE("redirectHTTP adds the hosts to httpsRedirectHosts, sorted") {
+  auto result = renderWithSecrets({tlsRoute("api", {"z.example.com", "a.example.com"}, "api-tls", true)},
+                                  {tlsSecret("shop", "api-tls", certA(), keyA())});
+  CHECK(result.diagnostics.empty());
+  CHECK(result.table.httpsRedirectHosts == std::vector<std::string>{"a.example.com", "z.example.com"});
+}
+
+TEST_CASE("two routes sharing a Secret share one certificate with the union of their hosts") {
+  auto result = renderWithSecrets({tlsRoute("one", {"a.example.com"}, "api-tls", false, "2024-01-01T00:00:00Z"),
+                                   tlsRoute("two", {"b.example.com", "a.example.com"}, "api-tls", false,
+                                            "2024-01-02T00:00:00Z")},
+                                  {tlsSecret("shop", "api-tls", certA(), keyA())});
+  REQUIRE(result.table.certificates.size() == 1);
+  CHECK(result.table.certificates[0].hosts == std::vector<std::string>{"a.example.com", "b.example.com"});
+}
+
+TEST_CASE("stringData is accepted and wins over data") {
+  json secret = tlsSecret("shop", "api-tls", certB(), keyB());
+  secret["stringData"] = {{"tls.crt", certA()}, {"tls.key", keyA()}};
+  auto result = renderWithSecrets({tlsRoute("api", {"a.example.com"}, "api-tls", false)}, {secret});
+  CHECK(result.diagnostics.empty());
+  REQUIRE(result.table.certificates.size() == 1);
+  CHECK(result.table.certificates[0].certificatePem == certA());
+}
+
+TEST_CASE("a missing Secret is SecretNotFound; the route is served over HTTP without redirect") {
+  auto result = renderWithSecrets({tlsRoute("api", {"a.example.com"}, "nope", true)}, {});
+  REQUIRE(result.diagnostics.size() == 1);
+  const auto& d = result.diagnostics[0];
+  CHECK(d.field == "spec.tls.secretName");
+  CHECK(d.condition == "ResolvedRefs");
+  CHECK(d.reason == "SecretNotFound");
+  CHECK(d.message == "spec.tls.secretName: secret \"shop/nope\" not found");
+  CHECK(result.table.routes.size() == 1);
+  CHECK(result.table.certificates.empty());
+  CHECK(result.table.httpsRedirectHosts.empty());
+}
+
+TEST_CASE("a Secret in another namespace is not found") {
+  auto result = renderWithSecrets({tlsRoute("api", {"a.example.com"}, "api-tls", false)},
+                                  {tlsSecret("other", "api-tls", certA(), keyA())});
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics[0].reason == "SecretNotFound");
+}
+
+TEST_CASE("bad Secret data is InvalidSecret, and the route still serves over HTTP") {
+  json wrongType = tlsSecret("shop", "s", certA(), keyA());
+  wrongType["type"] = "Opaque";
+  json badBase64 = tlsSecret("shop", "s", certA(), keyA());
+  badBase64["data"]["tls.crt"] = "!!!not base64";
+  json notPem = tlsSecret("shop", "s", "hello", keyA());
+  json badKey = tlsSecret("shop", "s", certA(), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+  json mismatch = tlsSecret("shop", "s", certA(), keyB());
+  json missingKey = tlsSecret("shop", "s", certA(), keyA());
+  missingKey["data"].erase("tls.key");
+  struct Case {
+    const char* name;
+    json secret;
+    const char* text;
+  };
+  for (const auto& c : {Case{"type", wrongType, "type is \"Opaque\", want \"kubernetes.io/tls\""},
+                        Case{"base64", badBase64, "data[tls.crt]: not valid base64"},
+                        Case{"pem", notPem, "tls.crt: no PEM certificate"},
+                        Case{"key", badKey, "tls.key: no PEM private key"},
+                        Case{"mismatch", mismatch, "tls.key does not match the certificate"},
+                        Case{"missing", missingKey, "data[tls.key]: missing"}}) {
+    CAPTURE(c.name);
+    auto result = renderWithSecrets({tlsRoute("api", {"a.example.com"}, "s", true)}, {c.secret});
+    REQUIRE(result.diagnostics.size() == 1);
+    CHECK(result.diagnostics[0].reason == "InvalidSecret");
+    CHECK(result.diagnostics[0].field == "spec.tls.secretName");
+    CHECK(result.diagnostics[0].message.find(c.text) != std::string::npos);
+    CHECK(result.table.certificates.empty());
+    CHECK(result.table.httpsRedirectHosts.empty());
+    CHECK(result.table.routes.size() == 1);
+  }
+}
+
+TEST_CASE("tls without hosts is rejected and the route serves over HTTP") {
+  auto result = renderWithSecrets(
+      {apiRoute("shop", "api", {{"tls", {{"secretName", "api-tls"}}}, {"rules", {rule("r")}}})},
+      {tlsSecret("shop", "api-tls", certA(), keyA())});
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics[0].field == "spec.tls");
+  CHECK(result.table.certificates.empty());
+  CHECK(result.table.routes.size() == 1);
+}
+
+TEST_CASE("base64 decoding accepts padding, line breaks and no padding; rejects junk") {
+  CHECK(*decodeBase64("aGVsbG8=") == "hello");
+  CHECK(*decodeBase64("aGVs\nbG8") == "hello");
+  CHECK(*decodeBase64("") == "");
+  CHECK(*decodeBase64("YQ==") == "a");
+  CHECK_FALSE(decodeBase64("a").has_value());
+  CHECK_FALSE(decodeBase64("YQ=a").has_value());
+  CHECK_FALSE(decodeBase64("Y*==").has_value());
+}
+
+}  // TEST_SUITE
