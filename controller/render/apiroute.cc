@@ -21,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kKind = "APIRoute";
-constexpr uint64_t kMaxWeight = 1000000;
+constexpr uint64_t kMaxWeight = 1000;  // as the CRD schema says
 
 // Fields of a rule that the schema reserves for features not built yet. A rule that asks
 // for one is not served at all, so a route that asks for auth never runs without it.

@@ -1,0 +1,62 @@
+// Standalone mode: a YAML stream of APIRoute and Secret documents instead of a cluster.
+//
+//   auto table = renderConfigFile("portico.yaml");   // load + render, strict
+//   if (!table) { log(table.error().message); keep the last good table; }
+//
+// Every error names the file and line ("portico.yaml:12: APIRoute default/orders
+// spec.rules[0].backends[0].url: ..."); a file with any problem is invalid as a whole, so
+// the caller keeps serving the last good table.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/render/render.h"
+#include "proxy/common/expected.h"
+#include "proxy/config/route_spec.h"
+
+namespace portico::controller {
+
+// Where one object's fields are in the file.
+struct SourceLines {
+  int documentLine = 0;               // 1-based line where the document's mapping starts
+  std::map<std::string, int> fields;  // JSON path ("spec.rules[0].name") -> 1-based line
+  // The line of `field`, or of its closest recorded parent, or documentLine.
+  int lineOf(std::string_view field) const;
+};
+
+struct LoadedConfig {
+  std::string path;  // as given; used in messages
+  ObjectSnapshot objects;  // apiRoutes and secrets, in file order
+  std::map<std::string, SourceLines> lines;  // by ObjectRef::toString() ("APIRoute ns/name")
+  // The line of `field` in `object`, or 0 if the object did not come from this file.
+  int lineOf(const ObjectRef& object, std::string_view field) const;
+};
+
+// Reads a YAML stream (documents separated by ---) of portico.dev/v1alpha1 APIRoute and
+// v1 Secret documents into Kubernetes-shaped JSON. Plain scalars resolve like YAML 1.2's
+// core schema (null, true/false, ints, floats); quoted and block scalars stay strings, so
+// `port: 8080` is a number and `port: "8080"` a string. metadata.namespace defaults to
+// "default". Fails on unreadable files ("FILE: cannot read: ..."), YAML syntax errors
+// ("FILE:LINE:COL: yaml: ..."), and, listing every one, documents of another kind,
+// without metadata.name, with duplicate keys, or repeating an object ("FILE:LINE: ...").
+[[nodiscard]] Expected<LoadedConfig> loadConfigFile(const std::string& path);
+
+// The same from text already read; `path` only names it in messages.
+[[nodiscard]] Expected<LoadedConfig> loadConfigText(const std::string& text, const std::string& path);
+
+// loadConfigFile, then render with options.standalone forced on. Any diagnostic makes the
+// whole file invalid: the Error lists every one, a line each, as
+// "FILE:LINE: <Kind ns/name> <field>: <text>".
+[[nodiscard]] Expected<proxy::RouteTableSpec> renderConfigFile(const std::string& path,
+                                                               RenderOptions options = {});
+
+// renderConfigFile for text already read (what ConfigFileWatcher hands over).
+[[nodiscard]] Expected<proxy::RouteTableSpec> renderConfigText(const std::string& text,
+                                                               const std::string& path,
+                                                               RenderOptions options = {});
+
+}  // namespace portico::controller

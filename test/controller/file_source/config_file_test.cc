@@ -1,0 +1,257 @@
+// Standalone config files: YAML to JSON, line numbers, strict errors.
+#include <doctest/doctest.h>
+
+#include "controller/file_source/config_file.h"
+#include "test/controller/test_support.h"
+
+using nlohmann::json;
+using namespace portico::controller;
+using namespace portico::controller::test;
+
+namespace {
+
+const char* kGoodFile = R"(# two routes and a secret
+apiVersion: portico.dev/v1alpha1
+kind: APIRoute
+metadata:
+  name: orders
+spec:
+  rules:
+    - name: read
+      match:
+        path: {type: Prefix, value: /orders}
+      backends:
+        - url: http://127.0.0.1:9001
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-tls, namespace: shop}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: "x"
+  tls.key: "y"
+)";
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_SUITE("file_source") {
+
+TEST_CASE("a YAML stream loads APIRoutes and Secrets with namespace defaulted to default") {
+  auto config = loadConfigText(kGoodFile, "cfg.yaml");
+  REQUIRE_MESSAGE(config.has_value(), config.error().message);
+  REQUIRE(config->objects.apiRoutes.size() == 1);
+  REQUIRE(config->objects.secrets.size() == 1);
+  CHECK(config->objects.apiRoutes[0]["metadata"]["namespace"] == "default");
+  CHECK(config->objects.secrets[0]["metadata"]["namespace"] == "shop");
+  CHECK(config->objects.apiRoutes[0]["spec"]["rules"][0]["match"]["path"]["value"] == "/orders");
+}
+
+TEST_CASE("plain scalars resolve to numbers, booleans and null; quoted ones stay strings") {
+  auto config = loadConfigText(R"(apiVersion: portico.dev/v1alpha1
+kind: APIRoute
+metadata: {name: x}
+spec:
+  values:
+    int: 8080
+    quotedInt: "8080"
+    singleQuoted: '8080'
+    negative: -3
+    hex: 0x1F
+    float: 1.5
+    exp: 1e3
+    yes: yes
+    bool: true
+    boolCaps: False
+    null1: ~
+    null2: null
+    empty:
+    version: 1.2.3
+    time: 12:30
+    block: |
+      text
+)",
+                               "cfg.yaml");
+  REQUIRE_MESSAGE(config.has_value(), config.error().message);
+  const json& v = config->objects.apiRoutes[0]["spec"]["values"];
+  CHECK(v["int"] == 8080);
+  CHECK(v["int"].is_number_integer());
+  CHECK(v["quotedInt"] == "8080");
+  CHECK(v["singleQuoted"] == "8080");
+  CHECK(v["negative"] == -3);
+  CHECK(v["hex"] == 31);
+  CHECK(v["float"] == 1.5);
+  CHECK(v["exp"] == 1000.0);
+  CHECK(v["yes"] == "yes");  // YAML 1.2: only true/false are booleans
+  CHECK(v["bool"] == true);
+  CHECK(v["boolCaps"] == false);
+  CHECK(v["null1"].is_null());
+  CHECK(v["null2"].is_null());
+  CHECK(v["empty"].is_null());
+  CHECK(v["version"] == "1.2.3");
+  CHECK(v["time"] == "12:30");
+  CHECK(v["block"] == "text\n");
+}
+
+TEST_CASE("the line of every field is recorded, and unknown fields fall back to their parent") {
+  auto config = loadConfigText(kGoodFile, "cfg.yaml");
+  REQUIRE(config.has_value());
+  ObjectRef route{"APIRoute", "default", "orders"};
+  CHECK(config->lineOf(route, "") == 2);
+  CHECK(config->lineOf(route, "metadata.name") == 5);
+  CHECK(config->lineOf(route, "spec.rules[0]") == 8);
+  CHECK(config->lineOf(route, "spec.rules[0].match.path.value") == 10);
+  CHECK(config->lineOf(route, "spec.rules[0].backends[0].url") == 12);
+  CHECK(config->lineOf(route, "spec.rules[0].backends[0].port") == 12);  // parent: the item
+  CHECK(config->lineOf(route, "spec.rules[3].name") == 7);               // parent: spec.rules
+  CHECK(config->lineOf(ObjectRef{"Secret", "shop", "api-tls"}, "stringData[tls.key]") == 20);
+  CHECK(config->lineOf(ObjectRef{"APIRoute", "default", "other"}, "spec") == 0);
+}
+
+TEST_CASE("a YAML syntax error is FILE:LINE:COL: yaml: message") {
+  auto config = loadConfigText("apiVersion: v1\nkind: Secret\nmetadata: {name: [x\n", "bad.yaml");
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message.rfind("bad.yaml:", 0) == 0);
+  CHECK(contains(config.error().message, ": yaml: "));
+  auto tab = loadConfigText("a:\n\tb: 1\n", "tab.yaml");
+  REQUIRE_FALSE(tab.has_value());
+  CHECK(tab.error().message.rfind("tab.yaml:2:", 0) == 0);
+}
+
+TEST_CASE("documents of another kind or apiVersion are errors naming the document and its line") {
+  auto config = loadConfigText(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+      "---\napiVersion: portico.dev/v1\nkind: APIRoute\nmetadata: {name: r}\n",
+      "cfg.yaml");
+  REQUIRE_FALSE(config.has_value());
+  const std::string& m = config.error().message;
+  CHECK(contains(m, "cfg.yaml:5: document 2: unsupported kind \"ConfigMap\" of apiVersion \"v1\""));
+  CHECK(contains(m, "cfg.yaml:9: document 3: unsupported kind \"APIRoute\" of apiVersion \"portico.dev/v1\""));
+}
+
+TEST_CASE("a missing or invalid name, a duplicate key and a repeated object are errors") {
+  auto noName = loadConfigText("apiVersion: v1\nkind: Secret\nmetadata: {namespace: a}\n", "f.yaml");
+  REQUIRE_FALSE(noName.has_value());
+  CHECK(contains(noName.error().message, "f.yaml:3: document 1: metadata.name"));
+
+  auto dupKey = loadConfigText("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ntype: x\ntype: y\n", "f.yaml");
+  REQUIRE_FALSE(dupKey.has_value());
+  CHECK(contains(dupKey.error().message, "f.yaml:5: duplicate key \"type\""));
+
+  auto repeated = loadConfigText(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: default}\n",
+      "f.yaml");
+  REQUIRE_FALSE(repeated.has_value());
+  CHECK(contains(repeated.error().message, "f.yaml:5: document 2: Secret default/a is already defined at line 1"));
+}
+
+TEST_CASE("empty documents and comments are skipped; a scalar document is an error") {
+  auto empty = loadConfigText("---\n# nothing\n---\n", "f.yaml");
+  REQUIRE(empty.has_value());
+  CHECK(empty->objects.apiRoutes.empty());
+  auto scalar = loadConfigText("hello\n", "f.yaml");
+  REQUIRE_FALSE(scalar.has_value());
+  CHECK(contains(scalar.error().message, "must be a mapping"));
+}
+
+TEST_CASE("an unreadable file is an error naming the file") {
+  auto config = loadConfigFile("/nonexistent/portico.yaml");
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message.rfind("/nonexistent/portico.yaml: cannot read", 0) == 0);
+}
+
+TEST_CASE("a valid file renders to a table in standalone mode") {
+  TempDir dir;
+  std::string path = dir.file("portico.yaml");
+  writeText(path, R"(apiVersion: portico.dev/v1alpha1
+kind: APIRoute
+metadata: {name: orders, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  rules:
+    - name: read
+      match: {path: {type: Prefix, value: /orders}, methods: [GET]}
+      backends: [{url: "http://127.0.0.1:9001", weight: 2}]
+      timeouts: {connect: 2s}
+)");
+  auto table = renderConfigFile(path);
+  REQUIRE_MESSAGE(table.has_value(), table.error().message);
+  REQUIRE(table->routes.size() == 1);
+  CHECK(table->routes[0].name == "shop/orders/read");
+  CHECK(table->routes[0].backends[0].weight == 2);
+  CHECK(table->routes[0].timeouts.connect.count() == 2000);
+}
+
+TEST_CASE("a bad file is an Error listing every problem as FILE:LINE: object field: message") {
+  TempDir dir;
+  std::string path = dir.file("portico.yaml");
+  writeText(path, R"(apiVersion: portico.dev/v1alpha1
+kind: APIRoute
+metadata: {name: orders}
+spec:
+  rules:
+    - name: read
+      match:
+        path:
+          type: RegularExpression
+          value: "/orders/(["
+      backends:
+        - url: http://127.0.0.1:9001
+    - name: write
+      backends:
+        - service: orders
+          port: 8080
+      auth:
+        apiKey: {header: X-API-Key}
+)");
+  auto table = renderConfigFile(path);
+  REQUIRE_FALSE(table.has_value());
+  const std::string& m = table.error().message;
+  CHECK(contains(m, path + ":10: APIRoute default/orders spec.rules[0].match.path.value: invalid RE2"));
+  CHECK(contains(m, path + ":15: APIRoute default/orders spec.rules[1].backends[0].service: service \"orders\": "
+                           "service backends need a cluster"));
+  CHECK(contains(m, path + ":17: APIRoute default/orders spec.rules[1].auth: auth is not supported yet"));
+  CHECK(std::count(m.begin(), m.end(), '\n') == 2);  // three lines
+}
+
+TEST_CASE("a TLS Secret written with stringData in the file resolves") {
+  std::string indentedCert, indentedKey;
+  for (auto [pem, out] : {std::pair{certA(), &indentedCert}, std::pair{keyA(), &indentedKey}}) {
+    std::istringstream in(pem);
+    for (std::string line; std::getline(in, line);) *out += "    " + line + "\n";
+  }
+  std::string text = "apiVersion: v1\nkind: Secret\nmetadata: {name: api-tls}\ntype: kubernetes.io/tls\nstringData:\n"
+                     "  tls.crt: |\n" + indentedCert + "  tls.key: |\n" + indentedKey +
+                     "---\napiVersion: portico.dev/v1alpha1\nkind: APIRoute\nmetadata: {name: api}\nspec:\n"
+                     "  hosts: [a.example.com]\n  tls: {secretName: api-tls, redirectHTTP: true}\n"
+                     "  rules: [{name: r, backends: [{url: 'http://127.0.0.1:9001'}]}]\n";
+  auto table = renderConfigText(text, "tls.yaml");
+  REQUIRE_MESSAGE(table.has_value(), table.error().message);
+  REQUIRE(table->certificates.size() == 1);
+  CHECK(table->certificates[0].name == "default/api-tls");
+  CHECK(table->certificates[0].certificatePem == certA());
+  CHECK(table->httpsRedirectHosts == std::vector<std::string>{"a.example.com"});
+}
+
+TEST_CASE("a missing Secret in a file fails with the line of secretName") {
+  auto table = renderConfigText("apiVersion: portico.dev/v1alpha1\nkind: APIRoute\nmetadata: {name: api}\nspec:\n"
+                                "  hosts: [a.example.com]\n  tls:\n    secretName: nope\n"
+                                "  rules: [{name: r, backends: [{url: 'http://127.0.0.1:9001'}]}]\n",
+                                "f.yaml");
+  REQUIRE_FALSE(table.has_value());
+  CHECK(table.error().message ==
+        "f.yaml:7: APIRoute default/api spec.tls.secretName: secret \"default/nope\" not found");
+}
+
+TEST_CASE("a string where the schema wants a number is an error, not a silent conversion") {
+  auto table = renderConfigText("apiVersion: portico.dev/v1alpha1\nkind: APIRoute\nmetadata: {name: api}\nspec:\n"
+                                "  rules:\n  - name: r\n    backends: [{url: 'http://a', weight: \"2\"}]\n",
+                                "f.yaml");
+  REQUIRE_FALSE(table.has_value());
+  CHECK(contains(table.error().message, "f.yaml:7: APIRoute default/api spec.rules[0].backends[0].weight: must be an integer"));
+}
+
+}  // TEST_SUITE
