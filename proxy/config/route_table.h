@@ -51,7 +51,11 @@ class RouteTable {
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
-  // The best route for the request by the precedence rules, or nullptr (404).
+  // The best route for the request by the precedence rules, or nullptr (404). Hosts: exact,
+  // then "*.suffix", then routes without hosts, falling through when a bucket has no match.
+  // Within a host: Exact path > RegularExpression (creation order) > longest Prefix; ties on
+  // the same path: with methods first, then more headers, more query params, creation order.
+  // Details in proxy/router/route_index.h. Any thread; allocates nothing; never throws.
   [[nodiscard]] const Route* match(const RequestView& request) const;
 
   // True if plain-HTTP requests for this host (lower case, no port) redirect to https.

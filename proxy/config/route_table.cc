@@ -1,0 +1,174 @@
+#include "proxy/config/route_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/router/host_set.h"
+#include "proxy/router/route_index.h"
+
+namespace portico::proxy {
+namespace {
+
+using nlohmann::json;
+
+void lowerAll(std::vector<std::string>& hosts) {
+  for (std::string& host : hosts) host = router::toLowerAscii(host);
+}
+
+const char* toString(PathMatchType type) {
+  switch (type) {
+    case PathMatchType::Exact:
+      return "Exact";
+    case PathMatchType::Prefix:
+      return "Prefix";
+    case PathMatchType::RegularExpression:
+      return "RegularExpression";
+  }
+  return "Unknown";
+}
+
+const char* toString(HeaderMatchType type) {
+  switch (type) {
+    case HeaderMatchType::Exact:
+      return "Exact";
+    case HeaderMatchType::RegularExpression:
+      return "RegularExpression";
+    case HeaderMatchType::Present:
+      return "Present";
+  }
+  return "Unknown";
+}
+
+const char* toString(LoadBalancingPolicy policy) {
+  switch (policy) {
+    case LoadBalancingPolicy::RoundRobin:
+      return "RoundRobin";
+    case LoadBalancingPolicy::LeastRequest:
+      return "LeastRequest";
+    case LoadBalancingPolicy::Random:
+      return "Random";
+    case LoadBalancingPolicy::ConsistentHash:
+      return "ConsistentHash";
+  }
+  return "Unknown";
+}
+
+json pairsJson(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  json out = json::array();
+  for (const auto& [name, value] : pairs) out.push_back({{"name", name}, {"value", value}});
+  return out;
+}
+
+json headerEditsJson(const HeaderEdits& edits) {
+  return {{"set", pairsJson(edits.set)}, {"add", pairsJson(edits.add)}, {"remove", edits.remove}};
+}
+
+json optionalJson(const std::optional<std::string>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json routeJson(const Route& route) {
+  const RouteSpec& spec = route.spec;
+  json headers = json::array();
+  for (const HeaderMatch& h : spec.headers) {
+    json header = {{"name", h.name}, {"type", toString(h.type)}};
+    if (h.type != HeaderMatchType::Present) header["value"] = h.value;
+    headers.push_back(std::move(header));
+  }
+  json query = json::array();
+  for (const QueryMatch& q : spec.query) query.push_back({{"name", q.name}, {"value", q.value}});
+  json backends = json::array();
+  for (const BackendSpec& b : spec.backends) {
+    json endpoints = json::array();
+    for (const EndpointSpec& e : b.endpoints) {
+      endpoints.push_back({{"address", e.address()}, {"weight", e.weight}});
+    }
+    backends.push_back({{"key", b.key},
+                        {"weight", b.weight},
+                        {"tls", b.tls},
+                        {"endpoints", std::move(endpoints)}});
+  }
+  return {
+      {"name", spec.name},
+      {"index", route.index},
+      {"hosts", spec.hosts},
+      {"path", {{"type", toString(spec.pathType)}, {"value", spec.path}}},
+      {"methods", spec.methods},
+      {"headers", std::move(headers)},
+      {"query", std::move(query)},
+      {"backends", std::move(backends)},
+      {"loadBalancing", toString(spec.loadBalancing)},
+      {"timeouts",
+       {{"connectMs", spec.timeouts.connect.count()},
+        {"requestMs", spec.timeouts.request.count()},
+        {"idleMs", spec.timeouts.idle.count()}}},
+      {"rewrite",
+       {{"pathPrefix", optionalJson(spec.rewritePathPrefix)},
+        {"host", optionalJson(spec.rewriteHost)}}},
+      {"requestHeaders", headerEditsJson(spec.requestHeaders)},
+      {"responseHeaders", headerEditsJson(spec.responseHeaders)},
+      {"maxRequestBodyBytes", spec.maxRequestBodyBytes},
+  };
+}
+
+}  // namespace
+
+Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64_t version) {
+  for (const CertificateSpec& certificate : spec.certificates) {
+    if (certificate.certificatePem.empty()) {
+      return makeError("certificate \"" + certificate.name + "\": certificatePem: empty");
+    }
+    if (certificate.privateKeyPem.empty()) {
+      return makeError("certificate \"" + certificate.name + "\": privateKeyPem: empty");
+    }
+  }
+
+  std::shared_ptr<RouteTable> table(new RouteTable());
+  table->version_ = version;
+  table->routes_.reserve(spec.routes.size());
+  for (size_t i = 0; i < spec.routes.size(); ++i) {
+    RouteSpec& route = spec.routes[i];
+    lowerAll(route.hosts);  // the request's host is lower case; compare like with like
+    table->routes_.push_back(Route{std::move(route), i});
+  }
+  for (CertificateSpec& certificate : spec.certificates) lowerAll(certificate.hosts);
+  lowerAll(spec.httpsRedirectHosts);
+  table->certificates_ = std::move(spec.certificates);
+  table->httpsRedirectHosts_ = std::move(spec.httpsRedirectHosts);
+
+  Expected<std::unique_ptr<RouteIndex>> index =
+      RouteIndex::build(table->routes_, table->httpsRedirectHosts_);
+  if (!index) return index.error();
+  table->index_ = std::move(*index);
+  return RouteTableConstSharedPtr(std::move(table));
+}
+
+RouteTable::~RouteTable() = default;
+
+const Route* RouteTable::match(const RequestView& request) const {
+  const size_t found = index_->match(request);
+  return found == RouteIndex::kNoRoute ? nullptr : &routes_[found];
+}
+
+bool RouteTable::redirectsToHttps(std::string_view host) const {
+  return index_->redirectsToHttps(host);
+}
+
+std::string RouteTable::toJson() const {
+  json routes = json::array();
+  for (const Route& route : routes_) routes.push_back(routeJson(route));
+  json certificates = json::array();
+  for (const CertificateSpec& c : certificates_) {
+    // Never the PEMs: /routes is for operators, the private key is not.
+    certificates.push_back({{"name", c.name}, {"hosts", c.hosts}, {"isDefault", c.isDefault}});
+  }
+  const json out = {
+      {"version", version_},
+      {"routes", std::move(routes)},
+      {"certificates", std::move(certificates)},
+      {"httpsRedirectHosts", httpsRedirectHosts_},
+  };
+  // Names come from user objects: replace invalid UTF-8 rather than throw.
+  return out.dump(2, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,133 @@
+// RouteIndex: the compiled lookup structures behind RouteTable::match. Internal to
+// RouteTable (route_table.h forward-declares it); nothing else should need it.
+//
+// Lookup, in order, stopping at the first route whose every condition holds:
+//   1. Host bucket: the exact host (hash map), then the wildcard bucket keyed by the host
+//      without its first label ("*.example.com" <- "foo.example.com"), then the catch-all
+//      bucket (routes with no hosts). If no route of a bucket matches the request, the next
+//      bucket is tried (Gateway API-like fall-through).
+//   2. Inside a bucket, by path type:
+//      a. Exact: hash map from the normalized path to its candidates.
+//      b. RegularExpression: every regex route of the bucket, in creation order (routes
+//         with the same regex are tried in tie-break order, see 3); RE2 full match.
+//      c. Prefix: a trie of path segments. The request's segments are walked down as far
+//         as the trie goes, then nodes are tried from that deepest one back to the root
+//         ("/"), so the longest element-wise prefix wins.
+//   3. Candidates with the same path type and value are pre-sorted at build time:
+//      a route that lists methods before one that doesn't, then more header matches first,
+//      then more query matches first, then creation order (index in spec.routes).
+//   Method, header and query conditions are checked on each candidate in that order.
+//
+// Matching never allocates and never throws: string_view segments, transparent hashing,
+// query parameters decoded and compared in place. RequestView implementations must not
+// throw either: match() is noexcept.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/common/expected.h"
+#include "proxy/config/route_table.h"
+#include "proxy/router/host_set.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace portico::proxy {
+
+namespace router {
+
+// Route indices (into RouteTable::routes()), best first.
+using CandidateList = std::vector<uint32_t>;
+
+// The conditions of one route besides host and path.
+struct RouteConditions {
+  struct Header {
+    std::string name;  // lower case
+    HeaderMatchType type = HeaderMatchType::Exact;
+    std::string value;
+    const re2::RE2* regex = nullptr;  // RegularExpression only; owned by the RouteIndex
+  };
+  std::vector<std::string> methods;
+  std::vector<Header> headers;
+  std::vector<QueryMatch> query;
+
+  [[nodiscard]] bool matches(const RequestView& request) const noexcept;
+};
+
+struct PrefixTrieNode {
+  static constexpr uint32_t kNoParent = UINT32_MAX;
+  StringMap<uint32_t> children;  // segment -> node index
+  uint32_t parent = kNoParent;
+  CandidateList candidates;  // Prefix routes whose prefix ends at this node
+};
+
+struct RegexGroup {
+  const re2::RE2* regex = nullptr;
+  CandidateList candidates;
+};
+
+// The routes of one host bucket.
+struct HostRoutes {
+  StringMap<CandidateList> exactPaths;
+  std::vector<PrefixTrieNode> prefixTrie;  // empty, or [0] is the root "/"
+  std::vector<RegexGroup> regexGroups;     // by creation order of the group's first route
+  bool empty() const { return exactPaths.empty() && prefixTrie.empty() && regexGroups.empty(); }
+};
+
+// Splits a path into its non-empty '/'-separated segments, calling f(segment).
+template <class F>
+void forEachSegment(std::string_view path, F&& f) {
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > pos) f(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+}
+
+}  // namespace router
+
+class RouteIndex {
+ public:
+  static constexpr size_t kNoRoute = SIZE_MAX;
+
+  // Compiles the lookup structures for `routes` (whose hosts are already lower case).
+  // Fails, naming the route and the field, on an invalid regular expression.
+  [[nodiscard]] static Expected<std::unique_ptr<RouteIndex>> build(
+      const std::vector<Route>& routes, const std::vector<std::string>& httpsRedirectHosts);
+
+  ~RouteIndex();
+  RouteIndex(const RouteIndex&) = delete;
+  RouteIndex& operator=(const RouteIndex&) = delete;
+
+  // The index of the best route, or kNoRoute. Any thread.
+  [[nodiscard]] size_t match(const RequestView& request) const noexcept;
+
+  // Any thread.
+  [[nodiscard]] bool redirectsToHttps(std::string_view host) const noexcept {
+    return redirectHosts_.contains(host);
+  }
+
+ private:
+  RouteIndex() = default;
+  size_t matchIn(const router::HostRoutes& bucket, std::string_view path,
+                 const RequestView& request) const noexcept;
+  size_t firstMatching(const router::CandidateList& candidates,
+                       const RequestView& request) const noexcept;
+
+  std::vector<std::unique_ptr<re2::RE2>> regexes_;   // every compiled regex, path and header
+  std::vector<router::RouteConditions> conditions_;  // by route index
+  router::StringMap<router::HostRoutes> exactHosts_;
+  router::StringMap<router::HostRoutes> wildcardHosts_;  // keyed by the suffix after "*."
+  router::HostRoutes catchAll_;
+  router::HostSet redirectHosts_;
+};
+
+}  // namespace portico::proxy
