@@ -1,0 +1,160 @@
+// Wiring only: flags, logging, the table source (a file today), the proxy and the admin
+// listener, and the signal that drains them. The one file not linked into tests.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "controller/file_source/config_file.h"
+#include "controller/file_source/config_file_watcher.h"
+#include "controller/options.h"
+#include "proxy/admin/admin_server.h"
+#include "proxy/runtime/metrics.h"
+#include "proxy/runtime/table_publisher.h"
+#include "proxy/server/access_log.h"
+#include "proxy/server/server.h"
+
+namespace portico {
+extern const char* const kVersion;
+}
+
+namespace {
+
+using namespace portico;
+
+void initLogging(const controller::Options& options) {
+  auto logger = spdlog::stderr_color_mt("portico");
+  if (options.jsonLogs)
+    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%v})");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(options.logLevel));
+  proxy::initAccessLog(options.jsonLogs);
+}
+
+// Log messages are pre-escaped in JSON mode so that the line stays valid JSON.
+std::string msg(const std::string& text, bool json) {
+  return json ? nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : text;
+}
+
+sigset_t blockTerminationSignals() {
+  // Blocked in every thread (workers inherit the mask); main waits for them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+// Standalone mode: the file's tables, published one version after another.
+class FileTableSource {
+ public:
+  FileTableSource(std::string path, proxy::TablePublisher& publisher, proxy::Metrics& metrics, bool json)
+      : path_(std::move(path)), watcher_(path_), publisher_(publisher), metrics_(metrics), json_(json) {}
+
+  // The first load must succeed; its error is the process's exit message.
+  Expected<bool> loadFirst() {
+    auto text = watcher_.poll();
+    if (!text) return makeError(path_ + ": cannot read: " + watcher_.lastError());
+    auto published = publish(*text);
+    if (!published) return published.error();
+    return true;
+  }
+
+  void watch() {
+    watcher_.start([this](const std::string& text) {
+      auto published = publish(text);
+      metrics_.recordReload(published.has_value());
+      if (!published)
+        spdlog::error(msg("config reload rejected, keeping table version " +
+                              std::to_string(publisher_.version()) + ":\n" + published.error().message,
+                          json_));
+    });
+  }
+
+ private:
+  Expected<bool> publish(const std::string& text) {
+    const auto started = std::chrono::steady_clock::now();
+    auto spec = controller::renderConfigText(text, path_);
+    if (!spec) return spec.error();
+    auto table = proxy::RouteTable::build(std::move(*spec), publisher_.version() + 1);
+    if (!table) return makeError(path_ + ": " + table.error().message);
+    const auto version = (*table)->version();
+    const auto routes = (*table)->routes().size();
+    publisher_.publish(std::move(*table));
+    metrics_.setTableVersion(version);
+    metrics_.recordPublishLatency(std::chrono::steady_clock::now() - started);
+    spdlog::info(msg("published table version " + std::to_string(version) + " with " +
+                         std::to_string(routes) + " routes from " + path_,
+                     json_));
+    return true;
+  }
+
+  std::string path_;
+  controller::ConfigFileWatcher watcher_;
+  proxy::TablePublisher& publisher_;
+  proxy::Metrics& metrics_;
+  bool json_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = controller::parseOptions(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr, "portico: %s\n", parsed.error().message.c_str());
+    return 2;
+  }
+  controller::Options options = std::move(*parsed);
+  if (options.showHelp) {
+    std::cout << controller::usage();
+    return 0;
+  }
+  if (options.showVersion) {
+    std::cout << "portico " << kVersion << "\n";
+    return 0;
+  }
+  if (!options.configFile) {
+    std::fprintf(stderr,
+                 "portico: Kubernetes mode is not available in this build yet; run with --config FILE\n");
+    return 2;
+  }
+  const sigset_t signals = blockTerminationSignals();
+  initLogging(options);
+
+  proxy::TablePublisher publisher;
+  proxy::Metrics metrics;
+  FileTableSource source(*options.configFile, publisher, metrics, options.jsonLogs);
+  if (auto first = source.loadFirst(); !first) {
+    std::fprintf(stderr, "portico: %s\n", first.error().message.c_str());
+    return 1;
+  }
+
+  proxy::ProxyServer server(options.server, publisher, metrics);
+  proxy::AdminServer admin(options.server.listenAddress, options.adminPort, publisher, metrics, nullptr);
+  try {
+    server.start();
+    admin.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "portico: %s\n", e.what());
+    return 1;
+  }
+  source.watch();
+  spdlog::info(msg("serving http on " + options.server.listenAddress + ":" +
+                       std::to_string(options.server.httpPort) + ", https on " +
+                       std::to_string(options.server.httpsPort) + ", admin on " +
+                       std::to_string(options.adminPort) + " with " +
+                       std::to_string(options.server.workers) + " workers",
+                   options.jsonLogs));
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info(msg(std::string("received ") + strsignal(received) + ", draining", options.jsonLogs));
+  server.drainAndStop(options.shutdownGrace);
+  admin.stop();
+  spdlog::info(msg("stopped", options.jsonLogs));
+  return 0;
+}

@@ -1,0 +1,36 @@
+// Command-line flags of the portico binary (the names are fixed by DESIGN.md).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/common/expected.h"
+#include "proxy/server/server.h"
+
+namespace portico::controller {
+
+struct Options {
+  std::optional<std::string> configFile;  // standalone mode
+  std::optional<std::string> kubeconfig;  // out-of-cluster mode
+  uint16_t adminPort = 9901;
+  std::string ingressClass = "portico";
+  std::vector<std::string> watchNamespaces;  // empty: all
+  std::optional<std::string> publishService;
+  std::optional<std::string> publishAddress;
+  bool leaderElect = false;
+  bool jsonLogs = false;
+  std::string logLevel = "info";
+  std::chrono::milliseconds shutdownGrace{30000};
+  proxy::ServerOptions server;
+  bool showHelp = false;
+  bool showVersion = false;
+};
+
+// Parses argv ("--flag value" and "--flag=value"). Fails with a message naming the flag.
+[[nodiscard]] Expected<Options> parseOptions(int argc, const char* const* argv);
+
+std::string usage();
+
+}  // namespace portico::controller

@@ -1,0 +1,713 @@
+// A client connection: read a request header, route it, relay the request to an upstream
+// connection from the worker's pool, relay the response back, repeat while keep-alive.
+// Bodies stream through a fixed buffer in both directions (Beast's buffer_body relay),
+// never buffered whole. Everything runs on the worker's thread; errors are error_codes,
+// never exceptions.
+#include "proxy/server/http_session.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/router/path.h"
+#include "proxy/server/access_log.h"
+#include "proxy/server/http_errors.h"
+#include "proxy/server/worker.h"
+
+namespace portico::proxy {
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+using Request = http::request<http::buffer_body>;
+using Response = http::response<http::buffer_body>;
+
+constexpr size_t kReadSize = 16 * 1024;
+constexpr auto kTunnelIdleTimeout = std::chrono::hours(1);
+constexpr auto kAwait = net::use_awaitable;
+// "No limit". Not boost::none: Beast 1.74 compares a Content-Length with the optional
+// limit, and any number is greater than an empty optional.
+constexpr uint64_t kUnlimited = std::numeric_limits<uint64_t>::max();
+
+// Headers that describe one hop and must not be forwarded (RFC 9110 7.6.1), besides the
+// ones the Connection header names.
+constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                          "trailer", "upgrade"};
+
+// The router's view of a Beast request header.
+class BeastRequestView final : public RequestView {
+ public:
+  BeastRequestView(const Request& req, std::string_view host, std::string_view path,
+                   std::string_view query)
+      : req_(req), host_(host), path_(path), query_(query) {}
+  std::string_view method() const override { return req_.method_string(); }
+  std::string_view host() const override { return host_; }
+  std::string_view path() const override { return path_; }
+  std::string_view query() const override { return query_; }
+  std::optional<std::string_view> header(std::string_view name) const override {
+    auto it = req_.find(name);
+    if (it == req_.end()) return std::nullopt;
+    return it->value();
+  }
+
+ private:
+  const Request& req_;
+  std::string_view host_, path_, query_;
+};
+
+// obs-fold (a header line continued on the next line) is deprecated and a classic
+// smuggling vector; Beast unfolds it, so it is rejected on the raw bytes.
+bool hasObsFold(const net::const_buffer& header, size_t n) {
+  const char* p = static_cast<const char*>(header.data());
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (p[i] == '\n' && (p[i + 1] == ' ' || p[i + 1] == '\t')) return true;
+  }
+  return false;
+}
+
+std::string lowerHost(std::string_view hostHeader) {
+  // Strip the port: "[::1]:8080" -> "[::1]", "example.com:80" -> "example.com".
+  std::string_view h = hostHeader;
+  if (!h.empty() && h.front() == '[') {
+    if (auto close = h.find(']'); close != std::string_view::npos) h = h.substr(0, close + 1);
+  } else if (auto colon = h.rfind(':'); colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  std::string out(h);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!out.empty() && out.back() == '.') out.pop_back();  // "example.com." is example.com
+  return out;
+}
+
+bool validHostHeader(std::string_view h) {
+  if (h.empty() || h.size() > 255) return false;
+  for (unsigned char c : h) {
+    if (!(std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+      return false;
+  }
+  return true;
+}
+
+template <class Fields>
+void removeHopByHop(Fields& fields) {
+  // Collect first: erasing while iterating the Connection tokens would invalidate them.
+  std::vector<std::string> named;
+  for (auto token : http::token_list{fields[http::field::connection]}) named.emplace_back(token);
+  for (const auto& name : named) fields.erase(name);
+  for (auto name : kHopByHop) fields.erase(name);
+}
+
+template <class Fields>
+void applyHeaderEdits(Fields& fields, const HeaderEdits& edits) {
+  for (const auto& name : edits.remove) fields.erase(name);
+  for (const auto& [name, value] : edits.set) fields.set(name, value);
+  for (const auto& [name, value] : edits.add) fields.insert(name, value);
+}
+
+enum class Side { None, From, To };
+struct RelayResult {
+  Side failed = Side::None;
+  error_code ec;
+};
+
+// Moves a message body from one stream to another through `buffer`, the serializer
+// writing the (already edited) header with the first piece. Reads time out after
+// `readTimeout` of silence, writes after `writeTimeout`.
+template <bool isRequest, class From, class To>
+net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer,
+                                      http::parser<isRequest, http::buffer_body>& parser, To& to,
+                                      char* buffer, std::chrono::milliseconds readTimeout,
+                                      std::chrono::milliseconds writeTimeout, uint64_t& bytes) {
+  auto& msg = parser.get();
+  http::serializer<isRequest, http::buffer_body> serializer{msg};
+  error_code ec;
+  do {
+    if (!parser.is_done()) {
+      msg.body().data = buffer;
+      msg.body().size = Worker::kBodyBufferSize;
+      beast::get_lowest_layer(from).expires_after(readTimeout);
+      co_await http::async_read(from, fromBuffer, parser, net::redirect_error(kAwait, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return RelayResult{Side::From, ec};
+      msg.body().size = Worker::kBodyBufferSize - msg.body().size;
+      msg.body().data = buffer;
+      msg.body().more = !parser.is_done();
+    } else {
+      msg.body().data = nullptr;
+      msg.body().size = 0;
+      msg.body().more = false;
+    }
+    bytes += msg.body().size;
+    beast::get_lowest_layer(to).expires_after(writeTimeout);
+    co_await http::async_write(to, serializer, net::redirect_error(kAwait, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return RelayResult{Side::To, ec};
+  } while (!serializer.is_done());
+  co_return RelayResult{};
+}
+
+// One direction of an upgraded connection, byte for byte.
+template <class From, class To>
+net::awaitable<void> pumpBytes(From& from, To& to) {
+  char data[16 * 1024];
+  error_code ec;
+  for (;;) {
+    beast::get_lowest_layer(from).expires_after(kTunnelIdleTimeout);
+    const size_t n = co_await from.async_read_some(net::buffer(data), net::redirect_error(kAwait, ec));
+    if (ec) break;
+    beast::get_lowest_layer(to).expires_after(kTunnelIdleTimeout);
+    co_await net::async_write(to, net::buffer(data, n), net::redirect_error(kAwait, ec));
+    if (ec) break;
+  }
+  // Either side closing ends the tunnel: close both so the other direction stops too.
+  beast::get_lowest_layer(from).socket().close(ec);
+  beast::get_lowest_layer(to).socket().close(ec);
+}
+
+UpstreamError classify(const error_code& ec) {
+  if (ec == beast::error::timeout) return UpstreamError::Timeout;
+  return UpstreamError::Reset;
+}
+
+// Per-request facts for the access log and metrics.
+struct Exchange {
+  Clock::time_point start;
+  std::string requestId;
+  std::string host;
+  const Route* route = nullptr;
+  const RouteRuntime* runtime = nullptr;
+  const EndpointSpec* endpoint = nullptr;
+  unsigned status = 0;
+  uint64_t responseBytes = 0;
+};
+
+template <class Stream>
+class Session {
+ public:
+  Session(Worker& worker, Stream& stream, std::string clientIp, bool tls)
+      : worker_(worker), options_(worker.options()), stream_(stream),
+        clientIp_(std::move(clientIp)), tls_(tls) {
+    handle_.stream = &beast::get_lowest_layer(stream_);
+    worker_.registerSession(&handle_);
+    worker_.metrics().connectionOpened();
+  }
+  ~Session() {
+    worker_.unregisterSession(&handle_);
+    worker_.metrics().connectionClosed();
+  }
+
+  net::awaitable<void> run() {
+    for (;;) {
+      RequestParser parser;
+      parser.header_limit(static_cast<uint32_t>(options_.maxHeaderBytes));
+      parser.body_limit(kUnlimited);  // the route's limit is applied once it is known
+      bool gotBytes = false;
+      error_code ec = co_await readRequestHeader(parser, gotBytes);
+      handle_.idle = false;
+      if (ec) {
+        if (gotBytes) co_await replyToBadHeader(ec);
+        break;
+      }
+      Exchange ex;
+      ex.start = Clock::now();
+      const bool keepAlive = co_await handle(parser, ex);
+      finish(parser.get(), ex);
+      if (!keepAlive || worker_.draining()) break;
+    }
+    error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+ private:
+  // Reads until a complete request header is parsed. The first byte may take up to the
+  // keep-alive timeout; from there the whole header must arrive within the header
+  // timeout (slow-loris clients are cut).
+  net::awaitable<error_code> readRequestHeader(RequestParser& parser, bool& gotBytes) {
+    auto& tcpStream = beast::get_lowest_layer(stream_);
+    gotBytes = buffer_.size() > 0;
+    handle_.idle = !gotBytes;
+    tcpStream.expires_after(gotBytes ? options_.headerTimeout : options_.keepAliveTimeout);
+    error_code ec;
+    for (;;) {
+      if (buffer_.size() > 0) {
+        const size_t n = parser.put(buffer_.data(), ec);
+        if (ec != http::error::need_more) {
+          if (!ec && parser.is_header_done() && hasObsFold(buffer_.data(), n)) ec = http::error::bad_field;
+          buffer_.consume(n);
+          if (ec || parser.is_header_done()) co_return ec;
+          continue;
+        }
+        ec = {};
+      }
+      if (worker_.draining() && !gotBytes) co_return http::error::end_of_stream;
+      const size_t n =
+          co_await stream_.async_read_some(buffer_.prepare(kReadSize), net::redirect_error(kAwait, ec));
+      if (ec) {
+        if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
+          ec = gotBytes ? http::error::partial_message : http::error::end_of_stream;
+        co_return ec;
+      }
+      buffer_.commit(n);
+      if (!gotBytes) {
+        gotBytes = true;
+        handle_.idle = false;
+        tcpStream.expires_after(options_.headerTimeout);
+      }
+    }
+  }
+
+  net::awaitable<void> replyToBadHeader(const error_code& ec) {
+    Exchange ex;
+    ex.start = Clock::now();
+    ex.requestId = newRequestId(worker_.random());
+    unsigned status = 400;
+    std::string message = "malformed request: " + ec.message();
+    if (ec == http::error::header_limit) {
+      status = 431;
+      message = "request header section too large";
+    } else if (ec == beast::error::timeout) {
+      status = 408;
+      message = "request header not received in time";
+    }
+    co_await reply(ex, status, message, false);
+    Request none;
+    finish(none, ex);
+  }
+
+  // Routes and proxies one request. Returns whether the connection may serve another.
+  net::awaitable<bool> handle(RequestParser& parser, Exchange& ex) {
+    Request& req = parser.get();
+    if (auto id = req.find("x-request-id"); id != req.end() && acceptableRequestId(id->value()))
+      ex.requestId = std::string(id->value());
+    else
+      ex.requestId = newRequestId(worker_.random());
+    const bool bodyPending = !parser.is_done();
+    const bool clientKeepAlive = req.keep_alive() && !worker_.draining() && !bodyPending;
+
+    if (req.version() != 11 && req.version() != 10)
+      co_return co_await reply(ex, 505, "only HTTP/1.0 and HTTP/1.1 are served here", false);
+    if (req.count(http::field::host) > 1) co_return co_await reply(ex, 400, "more than one Host header", false);
+    if (req.count(http::field::transfer_encoding) && !parser.chunked())
+      co_return co_await reply(ex, 400, "transfer-encoding other than chunked", false);
+    if (req.count(http::field::content_length) > 1)
+      co_return co_await reply(ex, 400, "more than one Content-Length header", false);
+
+    std::string_view target = req.target();
+    std::string_view hostHeader = req[http::field::host];
+    if (target.starts_with("http://") || target.starts_with("https://")) {
+      // absolute-form: the authority in the target replaces Host (RFC 9112 3.2.2).
+      target.remove_prefix(target.find("//") + 2);
+      const size_t slash = std::min(target.find_first_of("/?"), target.size());
+      hostHeader = target.substr(0, slash);
+      target.remove_prefix(slash);
+      if (target.empty()) target = "/";
+    }
+    if (target.empty() || target.front() != '/')
+      co_return co_await reply(ex, 400, "request target must be a path", false);
+    if (req.version() == 11 && hostHeader.empty())
+      co_return co_await reply(ex, 400, "missing Host header", false);
+    if (!hostHeader.empty() && !validHostHeader(hostHeader))
+      co_return co_await reply(ex, 400, "invalid Host header", false);
+    ex.host = lowerHost(hostHeader);
+
+    const auto [rawPath, query] = router::splitTarget(target);
+    const std::optional<std::string> path = router::normalizePath(rawPath);
+    if (!path) co_return co_await reply(ex, 400, "invalid request path", false);
+
+    // Pin the table: this request finishes on it even if a new one is published.
+    RouteTableConstSharedPtr table = worker_.table();
+    if (!table) co_return co_await reply(ex, 503, "no routing table loaded yet", clientKeepAlive);
+    if (!tls_ && table->redirectsToHttps(ex.host)) {
+      std::string location = "https://" + ex.host;
+      if (options_.httpsRedirectPort != 443) location += ":" + std::to_string(options_.httpsRedirectPort);
+      location += std::string(target);
+      co_return co_await reply(ex, 308, "redirecting to https", clientKeepAlive, &location);
+    }
+    const BeastRequestView view(req, ex.host, *path, query);
+    const Route* route = table->match(view);
+    if (!route) co_return co_await reply(ex, 404, "no route for this host and path", clientKeepAlive);
+    ex.route = route;
+    ex.runtime = &worker_.runtimeFor(*route);
+
+    const uint64_t bodyLimit =
+        route->spec.maxRequestBodyBytes ? route->spec.maxRequestBodyBytes : options_.maxRequestBodyBytes;
+    if (auto length = parser.content_length(); length && *length > bodyLimit)
+      co_return co_await reply(ex, 413, "request body larger than this route allows", false);
+    parser.body_limit(bodyLimit);
+
+    const Pick pick = Balancer::pick(route->spec, *ex.runtime->balancer);
+    if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", clientKeepAlive);
+    ex.endpoint = pick.endpoint;
+
+    if (bodyPending && beast::iequals(req[http::field::expect], "100-continue")) {
+      // Portico reads the body itself, so it answers the expectation itself.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      error_code ec;
+      beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
+      co_await net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                                net::redirect_error(kAwait, ec));
+      if (ec) co_return false;
+    }
+    req.erase(http::field::expect);
+    const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex);
+    co_return co_await forward(parser, *route, *pick.backend, ex, upgrade);
+  }
+
+  // Edits the client's request header in place into the upstream request header.
+  bool prepareUpstreamRequest(Request& req, const Route& route, const std::string& path,
+                              std::string_view query, std::string_view hostHeader, Exchange& ex) {
+    const bool upgrade = req.count(http::field::upgrade) &&
+                         http::token_list{req[http::field::connection]}.exists("upgrade");
+    const std::string upgradeProtocol = upgrade ? std::string(req[http::field::upgrade]) : std::string();
+    const std::string originalHost(hostHeader);
+    removeHopByHop(req);
+    if (upgrade) {
+      req.set(http::field::upgrade, upgradeProtocol);
+      req.set(http::field::connection, "Upgrade");
+    }
+
+    std::string newTarget = rewrittenPath(route.spec, path);
+    if (!query.empty()) {
+      newTarget += '?';
+      newTarget += query;
+    }
+    req.target(newTarget);
+    if (route.spec.rewriteHost) req.set(http::field::host, *route.spec.rewriteHost);
+
+    std::string forwardedFor(req["x-forwarded-for"]);
+    forwardedFor += forwardedFor.empty() ? clientIp_ : ", " + clientIp_;
+    req.set("x-forwarded-for", forwardedFor);
+    req.set("x-forwarded-proto", tls_ ? "https" : "http");
+    if (!originalHost.empty()) req.set("x-forwarded-host", originalHost);
+    req.set("x-request-id", ex.requestId);
+    applyHeaderEdits(req, route.spec.requestHeaders);
+    req.version(11);
+    return upgrade;
+  }
+
+  static std::string rewrittenPath(const RouteSpec& spec, const std::string& path) {
+    if (!spec.rewritePathPrefix) return path;
+    const std::string& replacement = *spec.rewritePathPrefix;
+    if (spec.pathType != PathMatchType::Prefix) return replacement;
+    std::string_view prefix = spec.path;
+    while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+    std::string_view rest = std::string_view(path).substr(prefix.size());
+    std::string out = replacement;
+    if (!out.empty() && out.back() == '/' && !rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    out += rest;
+    if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
+    return out;
+  }
+
+  net::awaitable<UpstreamConnectionPtr> connectTo(const EndpointSpec& endpoint,
+                                                   std::chrono::milliseconds timeout,
+                                                   const std::string& address, error_code& ec) {
+    auto conn = std::make_unique<UpstreamConnection>(worker_.ioc());
+    conn->endpoint = address;
+    conn->stream.expires_after(timeout);
+    error_code parseError;
+    const auto ip = net::ip::make_address(endpoint.host, parseError);
+    if (!parseError) {
+      const tcp::endpoint target(ip, endpoint.port);
+      co_await conn->stream.async_connect(target, net::redirect_error(kAwait, ec));
+    } else {
+      tcp::resolver resolver(worker_.ioc());
+      const std::string port = std::to_string(endpoint.port);
+      auto results = co_await resolver.async_resolve(endpoint.host, port, net::redirect_error(kAwait, ec));
+      if (!ec) co_await conn->stream.async_connect(results, net::redirect_error(kAwait, ec));
+    }
+    if (ec) co_return nullptr;
+    conn->stream.socket().set_option(tcp::no_delay(true), parseError);
+    co_return conn;
+  }
+
+  // Sends the request upstream and the response back. One retry on a fresh connection
+  // when a pooled connection turns out closed before any response byte, for requests
+  // without a body (nothing was consumed that could not be sent again).
+  net::awaitable<bool> forward(RequestParser& parser, const Route& route, const BackendSpec&,
+                               Exchange& ex, bool upgrade) {
+    Request& req = parser.get();
+    const bool hasBody = !parser.is_done();
+    const bool isHead = req.method() == http::verb::head;
+    const auto& timeouts = route.spec.timeouts;
+    const std::string address = ex.endpoint->address();
+    BodyBuffer body(worker_);
+
+    for (int attempt = 0;; ++attempt) {
+      UpstreamConnectionPtr conn = worker_.pool().take(address);
+      if (!conn) {
+        error_code ec;
+        conn = co_await connectTo(*ex.endpoint, timeouts.connect, address, ec);
+        if (!conn) {
+          const bool timedOut = ec == beast::error::timeout;
+          worker_.metrics().recordUpstreamError(timedOut ? UpstreamError::Timeout : UpstreamError::ConnectFailure);
+          co_return co_await reply(ex, timedOut ? 504 : 502,
+                                   timedOut ? "upstream connect timed out" : "upstream refused the connection",
+                                   !hasBody && req.keep_alive() && !worker_.draining());
+        }
+      }
+      const bool retriable = conn->reused && !hasBody && attempt == 0;
+
+      uint64_t requestBytes = 0;
+      const RelayResult sent = co_await relayBody(stream_, buffer_, parser, conn->stream, body.get(),
+                                                  options_.bodyTimeout, timeouts.request, requestBytes);
+      if (sent.failed == Side::From) {
+        // The client stopped sending its body: nothing useful can go back on this connection.
+        const bool tooLarge = sent.ec == http::error::body_limit;
+        if (tooLarge) co_await reply(ex, 413, "request body larger than this route allows", false);
+        else if (sent.ec == beast::error::timeout) co_await reply(ex, 408, "request body not received in time", false);
+        else ex.status = 400;
+        co_return false;
+      }
+      if (sent.failed == Side::To) {
+        if (retriable) continue;
+        worker_.metrics().recordUpstreamError(classify(sent.ec));
+        co_return co_await reply(ex, 502, "upstream closed the connection", false);
+      }
+
+      std::optional<ResponseParser> response;
+      error_code ec = co_await readResponseHeader(*conn, response, isHead, timeouts.request);
+      if (ec) {
+        if (retriable && !response->got_some() && ec != beast::error::timeout) continue;
+        const UpstreamError kind = classify(ec);
+        spdlog::debug("{} reading the response header from {}: {}", ex.requestId, address, ec.message());
+        worker_.metrics().recordUpstreamError(kind);
+        co_return co_await reply(ex, kind == UpstreamError::Timeout ? 504 : 502,
+                                 kind == UpstreamError::Timeout ? "upstream response timed out"
+                                                                : "upstream reset the connection",
+                                 req.keep_alive() && !worker_.draining());
+      }
+      Response& res = response->get();
+      ex.status = res.result_int();
+      if (ex.status == 101) {
+        if (!upgrade) {
+          worker_.metrics().recordUpstreamError(UpstreamError::Reset);
+          co_return co_await reply(ex, 502, "upstream switched protocols unasked", false);
+        }
+        co_await tunnel(*response, *conn, route);
+        co_return false;
+      }
+      co_return co_await relayResponse(*response, std::move(conn), route, req, ex, body.get());
+    }
+  }
+
+  net::awaitable<error_code> readResponseHeader(UpstreamConnection& conn, std::optional<ResponseParser>& response,
+                                                bool isHead, std::chrono::milliseconds timeout) {
+    error_code ec;
+    conn.stream.expires_after(timeout);
+    for (;;) {
+      response.emplace();
+      response->body_limit(kUnlimited);
+      if (isHead) response->skip(true);
+      co_await http::async_read_header(conn.stream, conn.buffer, *response, net::redirect_error(kAwait, ec));
+      if (ec) co_return ec;
+      const unsigned status = response->get().result_int();
+      // Interim responses (100, 102, 103) are for this hop; Portico already answered 100.
+      if (status >= 100 && status < 200 && status != 101) continue;
+      co_return ec;
+    }
+  }
+
+  net::awaitable<bool> relayResponse(ResponseParser& response, UpstreamConnectionPtr conn, const Route& route,
+                                     const Request& req, Exchange& ex, char* bodyBuffer) {
+    Response& res = response.get();
+    const bool upstreamKeepAlive = res.keep_alive() && !response.need_eof();
+    const unsigned status = ex.status;
+    const bool bodyless = req.method() == http::verb::head || status == 204 || status == 304;
+    bool keepClient = req.keep_alive() && !worker_.draining();
+    removeHopByHop(res);
+    applyHeaderEdits(res, route.spec.responseHeaders);
+    if (!bodyless) {
+      const bool delimited = response.chunked() || response.content_length().has_value();
+      if (!delimited) {
+        // Close-delimited upstream body: chunk it for HTTP/1.1 clients so the client
+        // connection can stay open.
+        if (req.version() == 11) res.chunked(true);
+        else keepClient = false;
+      } else if (response.chunked() && req.version() == 10) {
+        res.chunked(false);
+        keepClient = false;
+      }
+    }
+    res.version(11);
+    res.keep_alive(keepClient);
+    if (keepClient && req.version() == 10) res.set(http::field::connection, "keep-alive");
+
+    if (bodyless) {
+      // Header only, whatever framing the header announces.
+      error_code ec;
+      http::response_serializer<http::buffer_body> serializer{res};
+      beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
+      co_await http::async_write_header(stream_, serializer, net::redirect_error(kAwait, ec));
+      if (ec) co_return false;
+      if (response.is_done() && upstreamKeepAlive) worker_.pool().put(std::move(conn), route.spec.timeouts.idle);
+      co_return keepClient;
+    }
+    const RelayResult relayed = co_await relayBody(conn->stream, conn->buffer, response, stream_, bodyBuffer,
+                                                   route.spec.timeouts.request, options_.bodyTimeout,
+                                                   ex.responseBytes);
+    if (relayed.failed == Side::From) {
+      // Headers are gone already: the only honest signal left is to cut the connection.
+      worker_.metrics().recordUpstreamError(classify(relayed.ec));
+      co_return false;
+    }
+    if (relayed.failed == Side::To) co_return false;
+    if (upstreamKeepAlive) worker_.pool().put(std::move(conn), route.spec.timeouts.idle);
+    co_return keepClient;
+  }
+
+  // After a 101: pass the upgrade response on, then bytes both ways until one side ends.
+  net::awaitable<void> tunnel(ResponseParser& response, UpstreamConnection& conn, const Route& route) {
+    Response& res = response.get();
+    applyHeaderEdits(res, route.spec.responseHeaders);
+    error_code ec;
+    http::response_serializer<http::buffer_body> serializer{res};
+    beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
+    co_await http::async_write_header(stream_, serializer, net::redirect_error(kAwait, ec));
+    if (ec) co_return;
+    // Bytes that arrived with the headers belong to the new protocol.
+    if (conn.buffer.size()) {
+      co_await net::async_write(stream_, conn.buffer.data(), net::redirect_error(kAwait, ec));
+      conn.buffer.consume(conn.buffer.size());
+    }
+    if (buffer_.size()) {
+      co_await net::async_write(conn.stream, buffer_.data(), net::redirect_error(kAwait, ec));
+      buffer_.consume(buffer_.size());
+    }
+    if (ec) co_return;
+    // Upstream-to-client runs as its own coroutine; this one waits for it on a timer
+    // that the other cancels when done (Asio 1.74 has no awaitable operators).
+    net::steady_timer otherDone(worker_.ioc(), Clock::time_point::max());
+    bool finished = false;
+    net::co_spawn(worker_.ioc(), pumpBytes(conn.stream, stream_), [&](std::exception_ptr) {
+      finished = true;
+      otherDone.cancel();
+    });
+    co_await pumpBytes(stream_, conn.stream);
+    if (!finished) co_await otherDone.async_wait(net::redirect_error(kAwait, ec));
+  }
+
+  // Answers a request itself (errors, redirects).
+  net::awaitable<bool> reply(Exchange& ex, unsigned status, std::string_view message, bool keepAlive,
+                             const std::string* location = nullptr) {
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "application/json");
+    res.set("x-request-id", ex.requestId);
+    if (location) res.set(http::field::location, *location);
+    res.body() = errorBody(status, message, ex.requestId);
+    res.keep_alive(keepAlive);
+    res.prepare_payload();
+    ex.status = status;
+    ex.responseBytes = res.body().size();
+    error_code ec;
+    beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
+    co_await http::async_write(stream_, res, net::redirect_error(kAwait, ec));
+    co_return keepAlive && !ec;
+  }
+
+  void finish(const Request& req, const Exchange& ex) {
+    const auto duration = Clock::now() - ex.start;
+    worker_.metrics().recordResponse(ex.runtime ? ex.runtime->stats : nullptr, ex.status, duration);
+    if (!options_.accessLog) return;
+    std::string upstream = ex.endpoint ? ex.endpoint->address() : std::string();
+    AccessRecord record{clientIp_, req.method_string(), req.target(), ex.host,
+                        ex.route ? std::string_view(ex.route->spec.name) : std::string_view(),
+                        upstream, ex.requestId, ex.status, ex.responseBytes, duration};
+    logAccess(record, options_.accessLogJson);
+  }
+
+  // A body relay buffer borrowed from the worker for one exchange.
+  class BodyBuffer {
+   public:
+    explicit BodyBuffer(Worker& worker) : worker_(worker) {}
+    ~BodyBuffer() {
+      if (buffer_) worker_.returnBodyBuffer(std::move(buffer_));
+    }
+    char* get() {
+      if (!buffer_) buffer_ = worker_.takeBodyBuffer();
+      return buffer_.get();
+    }
+
+   private:
+    Worker& worker_;
+    std::unique_ptr<char[]> buffer_;
+  };
+
+  Worker& worker_;
+  const ServerOptions& options_;
+  Stream& stream_;
+  std::string clientIp_;
+  bool tls_;
+  beast::flat_buffer buffer_;
+  SessionHandle handle_;
+};
+
+std::string peerAddress(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
+void logSessionEnd(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("session ended by an exception: {}", e.what());
+  }
+}
+
+net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket) {
+  std::string client = peerAddress(socket);
+  beast::tcp_stream stream(std::move(socket));
+  Session<beast::tcp_stream> session(worker, stream, std::move(client), false);
+  co_await session.run();
+}
+
+net::awaitable<void> serveHttps(Worker& worker, tcp::socket socket, net::ssl::context& tls) {
+  std::string client = peerAddress(socket);
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls);
+  beast::get_lowest_layer(stream).expires_after(worker.options().headerTimeout);
+  error_code ec;
+  co_await stream.async_handshake(net::ssl::stream_base::server, net::redirect_error(kAwait, ec));
+  if (ec) {
+    spdlog::debug("tls handshake with {} failed: {}", client, ec.message());
+    co_return;
+  }
+  Session<beast::ssl_stream<beast::tcp_stream>> session(worker, stream, std::move(client), true);
+  co_await session.run();
+}
+
+}  // namespace
+
+void startHttpSession(Worker& worker, tcp::socket socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  net::co_spawn(worker.ioc(), serveHttp(worker, std::move(socket)), logSessionEnd);
+}
+
+void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  net::co_spawn(worker.ioc(), serveHttps(worker, std::move(socket), tls), logSessionEnd);
+}
+
+}  // namespace portico::proxy

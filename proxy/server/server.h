@@ -1,0 +1,50 @@
+// The data plane: N workers, each with its own io_context and its own SO_REUSEPORT
+// listeners (HTTP and HTTPS), so the kernel spreads connections and no worker ever
+// touches another's sockets. Workers pick up the newest RouteTable from the
+// TablePublisher between requests. No Beast types in this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace portico::proxy {
+
+class TablePublisher;
+class Metrics;
+
+struct ServerOptions {
+  std::string listenAddress = "0.0.0.0";
+  uint16_t httpPort = 8080;
+  uint16_t httpsPort = 8443;   // 0: no TLS listener
+  uint16_t httpsRedirectPort = 443;  // port written into 308 redirects to https
+  unsigned workers = 1;
+  size_t maxHeaderBytes = 32 * 1024;            // larger header sections get 431
+  uint64_t maxRequestBodyBytes = 100ull << 20;  // default when a route sets none; 413
+  std::chrono::milliseconds headerTimeout{10000};     // first byte to end of header
+  std::chrono::milliseconds keepAliveTimeout{60000};  // idle client connection
+  std::chrono::milliseconds bodyTimeout{60000};       // between two body reads
+  size_t upstreamMaxIdlePerEndpoint = 64;             // per worker
+  bool accessLog = true;
+  bool accessLogJson = false;
+};
+
+class ProxyServer {
+ public:
+  ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics);
+  ~ProxyServer();
+
+  // Binds every listener (throws std::system_error naming the address on failure),
+  // then starts the worker threads.
+  void start();
+  // Stops accepting, closes idle keep-alive connections, lets in-flight requests end;
+  // returns when no connection is left or `grace` passed. Then stops the workers.
+  void drainAndStop(std::chrono::milliseconds grace);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portico::proxy

@@ -1,0 +1,52 @@
+// Server-side TLS: one OpenSSL context per certificate, chosen by SNI, and a base context
+// per worker that owns the policy (TLS 1.2 minimum, ALPN http/1.1). Internal to the proxy.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "proxy/config/route_table.h"
+
+namespace portico::proxy {
+
+using SslContextPtr = std::shared_ptr<boost::asio::ssl::context>;
+
+// The certificates of one table version, immutable once built.
+class CertificateStore {
+ public:
+  // The context for an SNI name (exact, then "*.parent"), else the default; may be null.
+  SSL_CTX* select(std::string_view serverName) const;
+
+ private:
+  friend class TlsContexts;
+  std::unordered_map<std::string, SslContextPtr> exact_;
+  std::unordered_map<std::string, SslContextPtr> wildcard_;  // key: the parent domain
+  SslContextPtr default_;
+};
+using CertificateStoreConstSharedPtr = std::shared_ptr<const CertificateStore>;
+
+// Process-wide: builds a CertificateStore per table version once, and reuses the OpenSSL
+// context of a certificate whose PEMs did not change, so session tickets survive swaps.
+class TlsContexts {
+ public:
+  // Any thread.
+  CertificateStoreConstSharedPtr forTable(const RouteTable& table);
+
+ private:
+  SslContextPtr contextFor(const CertificateSpec& cert);
+  std::mutex mu_;
+  uint64_t builtVersion_ = 0;
+  CertificateStoreConstSharedPtr built_;
+  std::unordered_map<std::string, SslContextPtr> byContent_;  // key: name + PEM hash
+};
+
+// Applies Portico's TLS policy to a server context: TLS 1.2+, server cipher order, no
+// compression or renegotiation, ALPN "http/1.1".
+void applyServerPolicy(boost::asio::ssl::context& ctx);
+
+}  // namespace portico::proxy

@@ -1,0 +1,102 @@
+// One worker: a single-threaded io_context, its own SO_REUSEPORT listeners, its own
+// upstream pool and balancer cursors, and a cache of the newest table. Internal to the
+// proxy (pulls in Beast); everything here runs on the worker's thread unless noted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "proxy/runtime/metrics.h"
+#include "proxy/runtime/table_publisher.h"
+#include "proxy/server/server.h"
+#include "proxy/server/tls.h"
+#include "proxy/upstream/balancer.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace portico::proxy {
+
+// What a request resolves once per table version: its route's counters and cursors.
+struct RouteRuntime {
+  RouteStats* stats = nullptr;
+  BalancerState* balancer = nullptr;
+};
+
+// A client connection as the drain logic sees it.
+struct SessionHandle {
+  boost::beast::tcp_stream* stream = nullptr;
+  bool idle = true;  // waiting for the first byte of a request
+};
+
+class Worker {
+ public:
+  Worker(unsigned id, const ServerOptions& options, const TablePublisher& tables, Metrics& metrics,
+         TlsContexts& tls);
+  // Closes whatever is left and lets the remaining coroutines unwind, so that none of
+  // them outlives the members it uses.
+  ~Worker();
+
+  // Main thread, before run(): binds this worker's listeners.
+  void listen(const boost::asio::ip::tcp::endpoint& http,
+              const std::optional<boost::asio::ip::tcp::endpoint>& https);
+  // The worker thread's body; returns when the io_context stops.
+  void run();
+  // Any thread: stop accepting and close idle connections; sessions close after their
+  // current response.
+  void beginDrain();
+  void stop() { ioc_.stop(); }
+
+  // Worker thread. The newest table; per-route runtime is resolved when it changes.
+  const RouteTableConstSharedPtr& table();
+  const RouteRuntime& runtimeFor(const Route& route) const { return runtime_[route.index]; }
+
+  const ServerOptions& options() const { return options_; }
+  Metrics& metrics() { return metrics_; }
+  UpstreamPool& pool() { return pool_; }
+  boost::asio::io_context& ioc() { return ioc_; }
+  bool draining() const { return draining_; }
+  std::mt19937_64& random() { return random_; }
+  void registerSession(SessionHandle* s) { sessions_.insert(s); }
+  void unregisterSession(SessionHandle* s) { sessions_.erase(s); }
+
+  // Body relay buffers, recycled so a request with a body does not allocate one.
+  static constexpr size_t kBodyBufferSize = 64 * 1024;
+  std::unique_ptr<char[]> takeBodyBuffer();
+  void returnBodyBuffer(std::unique_ptr<char[]> buffer);
+
+ private:
+  void acceptHttp();
+  void acceptHttps();
+  void refreshCertificates();
+  static int onServerName(SSL* ssl, int* alert, void* arg);
+
+  unsigned id_;
+  const ServerOptions& options_;
+  boost::asio::io_context ioc_{1};
+  TableCache tables_;
+  uint64_t resolvedVersion_ = 0;
+  std::vector<RouteRuntime> runtime_;
+  Metrics& metrics_;
+  TlsContexts& tls_;
+  CertificateStoreConstSharedPtr certificates_;
+  boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
+  std::optional<boost::asio::ip::tcp::acceptor> httpAcceptor_;
+  std::optional<boost::asio::ip::tcp::acceptor> httpsAcceptor_;
+  UpstreamPool pool_;
+  Balancer balancer_;
+  std::unordered_set<SessionHandle*> sessions_;
+  std::vector<std::unique_ptr<char[]>> bodyBuffers_;
+  std::mt19937_64 random_;
+  bool draining_ = false;
+};
+
+}  // namespace portico::proxy

@@ -1,0 +1,93 @@
+#include "proxy/upstream/upstream_pool.h"
+
+#include <sys/socket.h>
+
+namespace portico::proxy {
+
+namespace {
+// True if the peer has not closed or written to an idle connection. One non-blocking
+// peek per reuse; a close racing with it is caught by the caller's one retry on a fresh
+// connection for requests without a body.
+bool looksOpen(UpstreamConnection& conn) {
+  auto& socket = conn.stream.socket();
+  if (!socket.is_open()) return false;
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+}  // namespace
+
+UpstreamPool::UpstreamPool(boost::asio::io_context& ioc, size_t maxIdlePerEndpoint)
+    : ioc_(ioc), maxIdlePerEndpoint_(maxIdlePerEndpoint), sweepTimer_(ioc) {}
+
+UpstreamConnectionPtr UpstreamPool::take(const std::string& endpoint) {
+  auto it = idle_.find(endpoint);
+  if (it == idle_.end()) return nullptr;
+  auto& stack = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  while (!stack.empty()) {
+    UpstreamConnectionPtr conn = std::move(stack.back());
+    stack.pop_back();
+    if (conn->idleDeadline > now && looksOpen(*conn)) {
+      conn->reused = true;
+      return conn;
+    }
+    boost::system::error_code ignored;
+    conn->stream.socket().close(ignored);
+  }
+  return nullptr;
+}
+
+void UpstreamPool::put(UpstreamConnectionPtr conn, std::chrono::milliseconds idle) {
+  auto& stack = idle_[conn->endpoint];
+  if (stack.size() >= maxIdlePerEndpoint_ || idle.count() <= 0) {
+    boost::system::error_code ignored;
+    conn->stream.socket().close(ignored);
+    return;
+  }
+  conn->stream.expires_never();
+  conn->idleDeadline = std::chrono::steady_clock::now() + idle;
+  stack.push_back(std::move(conn));
+}
+
+void UpstreamPool::startSweeping() {
+  sweepTimer_.expires_after(std::chrono::seconds(1));
+  sweepTimer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    sweep();
+    startSweeping();
+  });
+}
+
+void UpstreamPool::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& stack = it->second;
+    std::erase_if(stack, [now](const UpstreamConnectionPtr& c) {
+      if (c->idleDeadline > now) return false;
+      boost::system::error_code ignored;
+      c->stream.socket().close(ignored);
+      return true;
+    });
+    it = stack.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
+void UpstreamPool::closeAll() {
+  sweepTimer_.cancel();
+  for (auto& [endpoint, stack] : idle_) {
+    for (auto& c : stack) {
+      boost::system::error_code ignored;
+      c->stream.socket().close(ignored);
+    }
+  }
+  idle_.clear();
+}
+
+size_t UpstreamPool::idleCount() const {
+  size_t n = 0;
+  for (const auto& [endpoint, stack] : idle_) n += stack.size();
+  return n;
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,54 @@
+// Per-worker pools of keep-alive connections to upstream endpoints. Internal to the
+// proxy's Beast translation units (this header pulls in Beast).
+//
+// Keyed by endpoint address ("host:port"), not by route or table, so a table swap keeps
+// every warm connection of endpoints that still exist; connections of endpoints that
+// disappeared simply idle out. Worker thread only: no locks.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace portico::proxy {
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;  // bytes read past the previous response
+  std::string endpoint;              // "host:port", the pool key
+  bool reused = false;               // came out of the pool: may have been closed by the peer
+  std::chrono::steady_clock::time_point idleDeadline;
+};
+using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
+
+class UpstreamPool {
+ public:
+  UpstreamPool(boost::asio::io_context& ioc, size_t maxIdlePerEndpoint);
+
+  // A pooled connection that still looks open, or nullptr. The newest first, so that the
+  // oldest idle out when traffic drops.
+  UpstreamConnectionPtr take(const std::string& endpoint);
+  // Keeps `conn` for reuse until `idle` passes; closes it if the endpoint's pool is full.
+  void put(UpstreamConnectionPtr conn, std::chrono::milliseconds idle);
+  // Starts the once-a-second sweep that closes expired idle connections.
+  void startSweeping();
+  void closeAll();
+  size_t idleCount() const;
+
+ private:
+  void sweep();
+  boost::asio::io_context& ioc_;
+  size_t maxIdlePerEndpoint_;
+  std::unordered_map<std::string, std::vector<UpstreamConnectionPtr>> idle_;
+  boost::asio::steady_timer sweepTimer_;
+};
+
+}  // namespace portico::proxy
