@@ -686,7 +686,7 @@ struct Ordered {
 }  // namespace
 
 void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
-                     const RenderOptions& options, TableBuilder& table,
+                     const RenderOptions& options, std::vector<ObjectOutput>& outputs,
                      std::vector<Diagnostic>& diagnostics) {
   std::vector<Ordered> ordered;
   ordered.reserve(objects.apiRoutes.size());
@@ -732,10 +732,8 @@ void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
       reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
       continue;
     }
-    auto part = std::move(scratch).finish();
-    for (auto& r : part.routes) table.addRoute(std::move(r));
-    for (auto& c : part.certificates) table.addCertificate(std::move(c));
-    table.addRedirectHosts(part.httpsRedirectHosts);
+    ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish()};
+    if (!out.part.routes.empty()) outputs.push_back(std::move(out));
   }
 }
 

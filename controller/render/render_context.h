@@ -79,6 +79,16 @@ class TableBuilder {
   proxy::RouteTableSpec table_;
 };
 
+// What one object contributes to the table. Each kind's translator returns these, and
+// render.cc merges them across kinds in creation order (earlier routes win ties).
+struct ObjectOutput {
+  std::string creationTimestamp;  // RFC 3339; empty sorts first
+  std::string ns;
+  std::string name;
+  std::string kind;
+  proxy::RouteTableSpec part;
+};
+
 // metadata.<key> as a string, or "" when absent or not a string.
 std::string metadataString(const nlohmann::json& object, std::string_view key);
 
