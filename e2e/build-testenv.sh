@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds the e2e control-plane tools from the pinned Go modules in e2e/testenv:
+#   kube-testenv (embedded etcd + upstream kube-apiserver), kubectl, helm.
+# Built once per machine into ${PORTICO_CACHE:-$HOME/.cache/portico}/testenv-<key>/bin,
+# where <key> hashes go.mod, go.sum, the Go sources, this script and `go version`;
+# later runs reuse the binaries. Logs go to stderr; the LAST stdout line is the bin directory.
+# Exits non-zero, saying why, if the build cannot be done (a missing tool is built, never skipped).
+#
+# Environment:
+#   PORTICO_CACHE         cache root (default $HOME/.cache/portico)
+#   PORTICO_GOMODCACHE    Go module cache (default $PORTICO_CACHE/go/mod)
+#   PORTICO_GOCACHE       Go build cache  (default $PORTICO_CACHE/go/build)
+#   PORTICO_TESTENV_FORCE=1  rebuild even if the cached binaries exist
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src="$here/testenv"
+cache="${PORTICO_CACHE:-$HOME/.cache/portico}"
+
+log() { echo "build-testenv: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v go >/dev/null || die "no 'go' on PATH; install Go >= 1.26 (scripts/install-deps.sh)"
+export GOTOOLCHAIN=local
+gover=$(go env GOVERSION) || die "'go env GOVERSION' failed"
+need_minor=$(sed -n 's/^go 1\.\([0-9]*\).*/\1/p' "$src/go.mod")
+have_minor=$(echo "$gover" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+[[ -n $have_minor && $have_minor -ge $need_minor ]] ||
+  die "$gover is too old: e2e/testenv/go.mod needs go 1.$need_minor or newer"
+
+key=$( {
+  cat "$src/go.mod" "$src/go.sum" "$0"
+  (cd "$src" && find . -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum)
+  echo "$gover $(go env GOOS GOARCH)"
+} | sha256sum | cut -c1-16)
+out="$cache/testenv-$key"
+bins=(kube-testenv kubectl helm)
+
+have_all() { for b in "${bins[@]}"; do [[ -x $out/bin/$b ]] || return 1; done; }
+
+mkdir -p "$cache"
+# One builder at a time per cache (parallel test sessions wait for the first).
+exec 9>"$cache/.testenv.lock"
+if command -v flock >/dev/null; then flock 9; fi
+
+if [[ ${PORTICO_TESTENV_FORCE:-0} != 1 ]] && have_all; then
+  log "reusing $out/bin"
+  echo "$out/bin"
+  exit 0
+fi
+
+export GOMODCACHE="${PORTICO_GOMODCACHE:-$cache/go/mod}"
+export GOCACHE="${PORTICO_GOCACHE:-$cache/go/build}"
+export GOFLAGS="-mod=readonly -buildvcs=false"
+export CGO_ENABLED=0
+
+cd "$src"
+ver() { go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$1"; }
+log "downloading modules into $GOMODCACHE"
+t0=$(date +%s)
+go mod download >&2 || die "go mod download failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+kver=$(ver k8s.io/kubernetes)       # e.g. v1.37.2
+hver=$(ver helm.sh/helm/v3)         # e.g. v3.22.0
+cgver=$(ver k8s.io/client-go)       # e.g. v0.37.2
+kmaj=$(echo "$kver" | sed 's/^v\([0-9]*\)\..*/\1/')
+kmin=$(echo "$kver" | sed 's/^v[0-9]*\.\([0-9]*\)\..*/\1/')
+hmin=$(echo "$cgver" | sed 's/^v0\.\([0-9]*\)\..*/\1/')
+t1=$(date +%s)
+log "modules ready in $((t1 - t0))s; building kube-testenv, kubectl $kver, helm $hver with $gover (GOCACHE=$GOCACHE)"
+
+ld="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ld+=" -X $p.gitVersion=$kver -X $p.gitMajor=$kmaj -X $p.gitMinor=$kmin -X $p.gitTreeState=clean"
+done
+ld+=" -X helm.sh/helm/v3/internal/version.version=$hver -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  ld+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$hmin"
+done
+
+tmp="$cache/.testenv-$key.tmp.$$"
+rm -rf "$tmp"
+mkdir -p "$tmp/bin"
+trap 'rm -rf "$tmp"' EXIT
+# One invocation: the three programs share most of their packages in the build cache.
+if ! nice -n 10 go build -trimpath -ldflags="$ld" -o "$tmp/bin/" \
+  ./cmd/kube-testenv k8s.io/kubernetes/cmd/kubectl helm.sh/helm/v3/cmd/helm >&2; then
+  die "go build failed (see the compiler output above)"
+fi
+t2=$(date +%s)
+for b in "${bins[@]}"; do [[ -x $tmp/bin/$b ]] || die "go build did not produce $b"; done
+"$tmp/bin/kubectl" version --client >&2 || die "built kubectl does not run"
+"$tmp/bin/helm" version --short >&2 || die "built helm does not run"
+printf 'kubernetes=%s\nhelm=%s\netcd=%s\ngo=%s\n' "$kver" "$hver" "$(ver go.etcd.io/etcd/server/v3)" "$gover" >"$tmp/VERSIONS"
+rm -rf "$out"
+mv "$tmp" "$out"
+trap - EXIT
+log "built in $((t2 - t1))s (modules $((t1 - t0))s): $out/bin"
+# Drop binaries of older keys; the module and build caches stay for incremental rebuilds.
+for old in "$cache"/testenv-*; do
+  [[ $old != "$out" && -d $old ]] && rm -rf "$old" && log "removed stale $old"
+done
+echo "$out/bin"
