@@ -1,5 +1,5 @@
 """pytest fixtures for Portico's e2e suite: a real kube-apiserver + etcd (kube-testenv),
-the pinned kubectl and helm, local backends on 127.0.0.x, and the portico binary.
+the pinned kubectl and helm, local backends on pod-like addresses (10.244.x.y), and the portico binary.
 
 Fixtures:
   testenv_bin    (session) bin directory with kube-testenv, kubectl, helm (built by
@@ -11,7 +11,7 @@ Fixtures:
   kubectl        (function) shortcut for control_plane.kubectl
   namespace      (function) a fresh namespace for the test
   backends       (function) factory: backends(["a", "b"]) -> [Backend, ...], each on its own
-                 127.0.0.x address and all on the same port (so one EndpointSlice fits them);
+                 10.244.x.y address and all on the same port (so one EndpointSlice fits them);
                  stopped after the test
   service        (function) factory: service("web", backends, port=80) makes a Service without
                  selector + an EndpointSlice pointing at the backends in `namespace`
@@ -19,8 +19,16 @@ Fixtures:
                  out of cluster with --kubeconfig and free --http-port/--https-port/--admin-port,
                  waits for GET /readyz on the admin port == 200, stops it after the test
 
+Network namespace: Kubernetes rejects loopback addresses in EndpointSlices, so backends
+listen on pod-like addresses (10.244.x.y). When this conftest is loaded outside the private
+network namespace made by e2e/netns.sh, it re-executes the same pytest command through
+e2e/netns.sh (which first builds/reuses the tools, with network, then enters the namespace).
+Set PORTICO_E2E_NO_NETNS=1 to stay where you are (backends then use 127.0.0.x and the
+EndpointSlice helper fails with the apiserver's loopback error).
+
 Environment:
   PORTICO_BIN              portico binary (default <repo>/build/portico)
+  PORTICO_TESTENV_BIN      bin dir with kube-testenv/kubectl/helm (set by e2e/netns.sh)
   PORTICO_E2E_ATTACH=DIR   use the control plane that e2e/run-testenv.sh keeps running with
                            that data dir (its kubeconfig is DIR/../kubeconfig) instead of
                            starting one; fault hooks then act on that one too
@@ -28,6 +36,7 @@ Environment:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -47,6 +56,24 @@ from k8s import REPO, BuildError, ControlPlane, build_testenv, namespace_name, s
 
 E2E_DIR = Path(__file__).resolve().parent
 _build: dict = {}
+NETNS_CIDR = os.environ.get("PORTICO_E2E_NETNS")
+
+
+def pytest_configure(config):
+    """Re-run this pytest command inside e2e/netns.sh's private network namespace."""
+    if NETNS_CIDR or os.environ.get("PORTICO_E2E_NO_NETNS") == "1" or config.option.collectonly:
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller decides
+        return
+    args = [str(E2E_DIR / "netns.sh"), sys.executable, "-m", "pytest", *config.invocation_params.args]
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman:
+        capman.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.stderr.write("e2e: re-running inside a private network namespace: %s\n" % " ".join(args))
+    os.chdir(config.invocation_params.dir)
+    os.execv(args[0], args)
 
 
 def _e2e_items(session) -> list:
@@ -63,7 +90,7 @@ def pytest_collection_finish(session):
     if tr:
         tr.write_line("e2e: building/reusing kube-testenv, kubectl, helm (e2e/build-testenv.sh)...")
     try:
-        _build["bin"] = build_testenv()
+        _build["bin"] = _prebuilt() or build_testenv()
         if tr:
             tr.write_line("e2e: tools ready in %.1fs: %s" % (time.monotonic() - t0, _build["bin"]))
     except (BuildError, subprocess.TimeoutExpired, OSError) as e:
@@ -72,13 +99,20 @@ def pytest_collection_finish(session):
             tr.write_line("e2e: BUILD FAILED: %s" % e, red=True)
 
 
+def _prebuilt() -> Path | None:
+    d = os.environ.get("PORTICO_TESTENV_BIN")
+    if d and all(os.access(Path(d) / t, os.X_OK) for t in ("kube-testenv", "kubectl", "helm")):
+        return Path(d)
+    return None
+
+
 @pytest.fixture(scope="session")
 def testenv_bin() -> Path:
     if "error" in _build:
         pytest.fail("the e2e control-plane tools could not be built:\n" + _build["error"], pytrace=False)
     if "bin" not in _build:
         try:
-            _build["bin"] = build_testenv()
+            _build["bin"] = _prebuilt() or build_testenv()
         except BuildError as e:
             _build["error"] = str(e)
             pytest.fail(str(e), pytrace=False)
@@ -125,16 +159,22 @@ def namespace(control_plane, request):
 # ---- backends ----
 
 _host_lock = threading.Lock()
-_next_host = [10]
+_next_host = [0]
 
 
 def _alloc_hosts(n: int) -> list[str]:
-    """Distinct 127.0.0.x addresses (x in 10..250, cycling)."""
+    """Distinct backend addresses: pod-like 10.244.x.y inside the e2e network namespace
+    (cycling through 64k of them), 127.0.0.x (10..250) outside it."""
     with _host_lock:
         out = []
         for _ in range(n):
-            out.append("127.0.0.%d" % _next_host[0])
-            _next_host[0] = 10 if _next_host[0] >= 250 else _next_host[0] + 1
+            i = _next_host[0]
+            _next_host[0] += 1
+            if NETNS_CIDR:
+                net = ipaddress.ip_network(NETNS_CIDR)
+                out.append(str(net.network_address + 10 + i % (net.num_addresses - 20)))
+            else:
+                out.append("127.0.0.%d" % (10 + i % 240))
         return out
 
 

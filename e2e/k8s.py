@@ -63,6 +63,8 @@ class ControlPlane:
         self.ca_cert = pki / "ca.crt"
         self.client_cert = (str(pki / "admin.crt"), str(pki / "admin.key"))
         self.session = requests.Session()
+        # Ignore REQUESTS_CA_BUNDLE / proxy variables: they would override the cluster CA.
+        self.session.trust_env = False
         self.session.verify = str(self.ca_cert)
         self.session.cert = self.client_cert
         self._stderr_lines: list[str] = []
@@ -182,6 +184,8 @@ class ControlPlane:
     # ---- raw API (admin client certificate) ----
     def api(self, method: str, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", 30)
+        kw.setdefault("verify", str(self.ca_cert))
+        kw.setdefault("cert", self.client_cert)
         return self.session.request(method, self.server + path, **kw)
 
     # ---- fault hooks ----
