@@ -120,7 +120,9 @@ struct Converter {
       case YAML::NodeType::Map: {
         json out = json::object();
         for (auto it = node.begin(); it != node.end(); ++it) {
-          const YAML::Node& key = it->first;
+          // Copies: it->first refers into a temporary that dies with the expression.
+          const YAML::Node key = it->first;
+          const YAML::Node value = it->second;
           if (!key.IsScalar()) {
             error(key.Mark(), "mapping keys must be scalars" + at(path));
             continue;
@@ -132,7 +134,7 @@ struct Converter {
             continue;
           }
           if (int line = lineOfMark(key.Mark())) lines[childPath] = line;
-          out[name] = convert(it->second, childPath);
+          out[name] = convert(value, childPath);
         }
         return out;
       }
