@@ -69,11 +69,13 @@ class BeastRequestView final : public RequestView {
 };
 
 // obs-fold (a header line continued on the next line) is deprecated and a classic
-// smuggling vector; Beast unfolds it, so it is rejected on the raw bytes.
-bool hasObsFold(const net::const_buffer& header, size_t n) {
+// smuggling vector; Beast unfolds it, so it is rejected on the raw bytes. The header is
+// consumed in pieces (the start line first), so `afterNewline` carries across calls.
+bool hasObsFold(const net::const_buffer& header, size_t n, bool& afterNewline) {
   const char* p = static_cast<const char*>(header.data());
-  for (size_t i = 0; i + 1 < n; ++i) {
-    if (p[i] == '\n' && (p[i + 1] == ' ' || p[i + 1] == '\t')) return true;
+  for (size_t i = 0; i < n; ++i) {
+    if (afterNewline && (p[i] == ' ' || p[i] == '\t')) return true;
+    afterNewline = p[i] == '\n';
   }
   return false;
 }
@@ -192,6 +194,10 @@ struct Exchange {
   const EndpointSpec* endpoint = nullptr;
   unsigned status = 0;
   uint64_t responseBytes = 0;
+  // The client's side, kept before the header is edited into the upstream request
+  // (which drops Connection and says HTTP/1.1).
+  bool clientKeepAlive = false;
+  unsigned clientVersion = 11;
 };
 
 template <class Stream>
@@ -242,16 +248,28 @@ class Session {
     handle_.idle = !gotBytes;
     tcpStream.expires_after(gotBytes ? options_.headerTimeout : options_.keepAliveTimeout);
     error_code ec;
+    bool afterNewline = false;
+    size_t headerBytes = 0;
     for (;;) {
       if (buffer_.size() > 0) {
+        // put() may consume part of the header (the start line, complete field lines) and
+        // still say need_more: those bytes must be consumed, or the next put() parses them
+        // again. Beast 1.74 applies header_limit to each put() alone, so the total is
+        // checked here.
         const size_t n = parser.put(buffer_.data(), ec);
+        if ((!ec || ec == http::error::need_more) && hasObsFold(buffer_.data(), n, afterNewline))
+          ec = http::error::bad_field;
+        buffer_.consume(n);
+        headerBytes += n;
+        if ((!ec || ec == http::error::need_more) &&
+            headerBytes + (parser.is_header_done() ? 0 : buffer_.size()) > options_.maxHeaderBytes)
+          ec = http::error::header_limit;
         if (ec != http::error::need_more) {
-          if (!ec && parser.is_header_done() && hasObsFold(buffer_.data(), n)) ec = http::error::bad_field;
-          buffer_.consume(n);
           if (ec || parser.is_header_done()) co_return ec;
           continue;
         }
         ec = {};
+        if (n > 0) continue;  // the rest may already be complete
       }
       if (worker_.draining() && !gotBytes) co_return http::error::end_of_stream;
       const size_t n =
@@ -363,6 +381,8 @@ class Session {
       if (ec) co_return false;
     }
     req.erase(http::field::expect);
+    ex.clientKeepAlive = req.keep_alive();
+    ex.clientVersion = req.version();
     const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex);
     co_return co_await forward(parser, *route, *pick.backend, ex, upgrade);
   }
@@ -457,7 +477,7 @@ class Session {
           worker_.metrics().recordUpstreamError(timedOut ? UpstreamError::Timeout : UpstreamError::ConnectFailure);
           co_return co_await reply(ex, timedOut ? 504 : 502,
                                    timedOut ? "upstream connect timed out" : "upstream refused the connection",
-                                   !hasBody && req.keep_alive() && !worker_.draining());
+                                   !hasBody && ex.clientKeepAlive && !worker_.draining());
         }
       }
       const bool retriable = conn->reused && !hasBody && attempt == 0;
@@ -489,7 +509,7 @@ class Session {
         co_return co_await reply(ex, kind == UpstreamError::Timeout ? 504 : 502,
                                  kind == UpstreamError::Timeout ? "upstream response timed out"
                                                                 : "upstream reset the connection",
-                                 req.keep_alive() && !worker_.draining());
+                                 ex.clientKeepAlive && !worker_.draining());
       }
       Response& res = response->get();
       ex.status = res.result_int();
@@ -528,7 +548,7 @@ class Session {
     const bool upstreamKeepAlive = res.keep_alive() && !response.need_eof();
     const unsigned status = ex.status;
     const bool bodyless = req.method() == http::verb::head || status == 204 || status == 304;
-    bool keepClient = req.keep_alive() && !worker_.draining();
+    bool keepClient = ex.clientKeepAlive && !worker_.draining();
     removeHopByHop(res);
     applyHeaderEdits(res, route.spec.responseHeaders);
     if (!bodyless) {
@@ -536,16 +556,16 @@ class Session {
       if (!delimited) {
         // Close-delimited upstream body: chunk it for HTTP/1.1 clients so the client
         // connection can stay open.
-        if (req.version() == 11) res.chunked(true);
+        if (ex.clientVersion == 11) res.chunked(true);
         else keepClient = false;
-      } else if (response.chunked() && req.version() == 10) {
+      } else if (response.chunked() && ex.clientVersion == 10) {
         res.chunked(false);
         keepClient = false;
       }
     }
     res.version(11);
     res.keep_alive(keepClient);
-    if (keepClient && req.version() == 10) res.set(http::field::connection, "keep-alive");
+    if (keepClient && ex.clientVersion == 10) res.set(http::field::connection, "keep-alive");
 
     if (bodyless) {
       // Header only, whatever framing the header announces.
