@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "controller/cluster_controller.h"
 #include "controller/file_source/config_file.h"
 #include "controller/file_source/config_file_watcher.h"
 #include "controller/options.h"
@@ -117,24 +118,34 @@ int main(int argc, char** argv) {
     std::cout << "portico " << kVersion << "\n";
     return 0;
   }
-  if (!options.configFile) {
-    std::fprintf(stderr,
-                 "portico: Kubernetes mode is not available in this build yet; run with --config FILE\n");
-    return 2;
-  }
   const sigset_t signals = blockTerminationSignals();
   initLogging(options);
 
   proxy::TablePublisher publisher;
   proxy::Metrics metrics;
-  FileTableSource source(*options.configFile, publisher, metrics, options.jsonLogs);
-  if (auto first = source.loadFirst(); !first) {
-    std::fprintf(stderr, "portico: %s\n", first.error().message.c_str());
-    return 1;
+  std::unique_ptr<FileTableSource> fileSource;
+  std::unique_ptr<controller::ClusterController> cluster;
+  if (options.configFile) {
+    fileSource = std::make_unique<FileTableSource>(*options.configFile, publisher, metrics, options.jsonLogs);
+    if (auto first = fileSource->loadFirst(); !first) {
+      std::fprintf(stderr, "portico: %s\n", first.error().message.c_str());
+      return 1;
+    }
+  } else {
+    auto config = options.kubeconfig ? controller::loadKubeconfig(*options.kubeconfig)
+                                     : controller::inClusterConfig();
+    if (!config) {
+      std::fprintf(stderr, "portico: %s\n", config.error().message.c_str());
+      return 1;
+    }
+    spdlog::info(msg("watching the cluster at " + config->describe(), options.jsonLogs));
+    cluster = std::make_unique<controller::ClusterController>(options, *config, publisher, metrics);
   }
 
   proxy::ProxyServer server(options.server, publisher, metrics);
-  proxy::AdminServer admin(options.server.listenAddress, options.adminPort, publisher, metrics, nullptr);
+  std::function<bool()> ready;
+  if (cluster) ready = [c = cluster.get()] { return c->ready(); };
+  proxy::AdminServer admin(options.server.listenAddress, options.adminPort, publisher, metrics, ready);
   try {
     server.start();
     admin.start();
@@ -142,7 +153,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "portico: %s\n", e.what());
     return 1;
   }
-  source.watch();
+  if (fileSource) fileSource->watch();
+  if (cluster) cluster->start();
   spdlog::info(msg("serving http on " + options.server.listenAddress + ":" +
                        std::to_string(options.server.httpPort) + ", https on " +
                        std::to_string(options.server.httpsPort) + ", admin on " +
@@ -153,6 +165,7 @@ int main(int argc, char** argv) {
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info(msg(std::string("received ") + strsignal(received) + ", draining", options.jsonLogs));
+  if (cluster) cluster->stop();
   server.drainAndStop(options.shutdownGrace);
   admin.stop();
   spdlog::info(msg("stopped", options.jsonLogs));
