@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this and nothing else):
+# dependencies, build, unit tests (CTest), integration tests against the real portico
+# process, and e2e tests against a real kube-apiserver + etcd built from official Go
+# modules. Any failing step fails the run.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "dependencies"
+scripts/install-deps.sh
+step "build"
+scripts/build.sh
+step "unit tests"
+ctest --test-dir build --output-on-failure -j "$(nproc)"
+step "integration tests"
+build/venv/bin/python -m pytest test/integration -q
+step "e2e tests"
+build/venv/bin/python -m pytest e2e -q
+step "done"
