@@ -216,3 +216,12 @@ def test_client_connection_close_and_http10(proxy):
             r = read_response(s, check_close=False)
             assert r.status == 200
             assert r.headers.get("connection", "").lower() == "keep-alive"
+
+
+def test_response_hop_by_hop_headers_not_forwarded(proxy):
+    r = get(proxy, "/echo?hdr=Connection:X-Hop-Resp&hdr=X-Hop-Resp:1&hdr=Keep-Alive:timeout%3D5"
+                   "&hdr=X-Resp-Kept:yes")
+    assert r.status_code == 200
+    assert "X-Hop-Resp" not in r.headers
+    assert "Keep-Alive" not in r.headers
+    assert r.headers["X-Resp-Kept"] == "yes"
