@@ -44,6 +44,7 @@ exec 9>"$cache/.testenv.lock"
 if command -v flock >/dev/null; then flock 9; fi
 
 if [[ ${PORTICO_TESTENV_FORCE:-0} != 1 ]] && have_all; then
+  touch "$out"
   log "reusing $out/bin"
   echo "$out/bin"
   exit 0
@@ -95,8 +96,10 @@ rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
 log "built in $((t2 - t1))s (modules $((t1 - t0))s): $out/bin"
-# Drop binaries of older keys; the module and build caches stay for incremental rebuilds.
+# Drop binaries of other keys unused for a day (a concurrent test run may still use a recent
+# one); the module and build caches stay for incremental rebuilds.
+touch "$out"
 for old in "$cache"/testenv-*; do
-  [[ $old != "$out" && -d $old ]] && rm -rf "$old" && log "removed stale $old"
+  [[ $old != "$out" && -d $old && -n $(find "$old" -maxdepth 0 -mmin +1440) ]] && rm -rf "$old" && log "removed stale $old"
 done
 echo "$out/bin"

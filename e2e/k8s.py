@@ -195,13 +195,15 @@ class ControlPlane:
             raise RuntimeError("kube-testenv %s failed: %s %s" % (path, r.status_code, r.text))
         return r.json()
 
-    def restart_apiserver(self, down: float = 0) -> dict:
-        """Stop kube-apiserver (SIGTERM), keep it down `down` seconds, start it again on the same
-        port and wait for /readyz. etcd keeps running. Returns timings."""
-        return self._control("/apiserver/restart?down=%gs" % down)
+    def restart_apiserver(self, down: float = 0, kill: bool = False) -> dict:
+        """Stop kube-apiserver (SIGTERM: open watches end cleanly; kill=True: SIGKILL, a crash
+        with connections reset), keep it down `down` seconds, start it again on the same port
+        and wait for /readyz. etcd keeps running. Returns timings in seconds."""
+        return self._control("/apiserver/restart?down=%gs&kill=%d" % (down, int(kill)))
 
-    def stop_apiserver(self) -> dict:
-        return self._control("/apiserver/stop")
+    def stop_apiserver(self, kill: bool = False) -> dict:
+        """Stop kube-apiserver and leave it down (etcd keeps running) until start_apiserver()."""
+        return self._control("/apiserver/stop?kill=%d" % int(kill))
 
     def start_apiserver(self) -> dict:
         return self._control("/apiserver/start")

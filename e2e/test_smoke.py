@@ -165,10 +165,10 @@ def test_apiserver_restart_keeps_data_and_clients_recover(control_plane, namespa
     while time.time() < deadline and not any(e.get("object", {}).get("metadata", {}).get("name") == "after" for e in events2):
         time.sleep(0.1)
     assert any(e.get("type") == "ADDED" and e["object"]["metadata"]["name"] == "after" for e in events2), events2
-    assert timing["total_seconds"] < 120, timing
+    assert timing["stop_seconds"] < 10, timing  # open watches must not hold up a restart
 
-    # Stop/start: clients fail while it is down and work again after.
-    cp.stop_apiserver()
+    # A crash (SIGKILL) and a start later: clients fail while it is down and work again after.
+    cp.stop_apiserver(kill=True)
     down = cp.kubectl("get", "configmaps", "-n", namespace, "--request-timeout=3s", check=False)
     assert down.returncode != 0
     cp.start_apiserver()
