@@ -5,6 +5,8 @@
 namespace portico::proxy {
 
 namespace {
+constexpr auto kTrustIdleFor = std::chrono::milliseconds(500);
+
 // True if the peer has not closed or written to an idle connection. One non-blocking
 // peek per reuse; a close racing with it is caught by the caller's one retry on a fresh
 // connection for requests without a body.
@@ -28,7 +30,11 @@ UpstreamConnectionPtr UpstreamPool::take(const std::string& endpoint) {
   while (!stack.empty()) {
     UpstreamConnectionPtr conn = std::move(stack.back());
     stack.pop_back();
-    if (conn->idleDeadline > now && looksOpen(*conn)) {
+    // A peer closes idle connections after seconds, not milliseconds (and one that ends
+    // keep-alive says so in its last response), so only connections idle for a while
+    // pay for the peek; the busy path reuses at once.
+    const bool recentlyUsed = now - conn->idleSince < kTrustIdleFor;
+    if (conn->idleDeadline > now && (recentlyUsed || looksOpen(*conn))) {
       conn->reused = true;
       return conn;
     }
@@ -46,7 +52,8 @@ void UpstreamPool::put(UpstreamConnectionPtr conn, std::chrono::milliseconds idl
     return;
   }
   conn->stream.expires_never();
-  conn->idleDeadline = std::chrono::steady_clock::now() + idle;
+  conn->idleSince = std::chrono::steady_clock::now();
+  conn->idleDeadline = conn->idleSince + idle;
   stack.push_back(std::move(conn));
 }
 

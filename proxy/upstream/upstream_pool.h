@@ -25,6 +25,7 @@ struct UpstreamConnection {
   boost::beast::flat_buffer buffer;  // bytes read past the previous response
   std::string endpoint;              // "host:port", the pool key
   bool reused = false;               // came out of the pool: may have been closed by the peer
+  std::chrono::steady_clock::time_point idleSince;
   std::chrono::steady_clock::time_point idleDeadline;
 };
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
