@@ -8,6 +8,7 @@ Fixtures:
   control_plane  (session) a running ControlPlane (see e2e/k8s.py): .kubeconfig,
                  .kubectl(*args), .kubectl_json(*args), .apply(obj), .helm(*args), .api(method, path),
                  .restart_apiserver(down=0), .stop_apiserver(), .start_apiserver(), .compact_etcd()
+  crds           (session) applies crds/ and waits for Established; returns the CRD names
   kubectl        (function) shortcut for control_plane.kubectl
   namespace      (function) a fresh namespace for the test
   backends       (function) factory: backends(["a", "b"]) -> [Backend, ...], each on its own
@@ -52,7 +53,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from backend import Backend  # noqa: E402
-from k8s import REPO, BuildError, ControlPlane, build_testenv, namespace_name, service_with_endpoints  # noqa: E402
+from k8s import REPO, BuildError, ControlPlane, build_testenv, die_with_parent, namespace_name, service_with_endpoints  # noqa: E402
 
 E2E_DIR = Path(__file__).resolve().parent
 _build: dict = {}
@@ -136,6 +137,23 @@ def control_plane(testenv_bin, tmp_path_factory):
         yield cp
     finally:
         cp.stop()
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane):
+    """Applies the repo's crds/ (server-side) once per session and waits until each
+    CustomResourceDefinition is Established. Returns the CRD names."""
+    import yaml
+
+    files = sorted((REPO / "crds").glob("*.yaml"))
+    if not files:
+        pytest.fail("crds/ has no *.yaml", pytrace=False)
+    control_plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    names = [d["metadata"]["name"] for f in files for d in yaml.safe_load_all(f.read_text())
+             if d and d.get("kind") == "CustomResourceDefinition"]
+    for name in names:
+        control_plane.kubectl("wait", "--for=condition=Established", "crd/" + name, "--timeout=60s")
+    return names
 
 
 @pytest.fixture
@@ -255,20 +273,23 @@ class PorticoProcess:
 
 @pytest.fixture
 def portico(control_plane, tmp_path):
-    """Factory: portico(*extra_args, ready_timeout=30) -> PorticoProcess (running, /readyz == 200)."""
+    """Factory: portico(*extra_args, ready_timeout=30, env=None, listen_address="127.0.0.1")
+    -> PorticoProcess (running, /readyz == 200); stopped (SIGTERM) after the test."""
     binary = Path(os.environ.get("PORTICO_BIN", REPO / "build" / "portico"))
     started: list[PorticoProcess] = []
 
-    def start(*extra_args, ready_timeout: float = 30, env: dict | None = None) -> PorticoProcess:
+    def start(*extra_args, ready_timeout: float = 30, env: dict | None = None,
+              listen_address: str = "127.0.0.1") -> PorticoProcess:
         if not os.access(binary, os.X_OK):
             pytest.fail("portico binary %s is missing: build it first (cmake --build build) or set PORTICO_BIN" % binary,
                         pytrace=False)
         hp, sp, ap = free_port(), free_port(), free_port()
         log_path = tmp_path / ("portico-%d.log" % len(started))
         cmd = [str(binary), "--kubeconfig", str(control_plane.kubeconfig),
+               "--listen-address", listen_address,
                "--http-port", str(hp), "--https-port", str(sp), "--admin-port", str(ap), *map(str, extra_args)]
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=die_with_parent,
                                     env={**os.environ, **(env or {}), "KUBECONFIG": str(control_plane.kubeconfig)})
         p = PorticoProcess(proc, hp, sp, ap, log_path)
         started.append(p)

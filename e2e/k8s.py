@@ -29,6 +29,17 @@ class BuildError(RuntimeError):
     pass
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the test process dies, even by SIGKILL
+    (Linux PR_SET_PDEATHSIG), so no control plane or portico outlives a killed test run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except Exception:
+        pass
+
+
 def build_testenv(timeout: float = 3600) -> Path:
     """Run e2e/build-testenv.sh (builds once, then reuses) and return the bin directory."""
     script = E2E / "build-testenv.sh"
@@ -78,7 +89,8 @@ class ControlPlane:
         cmd = [str(Path(bin_dir) / "kube-testenv"), "--kubeconfig", str(kubeconfig), "--dir", str(workdir / "data")]
         cmd += extra_args or []
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=die_with_parent)
         stderr_lines: list[str] = []
         log_path = workdir / "kube-testenv.log"
 

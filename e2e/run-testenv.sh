@@ -9,7 +9,8 @@
 # Once ready it prints the lines to paste into another shell:
 #   export KUBECONFIG=...; export PATH=<pinned kubectl/helm>:$PATH
 # and the control endpoint for the fault hooks (see e2e/README.md). To run the pytest suite
-# against this instance instead of a fresh one: PORTICO_E2E_ATTACH=WORKDIR/data.
+# against this instance instead of a fresh one, start it inside `e2e/netns.sh bash` and use
+# PORTICO_E2E_ATTACH=WORKDIR/data from that shell.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -36,8 +37,13 @@ Fault hooks:
   curl -XPOST $control/apiserver/restart        # or ?down=5s; also kill -HUP <kube-testenv pid>
   curl -XPOST $control/apiserver/stop           # then: curl -XPOST $control/apiserver/start
   curl -XPOST $control/etcd/compact
-Run the e2e tests against this instance:
-  PORTICO_E2E_ATTACH=$work/data build/venv/bin/python -m pytest e2e
 MSG
+    if [[ -n ${PORTICO_E2E_NETNS:-} ]]; then
+      echo "Run the e2e tests against this instance (from this namespace, e.g. the same netns.sh shell):"
+      echo "  PORTICO_E2E_ATTACH=$work/data build/venv/bin/python -m pytest e2e"
+    else
+      echo "(Backends on pod addresses and PORTICO_E2E_ATTACH need the e2e network namespace:"
+      echo " start this script from a shell opened with e2e/netns.sh bash.)"
+    fi
   fi
 done
