@@ -179,6 +179,13 @@ net::awaitable<void> pumpBytes(From& from, To& to) {
   beast::get_lowest_layer(to).socket().close(ec);
 }
 
+// A request body the parser rejected (bad chunk framing), as opposed to a client that
+// disconnected or went silent: the client is still there to be told.
+bool malformedBody(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+         ec != http::error::partial_message && ec != http::error::end_of_stream;
+}
+
 UpstreamError classify(const error_code& ec) {
   if (ec == beast::error::timeout) return UpstreamError::Timeout;
   return UpstreamError::Reset;
@@ -490,7 +497,8 @@ class Session {
         const bool tooLarge = sent.ec == http::error::body_limit;
         if (tooLarge) co_await reply(ex, 413, "request body larger than this route allows", false);
         else if (sent.ec == beast::error::timeout) co_await reply(ex, 408, "request body not received in time", false);
-        else ex.status = 400;
+        else if (malformedBody(sent.ec)) co_await reply(ex, 400, "malformed request body: " + sent.ec.message(), false);
+        else ex.status = 400;  // the client went away: nobody to answer
         co_return false;
       }
       if (sent.failed == Side::To) {
