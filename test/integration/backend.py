@@ -11,6 +11,9 @@ Endpoints (anything else echoes):
   ANY  /sleep?ms=N              waits N ms, then echoes
   ANY  /reset                   reads the request header, then resets the TCP connection
   ANY  /count                   reads the request body, answers {"bytes": n, "sha256": hex}
+  ANY  /closedelim?bytes=N      N bytes with neither Content-Length nor chunked, then close
+  ANY  /close-after             a Content-Length response, then closes without saying so
+  ANY  /early-hints             103 Early Hints, then the echo
   GET  /ws (Upgrade: websocket) WebSocket echo (text, binary, ping -> pong, close)
   ANY  other                    echoes name, method, path, query, headers, body size as JSON
 
@@ -201,6 +204,15 @@ class Handler:
             self.stream(method, int(params.get("bytes", ["0"])[0]),
                         params.get("chunked", ["0"])[0] == "1", close)
             return not close
+        if path == "/closedelim":
+            for _ in body_chunks(self.f, headers):
+                pass
+            n = int(params.get("bytes", ["0"])[0])
+            self.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+            self.sock.sendall(PATTERN[:n % len(PATTERN)] + PATTERN * (n // len(PATTERN)))
+            return False
+        if path == "/early-hints":
+            self.sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
         if path == "/count":
             h = hashlib.sha256()
             n = 0
@@ -235,6 +247,8 @@ class Handler:
             self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         else:
             send_response(self.sock, status, body, headers=extra, close=close)
+        if path == "/close-after":
+            return False  # closes the keep-alive connection without Connection: close
         return not close
 
     def stream(self, method, total, chunked, close):
