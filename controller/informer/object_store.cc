@@ -35,14 +35,17 @@ void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohm
   for (auto& item : items) fresh.emplace(keyOf(item), std::move(item));
   std::lock_guard lock(mu_);
   auto& current = objects_[kind];
-  if (scope.empty()) {
-    current = std::move(fresh);
-  } else {
+  std::map<std::string, nlohmann::json> next;
+  if (!scope.empty()) {
     const std::string prefix = scope + "/";
-    std::erase_if(current, [&](const auto& entry) { return entry.first.starts_with(prefix); });
-    current.merge(fresh);
+    for (const auto& [key, object] : current)
+      if (!key.starts_with(prefix)) next.emplace(key, object);
   }
-  pending_.erase({kind, scope});
+  next.merge(fresh);
+  const bool firstList = pending_.erase({kind, scope}) > 0;
+  // A relist after a reconnect usually brings back what the cache has: no new render.
+  if (next == current && !firstList) return;
+  current = std::move(next);
   changed();
 }
 

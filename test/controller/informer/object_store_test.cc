@@ -1,0 +1,69 @@
+#include <doctest/doctest.h>
+
+#include "controller/informer/object_store.h"
+
+using namespace portico::controller;
+using nlohmann::json;
+
+namespace {
+json object(const std::string& ns, const std::string& name, int v = 0) {
+  return json{{"metadata", {{"namespace", ns}, {"name", name}}}, {"spec", {{"v", v}}}};
+}
+}  // namespace
+
+TEST_SUITE("informer") {
+  TEST_CASE("the store is synced only after every expected reflector listed once") {
+    ObjectStore store;
+    store.expect(Kind::Service, "");
+    store.expect(Kind::Secret, "");
+    CHECK_FALSE(store.synced());
+    store.replace(Kind::Service, "", {});
+    CHECK_FALSE(store.synced());
+    store.replace(Kind::Secret, "", {object("a", "s")});
+    CHECK(store.synced());
+    CHECK(store.snapshot().secrets.size() == 1);
+  }
+
+  TEST_CASE("a relist replaces the kind wholesale: vanished objects are gone") {
+    ObjectStore store;
+    store.replace(Kind::Ingress, "", {object("a", "one"), object("a", "two")});
+    store.replace(Kind::Ingress, "", {object("a", "two")});
+    const auto snap = store.snapshot();
+    REQUIRE(snap.ingresses.size() == 1);
+    CHECK(snap.ingresses[0]["metadata"]["name"] == "two");
+  }
+
+  TEST_CASE("a namespaced relist replaces only its namespace") {
+    ObjectStore store;
+    store.replace(Kind::Service, "a", {object("a", "x")});
+    store.replace(Kind::Service, "b", {object("b", "y")});
+    store.replace(Kind::Service, "a", {});
+    const auto snap = store.snapshot();
+    REQUIRE(snap.services.size() == 1);
+    CHECK(snap.services[0]["metadata"]["namespace"] == "b");
+  }
+
+  TEST_CASE("watch events upsert and delete; an identical relist does not bump the generation") {
+    ObjectStore store;
+    store.replace(Kind::APIRoute, "", {object("a", "r", 1)});
+    const uint64_t afterList = store.generation();
+    store.upsert(Kind::APIRoute, object("a", "r", 2));
+    CHECK(store.generation() == afterList + 1);
+    CHECK(store.snapshot().apiRoutes[0]["spec"]["v"] == 2);
+    const uint64_t before = store.generation();
+    store.replace(Kind::APIRoute, "", {object("a", "r", 2)});
+    CHECK(store.generation() == before);
+    store.remove(Kind::APIRoute, object("a", "r"));
+    CHECK(store.snapshot().apiRoutes.empty());
+    CHECK(store.generation() == before + 1);
+  }
+
+  TEST_CASE("waitForChange returns as soon as the generation moves") {
+    ObjectStore store;
+    const uint64_t seen = store.generation();
+    std::thread writer([&] { store.upsert(Kind::Secret, object("a", "s")); });
+    const uint64_t now = store.waitForChange(seen, std::chrono::seconds(5));
+    writer.join();
+    CHECK(now == seen + 1);
+  }
+}
