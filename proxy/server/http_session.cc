@@ -123,6 +123,7 @@ enum class Side { None, From, To };
 struct RelayResult {
   Side failed = Side::None;
   error_code ec;
+  bool wroteSome = false;  // the header (at least) went out
 };
 
 // Moves a message body from one stream to another through `buffer`, the serializer
@@ -136,6 +137,7 @@ net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer
   auto& msg = parser.get();
   http::serializer<isRequest, http::buffer_body> serializer{msg};
   error_code ec;
+  bool wroteSome = false;
   do {
     if (!parser.is_done()) {
       msg.body().data = buffer;
@@ -143,7 +145,7 @@ net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer
       beast::get_lowest_layer(from).expires_after(readTimeout);
       co_await http::async_read(from, fromBuffer, parser, net::redirect_error(kAwait, ec));
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return RelayResult{Side::From, ec};
+      if (ec) co_return RelayResult{Side::From, ec, wroteSome};
       msg.body().size = Worker::kBodyBufferSize - msg.body().size;
       msg.body().data = buffer;
       msg.body().more = !parser.is_done();
@@ -156,7 +158,8 @@ net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer
     beast::get_lowest_layer(to).expires_after(writeTimeout);
     co_await http::async_write(to, serializer, net::redirect_error(kAwait, ec));
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return RelayResult{Side::To, ec};
+    if (ec) co_return RelayResult{Side::To, ec, wroteSome};
+    wroteSome = true;
   } while (!serializer.is_done());
   co_return RelayResult{};
 }
@@ -589,8 +592,16 @@ class Session {
                                                    route.spec.timeouts.request, options_.bodyTimeout,
                                                    ex.responseBytes);
     if (relayed.failed == Side::From) {
-      // Headers are gone already: the only honest signal left is to cut the connection.
-      worker_.metrics().recordUpstreamError(classify(relayed.ec));
+      const UpstreamError kind = classify(relayed.ec);
+      worker_.metrics().recordUpstreamError(kind);
+      // Nothing sent yet (the upstream failed within the first body buffer): the client
+      // can still get a proper error. Otherwise the header is gone already and the only
+      // honest signal left is to cut the connection.
+      if (!relayed.wroteSome)
+        co_await reply(ex, kind == UpstreamError::Timeout ? 504 : 502,
+                       kind == UpstreamError::Timeout ? "upstream response timed out"
+                                                      : "upstream closed the connection mid-response",
+                       false);
       co_return false;
     }
     if (relayed.failed == Side::To) co_return false;
