@@ -14,6 +14,7 @@ Endpoints (anything else echoes):
   ANY  /closedelim?bytes=N      N bytes with neither Content-Length nor chunked, then close
   ANY  /close-after             a Content-Length response, then closes without saying so
   ANY  /early-hints             103 Early Hints, then the echo
+  ANY  /truncate?announce=N&send=M  announces Content-Length N, sends M bytes, closes
   GET  /ws (Upgrade: websocket) WebSocket echo (text, binary, ping -> pong, close)
   ANY  other                    echoes name, method, path, query, headers, body size as JSON
 
@@ -210,6 +211,17 @@ class Handler:
             n = int(params.get("bytes", ["0"])[0])
             self.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
             self.sock.sendall(PATTERN[:n % len(PATTERN)] + PATTERN * (n // len(PATTERN)))
+            return False
+        if path == "/truncate":
+            for _ in body_chunks(self.f, headers):
+                pass
+            announce = int(params.get("announce", ["100000"])[0])
+            send = int(params.get("send", ["50000"])[0])
+            self.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % announce)
+            while send:
+                piece = PATTERN[:min(send, len(PATTERN))]
+                self.sock.sendall(piece)
+                send -= len(piece)
             return False
         if path == "/early-hints":
             self.sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")

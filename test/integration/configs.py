@@ -48,6 +48,7 @@ def main_config(backends):
         tagged("closedelim", a, "/closedelim"),
         tagged("close-after", a, "/close-after"),
         tagged("early-hints", a, "/early-hints"),
+        tagged("truncate", a, "/truncate"),
         tagged("limited", a, "/limited", rewrite={"pathPrefix": "/count"},
                limits={"maxRequestBodyBytes": 1024}),
         {"name": "noendpoints", "match": {"path": {"value": "/noendpoints"}},

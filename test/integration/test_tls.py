@@ -155,3 +155,18 @@ def test_certificate_swaps_with_table(backends, certs, tmp_path, portico_factory
     second_der = served(second["cert"])
     assert second_der != first_der
     assert second_der == ssl.PEM_cert_to_DER_cert(second["cert"])
+
+
+def test_websocket_over_tls(proxy, certs):
+    import websocket
+    # websocket-client resolves the URL host itself; connect to 127.0.0.1 with SNI a.test.
+    ctx = client_context(certs)
+    sock = handshake(proxy, ctx, "a.test")
+    ws = websocket.WebSocket()
+    ws.connect(f"wss://a.test:{proxy.https_port}/ws", socket=sock, timeout=5)
+    try:
+        for i in range(5):
+            ws.send(f"secure {i}")
+            assert ws.recv() == f"secure {i}"
+    finally:
+        ws.close()

@@ -134,3 +134,89 @@ def test_closed_idle_upstream_connection_not_used_for_a_body(proxy):
             s.sendall(b"POST /count HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
             r = read_response(s, check_close=False)
             assert r.status == 200 and r.json()["bytes"] == 5
+
+
+def test_upstream_dies_before_first_body_buffer_502(proxy):
+    # The upstream announces 100000 bytes, sends 50000 and closes: nothing had gone to the
+    # client yet, so it gets a 502 rather than an empty reply.
+    r = raw_exchange(proxy.http_port, b"GET /truncate?announce=100000&send=50000 HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert_error_json(r, 502)
+    assert r.closed
+    assert raw_exchange(proxy.http_port, b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n", check_close=False).status == 200
+
+
+def test_truncated_upstream_body_cuts_the_client_connection(proxy):
+    with raw_connect(proxy.http_port) as s:
+        s.sendall(b"GET /truncate?announce=1000000&send=300000 HTTP/1.1\r\nHost: h\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        start = time.monotonic()
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        # Headers went out already: the only honest signal is the close, promptly.
+        assert time.monotonic() - start < 3
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"1000000" in head
+    assert 0 < len(body) <= 300000
+    assert raw_exchange(proxy.http_port, b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n", check_close=False).status == 200
+
+
+def assert_error_json(r, status):
+    assert r.status == status, r
+    assert r.json()["requestId"] == r.headers["x-request-id"]
+
+
+def test_client_gone_mid_transfer_does_not_hurt(proxy):
+    rss_before = proxy.rss_kib()
+    for _ in range(5):
+        with raw_connect(proxy.http_port) as s:
+            s.sendall(b"GET /stream?bytes=50000000 HTTP/1.1\r\nHost: h\r\n\r\n")
+            got = 0
+            while got < 1_000_000:
+                got += len(s.recv(65536))
+    # A client that leaves while the upstream is still thinking.
+    with raw_connect(proxy.http_port) as s:
+        s.sendall(b"GET /sleep?ms=500 HTTP/1.1\r\nHost: h\r\n\r\n")
+    time.sleep(0.7)
+    r = raw_exchange(proxy.http_port, b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n", check_close=False)
+    assert r.status == 200
+    assert proxy.rss_kib() - rss_before < 30 * 1024
+    wait_until(lambda: proxy.metric("portico_active_connections") == 0, 5, what="connections released")
+
+
+def test_upgrade_refused_by_backend_is_a_normal_response(proxy):
+    with raw_connect(proxy.http_port) as s:
+        s.sendall(b"GET /echo/no-ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        r = read_response(s, check_close=False)
+        assert r.status == 200 and r.json()["path"] == "/echo/no-ws"
+        assert r.json()["headers"]["upgrade"] == "websocket"
+
+
+def test_many_concurrent_clients(proxy):
+    import threading
+    results = []
+    lock = threading.Lock()
+
+    def client(i):
+        ok = 0
+        try:
+            with raw_connect(proxy.http_port, timeout=10) as s:
+                for j in range(10):
+                    s.sendall(f"GET /echo/{i}/{j} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+                    r = read_response(s, timeout=10, check_close=False)
+                    ok += r.status == 200 and r.json()["path"] == f"/echo/{i}/{j}"
+        except Exception as e:  # noqa: BLE001
+            with lock:
+                results.append(repr(e))
+        with lock:
+            results.append(ok)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results.count(10) == 100, [r for r in results if r != 10][:5]
