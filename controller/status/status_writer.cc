@@ -1,0 +1,517 @@
+#include "controller/status/status_writer.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace portico::controller {
+
+using json = nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kOurConditions[] = {"Accepted", "ResolvedRefs", "Programmed"};
+constexpr size_t kMaxMessageBytes = 32768;  // metav1.Condition.message maxLength
+constexpr int kConflictAttempts = 3;
+
+std::string str(const json& object, const char* field) {
+  auto it = object.find(field);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+const json& metadataOf(const json& object) {
+  static const json empty = json::object();
+  auto it = object.find("metadata");
+  return it != object.end() && it->is_object() ? *it : empty;
+}
+
+std::string keyOf(const json& object) {
+  const json& meta = metadataOf(object);
+  return str(meta, "namespace") + "/" + str(meta, "name");
+}
+
+json generationOf(const json& object) {
+  const json& meta = metadataOf(object);
+  auto it = meta.find("generation");
+  return it != meta.end() && it->is_number_integer() ? *it : json();
+}
+
+bool ourClass(const json& apiRoute, const std::string& ingressClass) {
+  auto spec = apiRoute.find("spec");
+  if (spec == apiRoute.end() || !spec->is_object()) return true;
+  const std::string cls = str(*spec, "ingressClassName");
+  return cls.empty() || cls == ingressClass;
+}
+
+bool retryableStatus(int status) { return status == 429 || status >= 500; }
+
+std::string describe(const Expected<KubeResponse>& r) {
+  if (!r) return r.error().message;
+  std::string text = "HTTP " + std::to_string(r->status);
+  try {
+    const json status = json::parse(r->body);
+    if (auto m = str(status, "message"); !m.empty()) text += ": " + m;
+  } catch (const std::exception&) {
+  }
+  return text;
+}
+
+// Cuts at a UTF-8 character boundary.
+std::string truncateUtf8(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+// metav1.Condition.reason: ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$
+std::string validReason(const std::string& reason, const char* fallback) {
+  std::string out;
+  for (char c : reason) {
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    const bool ok = alpha || (c >= '0' && c <= '9') || c == '_' || c == ',' || c == ':';
+    if (ok && (!out.empty() || alpha)) out.push_back(c);
+  }
+  while (!out.empty() && (out.back() == ',' || out.back() == ':')) out.pop_back();
+  if (out.size() > 1024) out.resize(1024);
+  return out.empty() ? fallback : out;
+}
+
+const json* findCondition(const json& conditions, const std::string& type) {
+  if (!conditions.is_array()) return nullptr;
+  for (const auto& c : conditions) {
+    if (c.is_object() && str(c, "type") == type) return &c;
+  }
+  return nullptr;
+}
+
+json conditionsOf(const json& object) {
+  auto status = object.find("status");
+  if (status == object.end() || !status->is_object()) return json::array();
+  auto it = status->find("conditions");
+  return it != status->end() && it->is_array() ? *it : json::array();
+}
+
+json loadBalancerOf(const json& ingress) {
+  auto status = ingress.find("status");
+  if (status == ingress.end() || !status->is_object()) return json::array();
+  auto lb = status->find("loadBalancer");
+  if (lb == status->end() || !lb->is_object()) return json::array();
+  auto it = lb->find("ingress");
+  return it != lb->end() && it->is_array() ? *it : json::array();
+}
+
+json addressEntry(const std::string& address) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, address.c_str(), buf) == 1 || inet_pton(AF_INET6, address.c_str(), buf) == 1)
+    return {{"ip", address}};
+  return {{"hostname", address}};
+}
+
+}  // namespace
+
+StatusInput makeStatusInput(const ObjectSnapshot& snapshot, const RenderResult& result, bool published,
+                            std::set<std::string> ownedIngresses) {
+  StatusInput input;
+  input.diagnostics = result.diagnostics;
+  input.programmed = published;
+  // Copy only what the writer reads: APIRoutes, our Ingresses, and the objects diagnostics
+  // name (for their Events' uid), not every Secret and EndpointSlice of the cluster.
+  input.snapshot.apiRoutes = snapshot.apiRoutes;
+  for (const auto& ing : snapshot.ingresses) {
+    if (ownedIngresses.count(keyOf(ing))) input.snapshot.ingresses.push_back(ing);
+  }
+  std::set<std::pair<std::string, std::string>> named;
+  for (const auto& d : result.diagnostics) named.emplace(d.object.kind, d.object.ns + "/" + d.object.name);
+  auto copyNamed = [&](const char* kind, const std::vector<json>& from, std::vector<json>& to) {
+    for (const auto& o : from) {
+      if (named.count({kind, keyOf(o)})) to.push_back(o);
+    }
+  };
+  copyNamed("Ingress", snapshot.ingresses, input.snapshot.ingresses);
+  copyNamed("IngressClass", snapshot.ingressClasses, input.snapshot.ingressClasses);
+  copyNamed("Service", snapshot.services, input.snapshot.services);
+  copyNamed("Secret", snapshot.secrets, input.snapshot.secrets);
+  copyNamed("EndpointSlice", snapshot.endpointSlices, input.snapshot.endpointSlices);
+  // An Ingress both owned and named by a diagnostic was copied twice; keep one.
+  auto& ings = input.snapshot.ingresses;
+  std::set<std::string> seen;
+  ings.erase(std::remove_if(ings.begin(), ings.end(), [&](const json& o) { return !seen.insert(keyOf(o)).second; }),
+             ings.end());
+  std::set<std::string> routed;
+  for (const auto& route : result.table.routes) {
+    const size_t first = route.name.find('/');
+    const size_t second = first == std::string::npos ? first : route.name.find('/', first + 1);
+    if (second != std::string::npos) routed.insert(route.name.substr(0, second));
+  }
+  input.routedAPIRoutes = std::move(routed);
+  input.ownedIngresses = std::move(ownedIngresses);
+  return input;
+}
+
+json computeAPIRouteConditions(const json& apiRoute, const std::vector<const Diagnostic*>& diags, bool published,
+                               bool routed, const std::string& now) {
+  const json existing = conditionsOf(apiRoute);
+  const json generation = generationOf(apiRoute);
+  auto make = [&](const std::string& type, bool ok, std::string reason, std::string message) {
+    json c = {{"type", type},
+              {"status", ok ? "True" : "False"},
+              {"reason", validReason(reason, ok ? type.c_str() : "Invalid")},
+              {"message", truncateUtf8(std::move(message), kMaxMessageBytes)},
+              {"lastTransitionTime", now}};
+    if (!generation.is_null()) c["observedGeneration"] = generation;
+    if (const json* old = findCondition(existing, type);
+        old && str(*old, "status") == c["status"].get<std::string>() && !str(*old, "lastTransitionTime").empty())
+      c["lastTransitionTime"] = (*old)["lastTransitionTime"];
+    return c;
+  };
+  auto fromDiagnostics = [&](const std::string& type, const char* okMessage) {
+    std::string reason, message;
+    std::set<std::string> seen;
+    for (const Diagnostic* d : diags) {
+      if (d->condition != type) continue;
+      if (reason.empty()) reason = d->reason;
+      if (!seen.insert(d->message).second) continue;
+      if (!message.empty()) message += "; ";
+      message += d->message;
+    }
+    return seen.empty() ? make(type, true, type, okMessage) : make(type, false, reason, message);
+  };
+  json ours = json::object();
+  ours["Accepted"] = fromDiagnostics("Accepted", "Accepted by portico");
+  ours["ResolvedRefs"] = fromDiagnostics("ResolvedRefs", "All references resolved");
+  if (!published) {
+    ours["Programmed"] = make("Programmed", false, "Pending",
+                              "The routing table was not published; the previous table keeps serving");
+  } else if (!routed) {
+    ours["Programmed"] = make("Programmed", false, "Invalid", "No rule of this APIRoute is in the routing table");
+  } else {
+    ours["Programmed"] = make("Programmed", true, "Programmed", "Live in the proxy's routing table");
+  }
+
+  json out = json::array();
+  std::set<std::string> placed;
+  for (const auto& c : existing) {
+    const std::string type = c.is_object() ? str(c, "type") : std::string();
+    if (ours.contains(type)) {
+      if (placed.insert(type).second) out.push_back(ours[type]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  for (const char* type : kOurConditions) {
+    if (!placed.count(type)) out.push_back(ours[type]);
+  }
+  return out;
+}
+
+bool conditionsDiffer(const json& existing, const json& desired) {
+  for (const char* type : kOurConditions) {
+    const json* a = findCondition(existing, type);
+    const json* b = findCondition(desired, type);
+    if (!a || !b) {
+      if (a != b) return true;
+      continue;
+    }
+    for (const char* field : {"status", "reason", "message"}) {
+      if (str(*a, field) != str(*b, field)) return true;
+    }
+    if (a->value("observedGeneration", json()) != b->value("observedGeneration", json())) return true;
+  }
+  return false;
+}
+
+StatusWriter::StatusWriter(KubeClient& client, std::function<bool()> isLeader, StatusWriterOptions options)
+    : client_(client), isLeader_(std::move(isLeader)), options_(std::move(options)),
+      events_(client, EventRecorderOptions{"portico", options_.controllerName, options_.reportingInstance,
+                                           options_.eventRefresh, options_.now}) {}
+
+StatusWriter::~StatusWriter() { stop(); }
+
+void StatusWriter::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void StatusWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StatusWriter::enqueue(StatusInput input) {
+  auto shared = std::make_shared<const StatusInput>(std::move(input));
+  {
+    std::lock_guard lock(mu_);
+    pending_ = std::move(shared);  // latest wins
+  }
+  cv_.notify_all();
+}
+
+void StatusWriter::resync() {
+  {
+    std::lock_guard lock(mu_);
+    resyncRequested_ = true;
+  }
+  cv_.notify_all();
+}
+
+uint64_t StatusWriter::passes() const {
+  std::lock_guard lock(mu_);
+  return passes_;
+}
+
+std::string StatusWriter::now() const { return formatKubeTime(options_.now ? options_.now() : WallClock::now()); }
+
+void StatusWriter::run() {
+  std::shared_ptr<const StatusInput> last;
+  bool wasLeader = false;
+  auto due = Steady::time_point::max();
+  auto backoff = options_.retryInitial;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const auto poll = Steady::now() + options_.leaderPoll;
+    cv_.wait_until(lock, std::min(due, poll), [this] { return stopping_ || pending_ || resyncRequested_; });
+    if (stopping_) break;
+    bool runPass = false;
+    if (pending_) {
+      last = std::move(pending_);
+      pending_.reset();
+      runPass = true;
+      backoff = options_.retryInitial;
+    }
+    if (resyncRequested_) {
+      resyncRequested_ = false;
+      runPass = true;
+    }
+    lock.unlock();
+    const bool leader = isLeader_();
+    if (leader && !wasLeader) runPass = true;  // a new leader writes the current state
+    wasLeader = leader;
+    if (Steady::now() >= due) runPass = true;
+    if (runPass && last && leader) {
+      StatusPassResult r;
+      try {
+        r = syncOnce(*last);
+      } catch (const std::exception& e) {
+        spdlog::error("status pass failed: {}", e.what());
+        r.retryable = 1;
+      }
+      if (r.notLeader) {
+        wasLeader = false;
+        due = Steady::time_point::max();
+      } else if (r.retryable > 0) {
+        due = Steady::now() + backoff;
+        backoff = std::min(backoff * 2, options_.retryMax);
+      } else {
+        due = Steady::now() + options_.resyncPeriod;
+        backoff = options_.retryInitial;
+      }
+      lock.lock();
+      ++passes_;
+      continue;
+    }
+    if (runPass) due = Steady::time_point::max();  // nothing to do until we lead or get input
+    lock.lock();
+  }
+}
+
+bool StatusWriter::leaderCheck(StatusPassResult& result) {
+  if (isLeader_()) return true;
+  result.notLeader = true;
+  return false;
+}
+
+StatusPassResult StatusWriter::syncOnce(const StatusInput& input) {
+  StatusPassResult result;
+  if (!leaderCheck(result)) return result;
+  writeAPIRoutes(input, result);
+  if (!result.notLeader) writeIngresses(input, result);
+  if (!result.notLeader) {
+    WriteTally tally;
+    events_.record(input.diagnostics, input.snapshot, isLeader_, tally);
+    result.writes += tally.writes;
+    result.retryable += tally.retryable;
+    result.notLeader = tally.notLeader;
+  }
+  if (result.writes > 0 || result.retryable > 0)
+    spdlog::info("status: {} writes, {} to retry", result.writes, result.retryable);
+  return result;
+}
+
+bool StatusWriter::alreadyWritten(const std::map<std::string, Written>& cache, const std::string& key,
+                                  const json& object, const json& desired, bool conditions) const {
+  auto it = cache.find(key);
+  if (it == cache.end()) return false;
+  const json& meta = metadataOf(object);
+  if (it->second.uid != str(meta, "uid") || it->second.basedOn != str(meta, "resourceVersion")) return false;
+  // The snapshot predates our write: compare with what we wrote instead.
+  if (conditions) return !conditionsDiffer(it->second.value, desired);
+  return it->second.value == desired;
+}
+
+void StatusWriter::writeAPIRoutes(const StatusInput& input, StatusPassResult& result) {
+  std::map<std::string, std::vector<const Diagnostic*>> byObject;
+  for (const auto& d : input.diagnostics) {
+    if (d.object.kind == "APIRoute") byObject[d.object.ns + "/" + d.object.name].push_back(&d);
+  }
+  std::set<std::string> present;
+  for (const auto& route : input.snapshot.apiRoutes) {
+    if (!ourClass(route, options_.ingressClass)) continue;  // another controller's
+    const std::string key = keyOf(route);
+    present.insert(key);
+    const bool routed = !input.routedAPIRoutes || input.routedAPIRoutes->count(key) > 0;
+    static const std::vector<const Diagnostic*> none;
+    auto it = byObject.find(key);
+    patchAPIRoute(route, it == byObject.end() ? none : it->second, input.programmed, routed, result);
+    if (result.notLeader) return;
+  }
+  for (auto it = writtenRoutes_.begin(); it != writtenRoutes_.end();) {
+    it = present.count(it->first) ? std::next(it) : writtenRoutes_.erase(it);
+  }
+}
+
+void StatusWriter::patchAPIRoute(const json& original, const std::vector<const Diagnostic*>& diags, bool published,
+                                 bool routed, StatusPassResult& result) {
+  json object = original;
+  const std::string key = keyOf(object);
+  const json& meta0 = metadataOf(original);
+  const std::string path = "/apis/portico.dev/v1alpha1/namespaces/" + str(meta0, "namespace") + "/apiroutes/" +
+                           str(meta0, "name");
+  for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+    const json desired = computeAPIRouteConditions(object, diags, published, routed, now());
+    if (!conditionsDiffer(conditionsOf(object), desired)) return;
+    if (alreadyWritten(writtenRoutes_, key, object, desired, true)) return;
+    if (!leaderCheck(result)) return;
+    const json& meta = metadataOf(object);
+    json patch = {{"status", {{"conditions", desired}}}};
+    // A precondition: another writer's change in between makes this 409 instead of being
+    // overwritten (merge patch replaces the whole conditions list).
+    if (auto rv = str(meta, "resourceVersion"); !rv.empty()) patch["metadata"] = {{"resourceVersion", rv}};
+    auto r = client_.request("PATCH", path + "/status", patch.dump(), "application/merge-patch+json");
+    if (r && r->status == 200) {
+      ++result.writes;
+      writtenRoutes_[key] = Written{str(meta, "uid"), str(meta, "resourceVersion"), desired};
+      spdlog::debug("status: APIRoute {} conditions updated", key);
+      return;
+    }
+    if (r && r->status == 404) {
+      spdlog::debug("status: APIRoute {} is gone; dropping its status", key);
+      writtenRoutes_.erase(key);
+      return;
+    }
+    if (r && r->status == 409) {
+      auto fresh = client_.request("GET", path);
+      if (fresh && fresh->status == 404) return;
+      if (!fresh || fresh->status != 200) {
+        ++result.retryable;
+        spdlog::warn("status: re-reading APIRoute {}: {}", key, describe(fresh));
+        return;
+      }
+      json freshObject = json::parse(fresh->body);
+      if (generationOf(freshObject) != generationOf(original)) return;  // a newer render will come
+      object = std::move(freshObject);
+      continue;
+    }
+    if (!r || retryableStatus(r->status)) {
+      ++result.retryable;
+      spdlog::warn("status: APIRoute {}: {}", key, describe(r));
+    } else {
+      spdlog::error("status: APIRoute {} rejected: {}", key, describe(r));
+    }
+    return;
+  }
+  ++result.retryable;  // still conflicting: try again later
+}
+
+std::optional<json> StatusWriter::desiredLoadBalancer(StatusPassResult& result) {
+  if (options_.publishAddress && !options_.publishAddress->empty()) {
+    json out = json::array();
+    const std::string& list = *options_.publishAddress;
+    for (size_t start = 0; start <= list.size();) {
+      size_t comma = list.find(',', start);
+      if (comma == std::string::npos) comma = list.size();
+      std::string item = list.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(addressEntry(item));
+      start = comma + 1;
+    }
+    return out;
+  }
+  if (!options_.publishService || options_.publishService->empty()) return std::nullopt;
+  const std::string& ref = *options_.publishService;
+  const size_t slash = ref.find('/');
+  const std::string ns = slash == std::string::npos ? "default" : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  auto r = client_.request("GET", "/api/v1/namespaces/" + ns + "/services/" + name);
+  if (!r || r->status != 200) {
+    ++result.retryable;
+    spdlog::warn("status: reading publish Service {}/{}: {}", ns, name, describe(r));
+    return std::nullopt;
+  }
+  json out = json::array();
+  for (const auto& entry : loadBalancerOf(json::parse(r->body))) {
+    if (!entry.is_object()) continue;
+    json e = json::object();
+    if (auto ip = str(entry, "ip"); !ip.empty()) e["ip"] = ip;
+    if (auto host = str(entry, "hostname"); !host.empty()) e["hostname"] = host;
+    if (!e.empty()) out.push_back(std::move(e));
+  }
+  if (out.empty()) {
+    ++result.retryable;  // no address yet: leave the Ingresses alone and look again later
+    spdlog::info("status: publish Service {}/{} has no load balancer address yet", ns, name);
+    return std::nullopt;
+  }
+  return out;
+}
+
+void StatusWriter::writeIngresses(const StatusInput& input, StatusPassResult& result) {
+  if (input.ownedIngresses.empty()) return;
+  const json* desiredPtr = nullptr;
+  std::optional<json> desired;
+  std::set<std::string> present;
+  for (const auto& ingress : input.snapshot.ingresses) {
+    const std::string key = keyOf(ingress);
+    if (!input.ownedIngresses.count(key)) continue;
+    present.insert(key);
+    if (!desiredPtr) {
+      desired = desiredLoadBalancer(result);
+      if (!desired) return;
+      desiredPtr = &*desired;
+    }
+    if (loadBalancerOf(ingress) == *desiredPtr) continue;
+    if (alreadyWritten(writtenIngresses_, key, ingress, *desiredPtr, false)) continue;
+    if (!leaderCheck(result)) return;
+    const json& meta = metadataOf(ingress);
+    const json patch = {{"status", {{"loadBalancer", {{"ingress", *desiredPtr}}}}}};
+    auto r = client_.request("PATCH",
+                             "/apis/networking.k8s.io/v1/namespaces/" + str(meta, "namespace") + "/ingresses/" +
+                                 str(meta, "name") + "/status",
+                             patch.dump(), "application/merge-patch+json");
+    if (r && r->status == 200) {
+      ++result.writes;
+      writtenIngresses_[key] = Written{str(meta, "uid"), str(meta, "resourceVersion"), *desiredPtr};
+    } else if (r && r->status == 404) {
+      writtenIngresses_.erase(key);
+    } else if (!r || retryableStatus(r->status)) {
+      ++result.retryable;
+      spdlog::warn("status: Ingress {}: {}", key, describe(r));
+    } else {
+      spdlog::error("status: Ingress {} rejected: {}", key, describe(r));
+    }
+  }
+  for (auto it = writtenIngresses_.begin(); it != writtenIngresses_.end();) {
+    it = present.count(it->first) ? std::next(it) : writtenIngresses_.erase(it);
+  }
+}
+
+}  // namespace portico::controller
