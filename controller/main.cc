@@ -53,8 +53,9 @@ sigset_t blockTerminationSignals() {
 // Standalone mode: the file's tables, published one version after another.
 class FileTableSource {
  public:
-  FileTableSource(std::string path, proxy::TablePublisher& publisher, proxy::Metrics& metrics, bool json)
-      : path_(std::move(path)), watcher_(path_), publisher_(publisher), metrics_(metrics), json_(json) {}
+  FileTableSource(std::string path, std::chrono::milliseconds pollInterval, proxy::TablePublisher& publisher,
+                  proxy::Metrics& metrics, bool json)
+      : path_(std::move(path)), watcher_(path_, pollInterval), publisher_(publisher), metrics_(metrics), json_(json) {}
 
   // The first load must succeed; its error is the process's exit message.
   Expected<bool> loadFirst() {
@@ -126,7 +127,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<FileTableSource> fileSource;
   std::unique_ptr<controller::ClusterController> cluster;
   if (options.configFile) {
-    fileSource = std::make_unique<FileTableSource>(*options.configFile, publisher, metrics, options.jsonLogs);
+    fileSource = std::make_unique<FileTableSource>(*options.configFile, options.configPollInterval, publisher, metrics, options.jsonLogs);
     if (auto first = fileSource->loadFirst(); !first) {
       std::fprintf(stderr, "portico: %s\n", first.error().message.c_str());
       return 1;

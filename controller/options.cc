@@ -33,6 +33,7 @@ std::string usage() {
 Modes:
   --config FILE              standalone: serve the APIRoute and Secret documents of a YAML
                              file, reloaded when it changes
+  --config-poll-interval DUR how often the file is checked for changes (default 500ms)
   --kubeconfig FILE          watch a cluster from outside (default: in-cluster account)
 
 Listeners:
@@ -132,6 +133,7 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
       {"keepalive-timeout", duration(o.server.keepAliveTimeout)},
       {"body-timeout", duration(o.server.bodyTimeout)},
       {"shutdown-grace", duration(o.shutdownGrace)},
+      {"config-poll-interval", duration(o.configPollInterval)},
       {"ingress-class", text(o.ingressClass)},
       {"watch-namespace",
        [&o](const std::string& v) -> std::optional<std::string> {
@@ -194,6 +196,7 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
     }
     if (auto problem = it->second(*value)) return makeError("flag --" + name + ": " + *problem);
   }
+  if (o.configPollInterval.count() < 1) return makeError("flag --config-poll-interval: must be at least 1ms");
   if (o.configFile && o.kubeconfig) return makeError("--config and --kubeconfig exclude each other");
   return o;
 }

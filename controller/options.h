@@ -23,6 +23,7 @@ struct Options {
   bool jsonLogs = false;
   std::string logLevel = "info";
   std::chrono::milliseconds shutdownGrace{30000};
+  std::chrono::milliseconds configPollInterval{500};  // standalone file change detection
   proxy::ServerOptions server;
   bool showHelp = false;
   bool showVersion = false;
