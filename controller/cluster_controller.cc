@@ -2,13 +2,48 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controller/status/leader_elector.h"
+#include "controller/status/status_writer.h"
+
 namespace portico::controller {
 
-struct ClusterController::Status {};
+// Every replica serves traffic; with --leader-elect only the Lease holder writes status
+// and Events, and it stops writing the moment its lease is in doubt.
+struct ClusterController::Status {
+  Status(KubeClient& client, const Options& options) {
+    if (options.leaderElect) {
+      LeaderElectionConfig config;
+      config.onStartedLeading = [this] {
+        spdlog::info("leader election: leading; writing status");
+        if (writer) writer->resync();
+      };
+      config.onStoppedLeading = [] { spdlog::info("leader election: not leading; status writes stop"); };
+      elector = std::make_unique<LeaderElector>(client, config);
+    }
+    StatusWriterOptions writerOptions;
+    writerOptions.ingressClass = options.ingressClass;
+    writerOptions.publishService = options.publishService;
+    writerOptions.publishAddress = options.publishAddress;
+    writerOptions.reportingInstance = elector ? elector->identity() : defaultLeaderIdentity();
+    std::function<bool()> isLeader = [] { return true; };
+    if (elector) isLeader = [e = elector.get()] { return e->isLeader(); };
+    writer = std::make_unique<StatusWriter>(client, std::move(isLeader), writerOptions);
+  }
+  void start() {
+    if (elector) elector->start();
+    writer->start();
+  }
+  void stop() {
+    writer->stop();
+    if (elector) elector->stop();
+  }
+  std::unique_ptr<LeaderElector> elector;
+  std::unique_ptr<StatusWriter> writer;
+};
 
 ClusterController::ClusterController(const Options& options, const KubeConfig& config,
                                      proxy::TablePublisher& publisher, proxy::Metrics& metrics)
-    : options_(options), client_(makeKubeClient(config)) {
+    : options_(options), client_(makeKubeClient(config)), status_(std::make_unique<Status>(*client_, options)) {
   RenderOptions renderOptions;
   renderOptions.ingressClass = options.ingressClass;
   renderOptions.standalone = false;
@@ -32,14 +67,20 @@ ClusterController::~ClusterController() { stop(); }
 
 void ClusterController::start() {
   for (auto& reflector : reflectors_) reflector->start();
+  status_->start();
   reconciler_->start();
 }
 
 void ClusterController::stop() {
   for (auto& reflector : reflectors_) reflector->stop();
   if (reconciler_) reconciler_->stop();
+  status_->stop();
 }
 
-void ClusterController::onRendered(const ObjectSnapshot&, const RenderResult&, bool) {}
+void ClusterController::onRendered(const ObjectSnapshot& snapshot, const RenderResult& result, bool published) {
+  std::set<std::string> owned;
+  for (const auto& ref : result.ownedIngresses) owned.insert(ref.ns + "/" + ref.name);
+  status_->writer->enqueue(makeStatusInput(snapshot, result, published, std::move(owned)));
+}
 
 }  // namespace portico::controller

@@ -27,11 +27,11 @@ class ClusterController {
 
   const Options& options_;
   std::unique_ptr<KubeClient> client_;
+  struct Status;  // leader election and status writing
+  std::unique_ptr<Status> status_;
   ObjectStore store_;
   std::vector<std::unique_ptr<Reflector>> reflectors_;
   std::unique_ptr<Reconciler> reconciler_;
-  struct Status;  // leader election and status writing
-  std::unique_ptr<Status> status_;
 };
 
 }  // namespace portico::controller
