@@ -16,6 +16,8 @@ step "unit tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 step "integration tests"
 build/venv/bin/python -m pytest test/integration -q
+step "e2e control plane (kube-apiserver, etcd, kubectl, helm from Go modules; cached)"
+e2e/build-testenv.sh >/dev/null
 step "e2e tests"
 build/venv/bin/python -m pytest e2e -q
 step "done"
