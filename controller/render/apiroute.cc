@@ -54,8 +54,9 @@ class ApiRouteTranslator {
       : object_(object), index_(index), options_(options), reporter_(reporter),
         ns_(reporter.object().ns), name_(reporter.object().name) {}
 
-  // Appends this object's routes, certificate and redirect hosts to `table`.
-  void translate(TableBuilder& table);
+  // Appends this object's routes, certificate and redirect hosts to `table`, and the field
+  // of each route ("spec.rules[i]") to `routeFields`.
+  void translate(TableBuilder& table, std::vector<std::string>& routeFields);
 
  private:
   bool readHosts(const json& spec);
@@ -97,7 +98,7 @@ class ApiRouteTranslator {
   std::vector<std::string> hosts_;
 };
 
-void ApiRouteTranslator::translate(TableBuilder& table) {
+void ApiRouteTranslator::translate(TableBuilder& table, std::vector<std::string>& routeFields) {
   const json* spec = readObject(object_, "spec", "", reporter_, /*required=*/true);
   if (!spec) return;
   // Unknown top-level fields reject the whole object: a misplaced policy must not be
@@ -115,13 +116,19 @@ void ApiRouteTranslator::translate(TableBuilder& table) {
   std::optional<proxy::CertificateSpec> cert = readTls(*spec, redirect);
 
   std::vector<proxy::RouteSpec> routes;
+  std::vector<std::string> fields;
   std::set<std::string> ruleNames;
   for (size_t i = 0; i < rules->size(); ++i) {
-    auto route = translateRule((*rules)[i], indexField("spec.rules", i), ruleNames);
-    if (route) routes.push_back(std::move(*route));
+    std::string field = indexField("spec.rules", i);
+    auto route = translateRule((*rules)[i], field, ruleNames);
+    if (route) {
+      routes.push_back(std::move(*route));
+      fields.push_back(std::move(field));
+    }
   }
   if (routes.empty()) return;
   for (auto& r : routes) table.addRoute(std::move(r));
+  routeFields = std::move(fields);
   if (cert) {
     table.addCertificate(std::move(*cert));
     if (redirect) table.addRedirectHosts(hosts_);
@@ -686,8 +693,8 @@ struct Ordered {
 }  // namespace
 
 void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
-                     const RenderOptions& options, std::vector<ObjectOutput>& outputs,
-                     std::vector<Diagnostic>& diagnostics) {
+                     const ClassSelector& classes, const RenderOptions& options,
+                     std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics) {
   std::vector<Ordered> ordered;
   ordered.reserve(objects.apiRoutes.size());
   for (const auto& o : objects.apiRoutes) {
@@ -712,7 +719,8 @@ void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
                        "another APIRoute has the same namespace and name");
       continue;
     }
-    // ingressClassName: another controller's object is none of our business.
+    // ingressClassName: another controller's object is none of our business. The same
+    // class rule as for Ingress (ClassSelector); unset means ours, as this is our own kind.
     if (const json* spec = member(*o.object, "spec"); spec && spec->is_object()) {
       if (const json* cls = member(*spec, "ingressClassName")) {
         if (!cls->is_string()) {
@@ -720,19 +728,21 @@ void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
                            "must be a string, not " + jsonTypeName(*cls));
           continue;
         }
-        if (cls->get_ref<const std::string&>() != options.ingressClass) continue;
+        if (!classes.isOurClass(cls->get<std::string>())) continue;
       }
     }
     // Translate into a scratch builder so that an unexpected exception leaves nothing of
     // this object behind.
     TableBuilder scratch;
+    std::vector<std::string> routeFields;
     try {
-      ApiRouteTranslator(*o.object, index, options, reporter).translate(scratch);
+      ApiRouteTranslator(*o.object, index, options, reporter).translate(scratch, routeFields);
     } catch (const std::exception& e) {
       reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
       continue;
     }
-    ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish()};
+    ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish(),
+                     std::move(routeFields)};
     if (!out.part.routes.empty()) outputs.push_back(std::move(out));
   }
 }

@@ -8,12 +8,13 @@
 
 namespace portico::controller {
 
-// Translates every APIRoute of `objects` that belongs to options.ingressClass into one
-// ObjectOutput per object that rendered something, ordered by metadata.creationTimestamp,
-// then namespace/name (rules keep their order). Diagnostics come in the same order. See
-// render.h for what is rejected and what is rendered degraded.
+// Translates every APIRoute of `objects` that is ours (spec.ingressClassName unset, or a
+// class that `classes` says is ours) into one ObjectOutput per object that rendered
+// something, ordered by metadata.creationTimestamp, then namespace/name (rules keep their
+// order). Diagnostics come in the same order. See render.h for what is rejected and what
+// is rendered degraded.
 void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
-                     const RenderOptions& options, std::vector<ObjectOutput>& outputs,
-                     std::vector<Diagnostic>& diagnostics);
+                     const ClassSelector& classes, const RenderOptions& options,
+                     std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics);
 
 }  // namespace portico::controller

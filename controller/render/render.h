@@ -49,12 +49,33 @@ struct RenderOptions {
 struct RenderResult {
   proxy::RouteTableSpec table;
   std::vector<Diagnostic> diagnostics;  // empty when every object rendered cleanly
+  // Every Ingress of our class that was not rejected as a whole (it may have rendered only
+  // partly, or lost all its paths to conflicts), oldest first: the Ingresses whose
+  // status.loadBalancer the status writer sets. Kind "Ingress".
+  std::vector<ObjectRef> ownedIngresses;
 };
 
-// APIRoutes of options.ingressClass (or with no ingressClassName; others are skipped
-// silently) become one route per rule, named "namespace/name/rule", ordered by
+// Class: an object is ours if its ingressClassName names an IngressClass whose
+// spec.controller is options.controllerName, or, when the snapshot has no IngressClass of
+// that name, if it equals options.ingressClass (lenient, for out-of-cluster tests). An
+// APIRoute without ingressClassName is ours; an Ingress without one follows the legacy
+// annotation and the default IngressClass (controller/render/ingress.h). Objects that are
+// not ours are skipped silently.
+//
+// Ingresses: see controller/render/ingress.h (rules, defaultBackend, TLS, portico.dev/
+// annotations). Route names "namespace/name/rule<i>-path<j>" and
+// "namespace/name/default-backend".
+//
+// Conflicts: the same host + pathType + path claimed by two objects, at least one of them
+// an Ingress, goes to the oldest (creationTimestamp, then namespace/name); the other loses
+// that host for that path with Accepted False, reason Conflict, naming the winner. Two
+// APIRoutes may share a path (their rules differ by methods, headers or query; the router
+// orders them).
+//
+// APIRoutes become one route per rule, named "namespace/name/rule", ordered by
 // metadata.creationTimestamp (missing first), then namespace/name, then rule order, so
-// the input order never matters. Problems are isolated:
+// the input order never matters; routes of all kinds merge in that order. Problems are
+// isolated:
 //  - Accepted False on an invalid or unknown field, or a future feature (auth, rateLimit,
 //    cors, retries: UnsupportedFeature) drops that rule only; the other rules render.
 //    Invalid hosts, an unknown spec field or a missing spec drop the whole object.

@@ -24,7 +24,8 @@ namespace {
 
 std::string key(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
-void indexByName(const std::vector<json>& objects, std::map<std::string, const json*>& out) {
+template <class Map>
+void indexByName(const std::vector<json>& objects, Map& out) {
   for (const auto& o : objects) {
     if (!o.is_object()) continue;
     // The first object wins a duplicate key; a live snapshot has none.
@@ -37,6 +38,10 @@ void indexByName(const std::vector<json>& objects, std::map<std::string, const j
 ObjectIndex::ObjectIndex(const ObjectSnapshot& objects) {
   indexByName(objects.secrets, secrets_);
   indexByName(objects.services, services_);
+  for (const auto& cls : objects.ingressClasses) {
+    if (!cls.is_object()) continue;
+    ingressClasses_.emplace(metadataString(cls, "name"), &cls);  // cluster-scoped
+  }
   for (const auto& slice : objects.endpointSlices) {
     if (!slice.is_object()) continue;
     const json* meta = member(slice, "metadata");
@@ -64,23 +69,61 @@ const json* ObjectIndex::service(const std::string& ns, const std::string& name)
   return it == services_.end() ? nullptr : it->second;
 }
 
-std::vector<const json*> ObjectIndex::endpointSlices(const std::string& ns,
-                                                     const std::string& service) const {
+const std::vector<const json*>& ObjectIndex::endpointSlices(const std::string& ns,
+                                                            const std::string& service) const {
+  static const std::vector<const json*> kNone;
   auto it = slicesByService_.find(key(ns, service));
-  return it == slicesByService_.end() ? std::vector<const json*>{} : it->second;
+  return it == slicesByService_.end() ? kNone : it->second;
+}
+
+const json* ObjectIndex::ingressClass(const std::string& name) const {
+  auto it = ingressClasses_.find(name);
+  return it == ingressClasses_.end() ? nullptr : it->second;
+}
+
+namespace {
+
+std::string ingressClassController(const json& cls) {
+  const json* spec = member(cls, "spec");
+  const json* controller = spec ? member(*spec, "controller") : nullptr;
+  return controller && controller->is_string() ? controller->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+ClassSelector::ClassSelector(const ObjectIndex& index, const RenderOptions& options)
+    : index_(index), options_(options) {
+  for (const auto& [name, cls] : index.ingressClasses()) {
+    if (ingressClassController(*cls) != options.controllerName) continue;
+    const json* meta = member(*cls, "metadata");
+    const json* annotations = meta ? member(*meta, "annotations") : nullptr;
+    const json* isDefault =
+        annotations ? member(*annotations, "ingressclass.kubernetes.io/is-default-class") : nullptr;
+    if (isDefault && isDefault->is_string() && isDefault->get_ref<const std::string&>() == "true") {
+      weAreDefault_ = true;
+    }
+  }
+}
+
+bool ClassSelector::isOurClass(const std::string& className) const {
+  if (const json* cls = index_.ingressClass(className)) {
+    return ingressClassController(*cls) == options_.controllerName;
+  }
+  return className == options_.ingressClass;
 }
 
 void TableBuilder::addCertificate(proxy::CertificateSpec cert) {
-  for (auto& existing : table_.certificates) {
-    if (existing.name != cert.name) continue;
-    for (auto& h : cert.hosts) {
-      if (std::find(existing.hosts.begin(), existing.hosts.end(), h) == existing.hosts.end()) {
-        existing.hosts.push_back(h);
-      }
-    }
+  auto [it, inserted] = certificateByName_.emplace(cert.name, table_.certificates.size());
+  if (inserted) {
+    certificateHosts_.emplace_back(cert.hosts.begin(), cert.hosts.end());
+    table_.certificates.push_back(std::move(cert));
     return;
   }
-  table_.certificates.push_back(std::move(cert));
+  auto& existing = table_.certificates[it->second];
+  auto& known = certificateHosts_[it->second];
+  for (auto& h : cert.hosts) {
+    if (known.insert(h).second) existing.hosts.push_back(h);
+  }
 }
 
 void TableBuilder::addRedirectHosts(const std::vector<std::string>& hosts) {

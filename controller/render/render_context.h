@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,13 +59,46 @@ class ObjectIndex {
   const nlohmann::json* secret(const std::string& ns, const std::string& name) const;
   const nlohmann::json* service(const std::string& ns, const std::string& name) const;
   // EndpointSlices labelled kubernetes.io/service-name=<service> in `ns`, by slice name.
-  std::vector<const nlohmann::json*> endpointSlices(const std::string& ns,
-                                                    const std::string& service) const;
+  const std::vector<const nlohmann::json*>& endpointSlices(const std::string& ns,
+                                                           const std::string& service) const;
+  // The cluster-scoped IngressClass `name`, or nullptr.
+  const nlohmann::json* ingressClass(const std::string& name) const;
+  // Every IngressClass, by name.
+  const std::map<std::string, const nlohmann::json*>& ingressClasses() const {
+    return ingressClasses_;
+  }
 
  private:
-  std::map<std::string, const nlohmann::json*> secrets_;
-  std::map<std::string, const nlohmann::json*> services_;
-  std::map<std::string, std::vector<const nlohmann::json*>> slicesByService_;
+  // Built once per render; hash maps because render looks up once or twice per backend
+  // (10,000 Ingresses must render well under a second). Lookups only, so the iteration
+  // order of these maps never reaches the output.
+  std::unordered_map<std::string, const nlohmann::json*> secrets_;
+  std::unordered_map<std::string, const nlohmann::json*> services_;
+  std::unordered_map<std::string, std::vector<const nlohmann::json*>> slicesByService_;
+  std::map<std::string, const nlohmann::json*> ingressClasses_;
+};
+
+// Which objects belong to this controller, by class. Built once per render.
+//  - A class name that names an IngressClass: ours iff its spec.controller is
+//    options.controllerName.
+//  - A class name with no such IngressClass in the snapshot: ours iff it equals
+//    options.ingressClass. Lenient on purpose: out-of-cluster tests and a controller whose
+//    RBAC cannot list IngressClasses still work; in a cluster the chart installs the class.
+//  - No class name (Ingress only; see ingress.h): the legacy kubernetes.io/ingress.class
+//    annotation, else an IngressClass of ours annotated
+//    ingressclass.kubernetes.io/is-default-class: "true".
+class ClassSelector {
+ public:
+  ClassSelector(const ObjectIndex& index, const RenderOptions& options);
+
+  bool isOurClass(const std::string& className) const;
+  // True if an IngressClass of our controller is marked as the cluster default.
+  bool weAreDefault() const { return weAreDefault_; }
+
+ private:
+  const ObjectIndex& index_;
+  const RenderOptions& options_;
+  bool weAreDefault_ = false;
 };
 
 // Accumulates the table. Certificates are merged by name (one per Secret, hosts in order
@@ -77,6 +112,10 @@ class TableBuilder {
 
  private:
   proxy::RouteTableSpec table_;
+  // Certificate name -> index in table_.certificates, and the hosts it already has, so a
+  // Secret shared by thousands of objects merges in linear time.
+  std::unordered_map<std::string, size_t> certificateByName_;
+  std::vector<std::unordered_set<std::string>> certificateHosts_;
 };
 
 // What one object contributes to the table. Each kind's translator returns these, and
@@ -87,6 +126,9 @@ struct ObjectOutput {
   std::string name;
   std::string kind;
   proxy::RouteTableSpec part;
+  // The field of each route in part.routes ("spec.rules[2]"), for diagnostics render.cc
+  // reports while merging (Conflict). Empty, or one entry per route.
+  std::vector<std::string> routeFields;
 };
 
 // metadata.<key> as a string, or "" when absent or not a string.

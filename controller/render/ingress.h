@@ -1,0 +1,73 @@
+// Ingress (networking.k8s.io/v1) to routes. Internal to render.
+//
+// ## Ingress annotations
+//
+// Portico reads a small set of annotations with the prefix `portico.dev/` on Ingress
+// objects. Everything richer lives in the APIRoute resource. No annotation ever injects raw
+// proxy configuration. Values are strings (quote them in YAML).
+//
+// | annotation | value | effect |
+// | --- | --- | --- |
+// | `portico.dev/ssl-redirect` | `"true"` or `"false"` (default) | Plain-HTTP requests for the hosts of the Ingress's `spec.tls` entries get a 308 redirect to https. Applies only to entries whose Secret resolved; hosts without a certificate stay on plain HTTP. |
+// | `portico.dev/rewrite-target` | a path such as `/new` | Replaces the matched path prefix (the whole path for `Exact`) before the request goes to the backend, on every path of the Ingress (not on `spec.defaultBackend`). A literal prefix only: regex captures such as `$1` are refused. |
+// | `portico.dev/load-balancing` | `RoundRobin` (default), `LeastRequest` or `Random` | Load-balancing policy over the endpoints of every backend of the Ingress. |
+// | `portico.dev/proxy-body-size` | bytes, optionally with `k`, `m` or `g` (powers of 1024; case-insensitive), e.g. `"10m"` | Requests with a larger body get 413. At least 1 byte. |
+// | `portico.dev/connect-timeout` | Go duration, e.g. `"2s"` (default 5s) | Upstream connect timeout. At least 1ms. |
+// | `portico.dev/request-timeout` | Go duration, e.g. `"30s"` (default 60s) | Whole exchange with the upstream, request sent to response complete. At least 1ms. |
+//
+// - An invalid value of one of these annotations rejects the whole Ingress (reason
+//   InvalidAnnotation): it is not served rather than served differently from what it asks.
+// - `portico.dev/rate-limit*`, `portico.dev/ratelimit*` and `portico.dev/auth*` are not
+//   supported yet. An Ingress that carries one is not served at all (reason
+//   UnsupportedFeature), so a route meant to be protected is never served unprotected. Use
+//   an APIRoute for these features once they land.
+// - Any other `portico.dev/` annotation is reported (reason UnknownAnnotation, usually a
+//   typo) and ignored; the Ingress is still served.
+// - Annotations of other controllers (nginx.ingress.kubernetes.io/ and so on) are ignored.
+//
+// ## Semantics
+//
+// - Class: see ClassSelector in render_context.h. spec.ingressClassName names an
+//   IngressClass whose spec.controller is options.controllerName (or, when no IngressClass
+//   of that name is in the snapshot, equals options.ingressClass). Without it: the legacy
+//   annotation kubernetes.io/ingress.class == options.ingressClass, else an IngressClass of
+//   ours with ingressclass.kubernetes.io/is-default-class: "true". Other Ingresses are
+//   ignored silently.
+// - Rules: one route per spec.rules[i].http.paths[j], named "ns/name/rule<i>-path<j>", with
+//   the rule's host (lower case, exact or "*." wildcard; no host: every host). pathType
+//   Exact and Prefix as Kubernetes defines them; ImplementationSpecific (and a missing
+//   pathType) is treated as Prefix. A path that is invalid or whose backend is a
+//   `resource` (reason UnsupportedBackend) is skipped; the rest of the Ingress renders.
+// - Backends: backend.service {name, port {number | name}} through the Service and its
+//   EndpointSlices (backends.h; not-ready and terminating endpoints get no traffic). A
+//   missing Service or port is reported (ResolvedRefs, BackendNotFound) and the path
+//   answers 503.
+// - spec.defaultBackend: one route "ns/name/default-backend", hosts [] (every host), Prefix
+//   "/": the catch-all host bucket is tried last, so it only gets requests no host-specific
+//   route matches, and any longer prefix wins over it.
+// - TLS: each spec.tls[i] {hosts, secretName} becomes a certificate from the
+//   kubernetes.io/tls Secret in the Ingress's namespace (hosts empty: the hosts of the
+//   Ingress's rules). A missing or invalid Secret is reported (ResolvedRefs) and those hosts
+//   are served over plain HTTP only.
+// - Conflicts (in render.cc): the same host + pathType + path claimed by two objects, at
+//   least one of them an Ingress, goes to the oldest (creationTimestamp, then
+//   namespace/name); the other object's path is skipped with reason Conflict.
+#pragma once
+
+#include <vector>
+
+#include "controller/render/render.h"
+#include "controller/render/render_context.h"
+
+namespace portico::controller {
+
+// Translates every Ingress of our class (see above) into one ObjectOutput per object that
+// rendered a route, ordered by metadata.creationTimestamp, then namespace/name. Diagnostics
+// (object kind "Ingress") come in the same order. `owned` receives every Ingress of our
+// class that was not rejected as a whole, in the same order.
+void renderIngresses(const ObjectSnapshot& objects, const ObjectIndex& index,
+                     const ClassSelector& classes, const RenderOptions& options,
+                     std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics,
+                     std::vector<ObjectRef>& owned);
+
+}  // namespace portico::controller
