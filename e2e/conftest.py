@@ -310,3 +310,20 @@ def portico(control_plane, tmp_path):
     yield start
     for p in started:
         p.stop()
+
+
+# ---- Ingress classes and APIRoute clean-up (used by the test_controller_* suites) ----
+
+@pytest.fixture
+def ingress_class(control_plane, namespace):
+    """A fresh IngressClass (spec.controller portico.dev/ingress-controller) named after the
+    test's namespace; pass it to portico with --ingress-class. Deleted after the test, together
+    with the namespace's APIRoutes (the namespace fixture does not know the CRD)."""
+    name = "cls-" + namespace[-50:].lstrip("-")
+    control_plane.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                         "metadata": {"name": name},
+                         "spec": {"controller": "portico.dev/ingress-controller"}})
+    yield name
+    control_plane.kubectl("delete", "-n", namespace, "apiroutes.portico.dev", "--all", "--wait=false",
+                          "--ignore-not-found", check=False, timeout=60)
+    control_plane.kubectl("delete", "ingressclass", name, "--wait=false", "--ignore-not-found", check=False)

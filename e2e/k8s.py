@@ -289,3 +289,71 @@ def namespace_name(test_name: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")
     suffix = "-%d-%d" % (os.getpid() % 10000, n)
     return ("e2e-" + base)[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+# ---- polling and portico helpers (used by the test_controller_* suites) ----
+
+def wait_until(fn, timeout: float = 20, interval: float = 0.05, what: str = "condition"):
+    """Poll fn() until it returns something truthy; return that value. On timeout raise
+    AssertionError naming `what` and the last value (or exception) fn produced."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - reported below if it never succeeds
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s; last: %r" % (timeout, what, last))
+        time.sleep(interval)
+
+
+def routes_of(admin_url: str, timeout: float = 10) -> dict:
+    """GET /routes of a portico admin listener (the live table as JSON)."""
+    r = requests.get(admin_url + "/routes", timeout=timeout)
+    r.raise_for_status()
+    return r.json()
+
+
+def route_names(admin_url: str) -> set:
+    return {r["name"] for r in routes_of(admin_url)["routes"]}
+
+
+def metric(admin_url: str, name: str) -> float | None:
+    """One unlabelled sample of portico's /metrics, or None when absent."""
+    text = requests.get(admin_url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def ask(base_url: str, path: str, host: str, **kw) -> tuple[int, str | None]:
+    """One request through the proxy with a Host header. Returns (status, backend name or None)."""
+    headers = {"Host": host, **kw.pop("headers", {})}
+    r = requests.get(base_url + path, headers=headers, timeout=kw.pop("timeout", 5), allow_redirects=False, **kw)
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    name = body.get("backend") if isinstance(body, dict) and "request_number" in body else None
+    return r.status_code, name
+
+
+def apiroute(name: str, namespace: str, rules: list, hosts: list | None = None, **spec) -> dict:
+    """An APIRoute manifest. rules: full rule dicts, or (name, path, service, port) tuples
+    for a Prefix rule to one Service backend."""
+    out_rules = []
+    for r in rules:
+        if isinstance(r, tuple):
+            rname, path, svc, port = r
+            r = {"name": rname, "match": {"path": {"type": "Prefix", "value": path}},
+                 "backends": [{"service": svc, "port": port}]}
+        out_rules.append(r)
+    body = {"rules": out_rules, **spec}
+    if hosts is not None:
+        body["hosts"] = hosts
+    return {"apiVersion": "portico.dev/v1alpha1", "kind": "APIRoute",
+            "metadata": {"name": name, "namespace": namespace}, "spec": body}
