@@ -81,7 +81,9 @@ class Worker {
 
   unsigned id_;
   const ServerOptions& options_;
-  boost::asio::io_context ioc_{1};
+  // One thread runs this context: no locking around socket I/O. (Scheduler locking stays:
+  // drain posts here from the main thread.)
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   TableCache tables_;
   uint64_t resolvedVersion_ = 0;
   std::vector<RouteRuntime> runtime_;

@@ -20,7 +20,10 @@
 namespace portico::proxy {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
+  // Beast reads as much as the buffer has room for (at least 512 bytes), so the room
+  // decides how many reads a response body takes: 32 KiB keeps a 64 KiB body at a few.
+  static constexpr size_t kReadBufferBytes = 32 * 1024;
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) { buffer.reserve(kReadBufferBytes); }
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;  // bytes read past the previous response
   std::string endpoint;              // "host:port", the pool key

@@ -43,7 +43,7 @@ class RssSampler:
                 self.samples += 1
             except (OSError, AssertionError):
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def __enter__(self):
         self._thread.start()
