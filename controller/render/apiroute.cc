@@ -683,28 +683,12 @@ bool ApiRouteTranslator::readLimits(const json& rule, const std::string& field,
   });
 }
 
-struct Ordered {
-  std::string created;  // RFC 3339; missing sorts first
-  std::string ns;
-  std::string name;
-  const json* object;
-};
-
 }  // namespace
 
 void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
                      const ClassSelector& classes, const RenderOptions& options,
                      std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics) {
-  std::vector<Ordered> ordered;
-  ordered.reserve(objects.apiRoutes.size());
-  for (const auto& o : objects.apiRoutes) {
-    ordered.push_back({metadataString(o, "creationTimestamp"), metadataString(o, "namespace"),
-                       metadataString(o, "name"), &o});
-  }
-  // A stable sort keeps even exact duplicates in a fixed order, but they are dropped below.
-  std::stable_sort(ordered.begin(), ordered.end(), [](const Ordered& a, const Ordered& b) {
-    return std::tie(a.created, a.ns, a.name) < std::tie(b.created, b.ns, b.name);
-  });
+  const std::vector<OrderedObject> ordered = inCreationOrder(objects.apiRoutes);
 
   std::set<std::string> seen;
   for (const auto& o : ordered) {

@@ -477,28 +477,13 @@ bool isOurs(const json& object, const ClassSelector& classes, const RenderOption
   return classes.weAreDefault();
 }
 
-struct Ordered {
-  std::string created;  // RFC 3339; missing sorts first
-  std::string ns;
-  std::string name;
-  const json* object;
-};
-
 }  // namespace
 
 void renderIngresses(const ObjectSnapshot& objects, const ObjectIndex& index,
                      const ClassSelector& classes, const RenderOptions& options,
                      std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics,
                      std::vector<ObjectRef>& owned) {
-  std::vector<Ordered> ordered;
-  ordered.reserve(objects.ingresses.size());
-  for (const auto& o : objects.ingresses) {
-    ordered.push_back({metadataString(o, "creationTimestamp"), metadataString(o, "namespace"),
-                       metadataString(o, "name"), &o});
-  }
-  std::stable_sort(ordered.begin(), ordered.end(), [](const Ordered& a, const Ordered& b) {
-    return std::tie(a.created, a.ns, a.name) < std::tie(b.created, b.ns, b.name);
-  });
+  const std::vector<OrderedObject> ordered = inCreationOrder(objects.ingresses);
 
   std::unordered_set<std::string> seen;
   seen.reserve(ordered.size());

@@ -1,6 +1,7 @@
 #include "controller/render/render_context.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "controller/render/field_path.h"
 
@@ -253,6 +254,19 @@ const json* readArray(const json& object, std::string_view key, const std::strin
     return nullptr;
   }
   return v;
+}
+
+std::vector<OrderedObject> inCreationOrder(const std::vector<json>& objects) {
+  std::vector<OrderedObject> ordered;
+  ordered.reserve(objects.size());
+  for (const auto& o : objects) {
+    ordered.push_back({metadataString(o, "creationTimestamp"), metadataString(o, "namespace"),
+                       metadataString(o, "name"), &o});
+  }
+  std::stable_sort(ordered.begin(), ordered.end(), [](const OrderedObject& a, const OrderedObject& b) {
+    return std::tie(a.created, a.ns, a.name) < std::tie(b.created, b.ns, b.name);
+  });
+  return ordered;
 }
 
 }  // namespace portico::controller

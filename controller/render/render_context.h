@@ -134,6 +134,18 @@ struct ObjectOutput {
 // metadata.<key> as a string, or "" when absent or not a string.
 std::string metadataString(const nlohmann::json& object, std::string_view key);
 
+// An object with the keys render orders by: creation time (RFC 3339 text; missing sorts
+// first), then namespace, then name.
+struct OrderedObject {
+  std::string created;
+  std::string ns;
+  std::string name;
+  const nlohmann::json* object;
+};
+// The objects in that order. The sort is stable, so even exact duplicates come out in a
+// fixed order (the translators drop repeats).
+std::vector<OrderedObject> inCreationOrder(const std::vector<nlohmann::json>& objects);
+
 // The member `key` of `object`, or nullptr when absent or null.
 const nlohmann::json* member(const nlohmann::json& object, std::string_view key);
 
