@@ -5,6 +5,7 @@ to real backends (each answers with its name)."""
 from __future__ import annotations
 
 import collections
+import json
 import time
 
 import pytest
@@ -29,7 +30,14 @@ def endpoints_of(admin_url, route_name):
 
 
 def spread(p, path, n, host=HOST):
-    return collections.Counter(backend_of(p, path, host) for _ in range(n))
+    """n requests over one keep-alive connection (so one worker and its round-robin cursor:
+    cursors are per worker) -> Counter of (status, backend)."""
+    with requests.Session() as s:
+        out = collections.Counter()
+        for _ in range(n):
+            r = s.get(p.http_url + path, headers={"Host": host}, timeout=5)
+            out[(r.status_code, r.json().get("backend") if r.status_code == 200 else None)] += 1
+        return out
 
 
 def test_apiroute_routes_edits_deletes_and_follows_endpointslices(control_plane, crds, namespace, ingress_class,
@@ -192,3 +200,101 @@ def test_ingress_host_and_path_semantics(control_plane, namespace, ingress_class
     cp.kubectl("delete", "ingress", "zz-older", "-n", namespace)
     wait_until(lambda: ask(p.http_url, "/foo", "ing.e2e.test") == (200, "loser"), what="/foo to aa-newer")
     assert ask(p.http_url, "/exact", "ing.e2e.test")[0] == 404
+
+
+def _tls_secret(ns, name, host, tmp_path):
+    import base64
+    import subprocess
+    key, crt = tmp_path / (name + ".key"), tmp_path / (name + ".crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-subj", "/CN=" + host, "-days", "1",
+                    "-addext", "subjectAltName=DNS:" + host], check=True, capture_output=True)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+              "metadata": {"name": name, "namespace": ns},
+              "data": {"tls.crt": base64.b64encode(crt.read_bytes()).decode(),
+                       "tls.key": base64.b64encode(key.read_bytes()).decode()}}
+    return secret, crt
+
+
+def _https_get(port, host, path, cafile):
+    """GET over TLS to 127.0.0.1:port with SNI `host`, verified against `cafile`.
+    Returns (status, backend name or None, peer certificate serial)."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            serial = s.getpeercert()["serialNumber"]
+            s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    try:
+        name = json.loads(body)["backend"]
+    except ValueError:
+        name = None
+    return status, name, serial
+
+
+def test_tls_secret_sni_redirect_and_rotation(control_plane, crds, namespace, ingress_class, backends, service,
+                                              portico, tmp_path):
+    cp = control_plane
+    (a,) = backends(["alpha"])
+    service("svc-a", [a])
+    host = "tls.e2e.test"
+    secret, crt = _tls_secret(namespace, "api-tls", host, tmp_path)
+    cp.apply([secret, apiroute("secure", namespace, [("main", "/", "svc-a", 80)], hosts=[host],
+                               tls={"secretName": "api-tls", "redirectHTTP": True})])
+    p = portico("--watch-namespace", namespace, "--ingress-class", ingress_class, "--https-redirect-port", "443")
+    status, name, serial1 = wait_until(lambda: _https_get(p.https_port, host, "/s", crt), what="https live")
+    assert (status, name) == (200, "alpha")
+    r = requests.get(p.http_url + "/s?x=1", headers={"Host": host}, allow_redirects=False, timeout=5)
+    assert r.status_code == 308 and r.headers["Location"] == "https://%s/s?x=1" % host, (r.status_code, r.headers)
+
+    # Rotating the Secret swaps the certificate without a restart.
+    (tmp_path / "v2").mkdir()
+    secret2, crt2 = _tls_secret(namespace, "api-tls", host, tmp_path / "v2")
+    cp.apply(secret2)
+    status, name, serial2 = wait_until(lambda: (lambda g: g if g[2] != serial1 else None)(
+        _https_get(p.https_port, host, "/s", crt2)), what="rotated certificate served")
+    assert (status, name) == (200, "alpha") and serial2 != serial1
+
+
+def test_watch_namespaces_and_multiple_endpointslices(control_plane, crds, namespace, ingress_class, backends,
+                                                      service, portico):
+    cp = control_plane
+    other = namespace[:50] + "-o"
+    unwatched = namespace[:50] + "-u"
+    for ns in (other, unwatched):
+        cp.kubectl("create", "namespace", ns)
+    try:
+        a, b, c = backends(["alpha", "beta", "gamma"])
+        # One Service with two EndpointSlices: endpoints of both are used.
+        svc, slc = service_with_endpoints(cp, namespace, "svc", [a, b], apply=False)
+        _, slc2 = service_with_endpoints(cp, namespace, "svc", [c], apply=False)
+        slc2["metadata"]["name"] = "svc-e2e-2"
+        cp.apply([svc, slc, slc2])
+        service_with_endpoints(cp, other, "svc", [b])
+        service_with_endpoints(cp, unwatched, "svc", [c])
+        cp.apply([apiroute("r", namespace, [("main", "/one", "svc", 80)], hosts=[HOST]),
+                  apiroute("r", other, [("main", "/two", "svc", 80)], hosts=[HOST]),
+                  apiroute("r", unwatched, [("main", "/three", "svc", 80)], hosts=[HOST])])
+        p = portico("--watch-namespace", namespace, "--watch-namespace", other, "--ingress-class", ingress_class)
+        wait_until(lambda: ask(p.http_url, "/two", HOST) == (200, "beta"), what="second watched namespace")
+        wait_until(lambda: len(endpoints_of(p.admin_url, "%s/r/main" % namespace) or []) == 3,
+                   what="endpoints from both slices")
+        assert spread(p, "/one", 30) == {(200, "alpha"): 10, (200, "beta"): 10, (200, "gamma"): 10}
+        assert ask(p.http_url, "/three", HOST)[0] == 404
+        assert route_names(p.admin_url) == {"%s/r/main" % namespace, "%s/r/main" % other}
+        # Removing the second slice drops its endpoint.
+        cp.kubectl("delete", "endpointslice", "svc-e2e-2", "-n", namespace)
+        wait_until(lambda: len(endpoints_of(p.admin_url, "%s/r/main" % namespace) or []) == 2,
+                   what="endpoint of the deleted slice dropped")
+        assert spread(p, "/one", 20) == {(200, "alpha"): 10, (200, "beta"): 10}
+    finally:
+        for ns in (other, unwatched):
+            cp.kubectl("delete", "-n", ns, "apiroutes.portico.dev,services,endpointslices.discovery.k8s.io", "--all",
+                       "--wait=false", check=False)
+            cp.kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -44,7 +44,9 @@ def test_ingress_status_and_apiroute_conditions(control_plane, crds, namespace, 
                 "backend": {"service": {"name": "svc-a", "port": {"number": 80}}}}]}}]}}
     foreign = {**ing, "metadata": {"name": "foreign", "namespace": namespace},
                "spec": {**ing["spec"], "ingressClassName": "someone-else"}}
-    cp.apply([ing, foreign, apiroute("api", namespace, [("main", "/api", "svc-a", 80)], hosts=[HOST])])
+    cp.apply([ing, foreign, apiroute("api", namespace, [("main", "/api", "svc-a", 80)], hosts=[HOST]),
+              apiroute("theirs", namespace, [("main", "/theirs", "svc-a", 80)], hosts=[HOST],
+                       ingressClassName="someone-else")])
     p = portico("--watch-namespace", namespace, "--ingress-class", ingress_class,
                 "--publish-address", "203.0.113.10,lb.e2e.test")
 
@@ -60,6 +62,9 @@ def test_ingress_status_and_apiroute_conditions(control_plane, crds, namespace, 
     obj1, c1 = wait_until(lambda: all_true_at_generation(cp, namespace, "api"), timeout=20,
                           what="APIRoute conditions True at generation 1")
     assert obj1["metadata"]["generation"] == 1
+    # Another class's APIRoute: not routed, and its status is not ours to write.
+    assert ask(p.http_url, "/theirs", HOST)[0] == 404
+    assert "status" not in cp.kubectl_json("get", "apiroute", "theirs", "-n", namespace)
     assert {t: c["reason"] for t, c in c1.items()} == \
         {"Accepted": "Accepted", "ResolvedRefs": "ResolvedRefs", "Programmed": "Programmed"}
 

@@ -176,6 +176,11 @@ def _check_installed_and_run(cp, namespace, cls, backends, service, portico, tmp
     lb = wait_until(lambda: cp.kubectl_json("get", "ingress", "web", "-n", namespace)
                     .get("status", {}).get("loadBalancer", {}).get("ingress"), timeout=30, what="Ingress status")
     assert lb == [{"ip": "203.0.113.50"}]
+    # The load balancer's address changes: the Ingress status follows.
+    cp.kubectl("patch", "service", FULLNAME, "-n", namespace, "--subresource=status", "--type=merge",
+               "-p", '{"status":{"loadBalancer":{"ingress":[{"hostname":"lb.helm.e2e.test"}]}}}')
+    wait_until(lambda: cp.kubectl_json("get", "ingress", "web", "-n", namespace)["status"]["loadBalancer"]
+               .get("ingress") == [{"hostname": "lb.helm.e2e.test"}], timeout=30, what="Ingress status follows")
     # Nothing was refused along the way.
     forbidden = [ln for ln in p.logs().splitlines() if re.search(r"HTTP 403|forbidden", ln, re.I)]
     assert not forbidden, "\n".join(forbidden[:20])
