@@ -103,11 +103,6 @@ def _observed_generation(cp, ns, name):
     return gens == {obj["metadata"]["generation"]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controller/kube/cpprest_kube_client.cc CppRestKubeClient::request: after a kube-apiserver crash, "
-    "requests with a body (status PATCH, Lease PUT) are sent on dead pooled keep-alive connections and fail "
-    "with 'Failed to write request body', one failure per dead connection; with the status writer's backoff "
-    "status resumes only ~30 s later"))
 def test_status_writes_resume_after_apiserver_crash(control_plane, crds, namespace, ingress_class, backends, service,
                                                     portico):
     cp = control_plane

@@ -21,6 +21,7 @@ namespace http = web::http;
 
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr auto kWatchTimeout = std::chrono::seconds(15 * 60);
+constexpr int kTransportAttempts = 10;
 
 // The token of a projected service account rotates: re-read it when the file changes.
 class TokenSource {
@@ -60,17 +61,25 @@ class CppRestKubeClient final : public KubeClient {
 
   Expected<KubeResponse> request(std::string_view method, const std::string& path, const std::string& body,
                                  std::string_view contentType) override {
-    try {
-      http::http_request req = makeRequest(method, path);
-      if (!body.empty()) req.set_body(body, std::string(contentType));
-      http::http_response response = requests_.request(req).get();
-      KubeResponse out;
-      out.status = response.status_code();
-      out.body = response.extract_utf8string(true).get();
-      return out;
-    } catch (const std::exception& e) {
-      return makeError(std::string(method) + " " + config_.server + path + ": " + e.what());
+    // cpprest reuses pooled keep-alive connections; after an apiserver restart each dead
+    // one fails a request once ("Failed to write request body") and leaves the pool.
+    // Immediate retries, up to more than the pool holds here, reach a fresh connection. It is safe for what the controller sends: reads,
+    // updates with a resourceVersion precondition, and Events (a duplicate is harmless).
+    std::string lastError;
+    for (int attempt = 0; attempt < kTransportAttempts; ++attempt) {
+      try {
+        http::http_request req = makeRequest(method, path);
+        if (!body.empty()) req.set_body(body, std::string(contentType));
+        http::http_response response = requests_.request(req).get();
+        KubeResponse out;
+        out.status = response.status_code();
+        out.body = response.extract_utf8string(true).get();
+        return out;
+      } catch (const std::exception& e) {
+        lastError = e.what();
+      }
     }
+    return makeError(std::string(method) + " " + config_.server + path + ": " + lastError);
   }
 
   Expected<int> watch(const std::string& path, const std::function<bool(std::string_view)>& onLine,
