@@ -129,6 +129,23 @@ struct RelayResult {
 // Moves a message body from one stream to another through `buffer`, the serializer
 // writing the (already edited) header with the first piece. Reads time out after
 // `readTimeout` of silence, writes after `writeTimeout`.
+// Feeds already-received bytes to the parser without I/O, until they run out, the body
+// buffer is full, or the message ends.
+template <bool isRequest>
+void parseBuffered(http::parser<isRequest, http::buffer_body>& parser, beast::flat_buffer& buffer,
+                   error_code& ec) {
+  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
+    const size_t n = parser.put(buffer.data(), ec);
+    buffer.consume(n);
+    if (ec == http::error::need_more || ec == http::error::need_buffer) {
+      ec = {};
+      if (n == 0) break;
+    } else if (ec) {
+      return;
+    }
+  }
+}
+
 template <bool isRequest, class From, class To>
 net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer,
                                       http::parser<isRequest, http::buffer_body>& parser, To& to,
@@ -142,10 +159,17 @@ net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer
     if (!parser.is_done()) {
       msg.body().data = buffer;
       msg.body().size = Worker::kBodyBufferSize;
-      beast::get_lowest_layer(from).expires_after(readTimeout);
-      co_await http::async_read(from, fromBuffer, parser, net::redirect_error(kAwait, ec));
-      if (ec == http::error::need_buffer) ec = {};
+      // Body bytes that came in with the header (the whole body of a small response) are
+      // parsed in place: an async read would complete at once, but only after a round
+      // trip through the scheduler.
+      parseBuffered(parser, fromBuffer, ec);
       if (ec) co_return RelayResult{Side::From, ec, wroteSome};
+      if (!parser.is_done() && msg.body().size > 0) {
+        beast::get_lowest_layer(from).expires_after(readTimeout);
+        co_await http::async_read(from, fromBuffer, parser, net::redirect_error(kAwait, ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return RelayResult{Side::From, ec, wroteSome};
+      }
       msg.body().size = Worker::kBodyBufferSize - msg.body().size;
       msg.body().data = buffer;
       msg.body().more = !parser.is_done();

@@ -25,7 +25,7 @@ struct ServerOptions {
   std::chrono::milliseconds headerTimeout{10000};     // first byte to end of header
   std::chrono::milliseconds keepAliveTimeout{60000};  // idle client connection
   std::chrono::milliseconds bodyTimeout{60000};       // between two body reads
-  size_t upstreamMaxIdlePerEndpoint = 64;             // per worker
+  size_t upstreamMaxIdlePerEndpoint = 1024;           // per worker
   bool accessLog = true;
   bool accessLogJson = false;
 };
