@@ -226,34 +226,34 @@ std::optional<uint64_t> readUnsigned(const json& object, std::string_view key,
   return std::nullopt;
 }
 
-const json* readObject(const json& object, std::string_view key, const std::string& parentField,
-                       Reporter& reporter, bool required) {
+namespace {
+// A member that must have one JSON type: null (with a diagnostic when required) if it is
+// missing, null with a wrong-type diagnostic if it has another type.
+const json* readTyped(const json& object, std::string_view key, const std::string& parentField,
+                      Reporter& reporter, bool required, bool (json::*hasType)() const noexcept,
+                      const char* typeName) {
   std::string field = childField(parentField, key);
   const json* v = member(object, key);
   if (!v) {
     if (required) reporter.invalid(field, "InvalidField", "required");
     return nullptr;
   }
-  if (!v->is_object()) {
-    wrongType(*v, field, "an object", reporter);
+  if (!(v->*hasType)()) {
+    wrongType(*v, field, typeName, reporter);
     return nullptr;
   }
   return v;
 }
+}  // namespace
+
+const json* readObject(const json& object, std::string_view key, const std::string& parentField,
+                       Reporter& reporter, bool required) {
+  return readTyped(object, key, parentField, reporter, required, &json::is_object, "an object");
+}
 
 const json* readArray(const json& object, std::string_view key, const std::string& parentField,
                       Reporter& reporter, bool required) {
-  std::string field = childField(parentField, key);
-  const json* v = member(object, key);
-  if (!v) {
-    if (required) reporter.invalid(field, "InvalidField", "required");
-    return nullptr;
-  }
-  if (!v->is_array()) {
-    wrongType(*v, field, "a list", reporter);
-    return nullptr;
-  }
-  return v;
+  return readTyped(object, key, parentField, reporter, required, &json::is_array, "a list");
 }
 
 std::vector<OrderedObject> inCreationOrder(const std::vector<json>& objects) {

@@ -1,14 +1,9 @@
 #include "proxy/router/query.h"
 
+#include "proxy/router/hex.h"
+
 namespace portico::proxy::router {
 namespace {
-
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Decodes the character at `i` and advances `i` past it.
 char decodeAt(std::string_view s, size_t& i) noexcept {
