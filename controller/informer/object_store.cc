@@ -49,11 +49,26 @@ void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohm
   changed();
 }
 
+namespace {
+// Render reads neither status nor the resourceVersion. Portico's own status writes come
+// back as watch events that change only those; they must not cause another render.
+bool sameForRender(const nlohmann::json& a, const nlohmann::json& b) {
+  auto strip = [](nlohmann::json o) {
+    o.erase("status");
+    if (auto meta = o.find("metadata"); meta != o.end()) meta->erase("resourceVersion");
+    return o;
+  };
+  return strip(a) == strip(b);
+}
+}  // namespace
+
 void ObjectStore::upsert(Kind kind, nlohmann::json object) {
   std::string key = keyOf(object);
   std::lock_guard lock(mu_);
-  objects_[kind][std::move(key)] = std::move(object);
-  changed();
+  auto& slot = objects_[kind][std::move(key)];
+  const bool renderRelevant = slot.is_null() || !sameForRender(slot, object);
+  slot = std::move(object);  // kept even so: the status writer reads the current status
+  if (renderRelevant) changed();
 }
 
 void ObjectStore::remove(Kind kind, const nlohmann::json& object) {

@@ -147,13 +147,17 @@ void Reflector::run() {
     backoff = std::min(backoff * 2, kMaxBackoff);
   };
   bool needList = true;
+  bool listedOnce = false;
   std::string resourceVersion;
   while (!stopping_) {
     if (needList) {
       auto rv = list();
       if (!rv) {
-        if (rv.error().message.find("HTTP 404") != std::string::npos && kind_ == Kind::APIRoute) {
-          // The CRD is not installed: serve Ingresses meanwhile and look again later.
+        if (rv.error().message.find("HTTP 404") != std::string::npos && kind_ == Kind::APIRoute &&
+            !listedOnce) {
+          // The CRD is not installed: serve Ingresses meanwhile and look again later. Only
+          // before the first successful list: a restarting apiserver also answers 404 for
+          // custom resources until it has loaded the CRDs, and that must not empty the cache.
           store_.replace(kind_, namespace_, {});
         }
         fail(rv.error().message);
@@ -161,6 +165,7 @@ void Reflector::run() {
       }
       resourceVersion = *rv;
       needList = false;
+      listedOnce = true;
       spdlog::info("{}: listed at resourceVersion {}", kindName(kind_), resourceVersion);
     }
     const auto started = std::chrono::steady_clock::now();

@@ -67,3 +67,21 @@ TEST_SUITE("informer") {
     CHECK(now == seen + 1);
   }
 }
+
+TEST_SUITE("informer") {
+  TEST_CASE("a change of status or resourceVersion only is stored but does not ask for a render") {
+    ObjectStore store;
+    json route = object("a", "r", 1);
+    route["metadata"]["resourceVersion"] = "10";
+    store.upsert(Kind::APIRoute, route);
+    const uint64_t before = store.generation();
+    route["metadata"]["resourceVersion"] = "11";
+    route["status"] = {{"conditions", json::array({{{"type", "Accepted"}}})}};
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before);
+    CHECK(store.snapshot().apiRoutes[0]["status"]["conditions"][0]["type"] == "Accepted");
+    route["spec"]["v"] = 2;
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before + 1);
+  }
+}
