@@ -69,6 +69,18 @@ inline nlohmann::json tlsSecret(const std::string& ns, const std::string& name,
           {"data", {{"tls.crt", base64(certPem)}, {"tls.key", base64(keyPem)}}}};
 }
 
+// A discovery.k8s.io/v1 EndpointSlice of Service `svc`.
+inline nlohmann::json slice(const std::string& ns, const std::string& name, const std::string& svc,
+                            nlohmann::json ports, nlohmann::json endpoints) {
+  return {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata",
+           {{"namespace", ns}, {"name", name}, {"labels", {{"kubernetes.io/service-name", svc}}}}},
+          {"addressType", "IPv4"},
+          {"ports", std::move(ports)},
+          {"endpoints", std::move(endpoints)}};
+}
+
 inline std::string certA() { return readText(testdataPath("tls/cert-a.pem")); }
 inline std::string keyA() { return readText(testdataPath("tls/key-a.pem")); }
 inline std::string certB() { return readText(testdataPath("tls/cert-b.pem")); }

@@ -79,17 +79,6 @@ json service(const std::string& ns, const std::string& name, json ports) {
           {"spec", {{"type", "ClusterIP"}, {"ports", std::move(ports)}}}};
 }
 
-json slice(const std::string& ns, const std::string& name, const std::string& svc, json ports,
-           json endpoints) {
-  return {{"apiVersion", "discovery.k8s.io/v1"},
-          {"kind", "EndpointSlice"},
-          {"metadata",
-           {{"namespace", ns}, {"name", name}, {"labels", {{"kubernetes.io/service-name", svc}}}}},
-          {"addressType", "IPv4"},
-          {"ports", std::move(ports)},
-          {"endpoints", std::move(endpoints)}};
-}
-
 json endpoint(const std::string& address, json conditions = json::object()) {
   return {{"addresses", {address}}, {"conditions", std::move(conditions)}};
 }
