@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # Build and runtime libraries (Debian bookworm; Boost 1.74 because cpprestsdk pins it).
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config ccache
   libboost-dev libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
-  doctest-dev libssl-dev libre2-dev)
+  doctest-dev libssl-dev libre2-dev libhiredis-dev libcrypt-dev)
 # Test tooling: real clients and servers used by integration tests and benchmarks.
 TEST_PKGS=(curl wrk openssl python3 python3-venv python3-pip procps iproute2 util-linux
   nginx-light haproxy redis-server golang-go git)

@@ -25,6 +25,20 @@ enum class HeaderMatchType { Exact, RegularExpression, Present };
 
 enum class LoadBalancingPolicy { RoundRobin, LeastRequest, Random, ConsistentHash };
 
+// What ConsistentHash hashes. `name` is the header, cookie or query parameter name.
+enum class HashSource { ClientIP, Header, Cookie, Query, Path };
+struct HashKeySpec {
+  HashSource source = HashSource::ClientIP;
+  std::string name;
+};
+
+// Cookie-based stickiness: Portico sets `cookieName` to an opaque endpoint id on the first
+// response and sends later requests carrying it to the same endpoint while it is healthy.
+struct SessionAffinitySpec {
+  std::string cookieName = "portico-affinity";
+  Millis ttl{0};  // 0: a session cookie
+};
+
 struct HeaderMatch {
   std::string name;  // case-insensitive
   HeaderMatchType type = HeaderMatchType::Exact;
@@ -62,8 +76,140 @@ struct HeaderEdits {
 
 struct Timeouts {
   Millis connect{5000};
-  Millis request{60000};  // whole exchange: request headers sent to response complete
+  Millis request{60000};  // whole exchange, every retry included: request headers sent to response complete
   Millis idle{60000};     // upstream keep-alive connection idle time in the pool
+};
+
+// Retries go to another endpoint when one exists. Requests with a body are never retried
+// (the body streams through and is not kept); other non-idempotent methods only with
+// `nonIdempotent`.
+struct RetrySpec {
+  uint32_t attempts = 0;  // retries after the first try
+  bool onConnectFailure = false;
+  bool onReset = false;    // connection closed or reset before a response header
+  bool onTimeout = false;  // per-try timeout before a response header
+  bool on5xx = false;
+  std::vector<unsigned> onStatuses;  // "gateway-error" renders as 502, 503, 504
+  Millis perTryTimeout{0};           // 0: only the request timeout
+  bool nonIdempotent = false;
+  Millis backoffBase{25};  // full-jitter exponential backoff between tries
+  Millis backoffMax{250};
+  // Retry budget: retries in flight may be at most this share of the requests in flight
+  // for the route (process-wide), but `minRetriesInFlight` are always allowed.
+  uint32_t budgetPercent = 20;
+  uint32_t minRetriesInFlight = 3;
+};
+
+// Active HTTP health checks, run once per process for every endpoint of the rule's backends.
+struct HealthCheckSpec {
+  std::string path = "/healthz";
+  std::string host;  // Host header; empty: the endpoint address
+  Millis interval{5000};
+  Millis timeout{1000};
+  uint32_t healthyThreshold = 2;    // consecutive passes to mark an endpoint up
+  uint32_t unhealthyThreshold = 3;  // consecutive failures to mark it down
+};
+
+// Passive outlier detection from live traffic.
+struct OutlierDetectionSpec {
+  uint32_t consecutive5xx = 5;             // 0: disabled
+  uint32_t consecutiveGatewayFailures = 5;  // connect failure, reset, timeout; 0: disabled
+  Millis baseEjectionTime{30000};           // grows linearly with the number of ejections
+  Millis maxEjectionTime{300000};
+  uint32_t maxEjectionPercent = 50;  // at most this share of a backend's endpoints ejected
+};
+
+// Per backend (process-wide counters); 0 means unlimited. Overflow answers 503 at once
+// with X-Portico-Overflow naming the limit.
+struct CircuitBreakerSpec {
+  uint32_t maxConnections = 0;      // upstream connections, idle and busy
+  uint32_t maxPendingRequests = 0;  // requests waiting for a new connection
+  uint32_t maxRequests = 0;         // requests in flight
+  bool empty() const { return !maxConnections && !maxPendingRequests && !maxRequests; }
+};
+
+// ---- gateway policies -------------------------------------------------------------
+
+struct ApiKeyAuthSpec {
+  std::string header;  // request header carrying the key; empty when `query` is used
+  std::string query;   // query parameter carrying the key; empty when `header` is used
+  std::vector<std::pair<std::string, std::string>> keys;  // consumer name, key
+  std::string consumerHeader = "X-Consumer";  // set upstream to the consumer name
+};
+
+struct BasicAuthSpec {
+  std::string realm = "portico";
+  std::string htpasswd;  // "user:hash" lines; bcrypt ($2y$/$2b$/$2a$) or SHA-crypt ($5$/$6$)
+  std::string userHeader = "X-Consumer";  // set upstream to the user name
+};
+
+struct JwtAuthSpec {
+  std::string issuer;  // empty: not checked
+  std::vector<std::string> audiences;  // any of them; empty: not checked
+  std::string jwksUri;  // fetched and cached by the proxy, or
+  std::string jwks;     // a JSON Web Key Set given inline (from a Secret)
+  std::vector<std::pair<std::string, std::string>> forwardClaims;  // claim, header
+  Millis leeway{30000};  // clock skew allowed on exp and nbf
+  Millis jwksRefreshInterval{300000};
+};
+
+struct ExternalAuthSpec {
+  std::string url;  // http://host:port/path
+  Millis timeout{2000};
+  std::vector<std::string> forwardHeaders;   // copied to the authorization request
+  std::vector<std::string> upstreamHeaders;  // copied from its 2xx answer onto the request
+  bool failOpen = false;  // auth service unreachable or timed out: allow instead of 503
+};
+
+struct AuthSpec {  // at most one method set
+  std::optional<ApiKeyAuthSpec> apiKey;
+  std::optional<BasicAuthSpec> basic;
+  std::optional<JwtAuthSpec> jwt;
+  std::optional<ExternalAuthSpec> external;
+  bool empty() const { return !apiKey && !basic && !jwt && !external; }
+};
+
+enum class RateLimitKey { ClientIP, Consumer, Header, Claim };
+
+struct RateLimitSpec {
+  uint64_t requests = 0;  // per period
+  Millis period{1000};
+  uint64_t burst = 0;  // extra requests allowed above the steady rate
+  RateLimitKey key = RateLimitKey::ClientIP;
+  std::string keyName;  // header or claim name
+  bool global = false;  // shared by every replica through Redis
+  bool failOpen = true;  // global mode: Redis unreachable → allow (true) or 503 (false)
+};
+
+struct CorsSpec {
+  std::vector<std::string> allowOrigins;  // "https://a.example", "https://*.example.com", "*"
+  std::vector<std::string> allowMethods;  // or "*"
+  std::vector<std::string> allowHeaders;  // or "*"
+  std::vector<std::string> exposeHeaders;
+  bool allowCredentials = false;
+  std::optional<std::chrono::seconds> maxAge;
+};
+
+// CIDRs or single addresses, IPv4 and IPv6. A client matching `deny` gets 403; with a
+// non-empty `allow`, so does a client matching none of it.
+struct IpRulesSpec {
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  bool empty() const { return allow.empty() && deny.empty(); }
+};
+
+// Answered by Portico instead of proxying; unset parts keep the request's own.
+struct RedirectSpec {
+  std::optional<std::string> scheme;
+  std::optional<std::string> host;
+  std::optional<uint16_t> port;
+  std::optional<std::string> path;
+  unsigned status = 302;  // 301, 302, 303, 307 or 308
+};
+
+struct RegexRewriteSpec {
+  std::string pattern;       // RE2, applied to the normalized path
+  std::string substitution;  // \1 style groups
 };
 
 struct RouteSpec {
@@ -76,8 +222,26 @@ struct RouteSpec {
   std::vector<QueryMatch> query;
   std::vector<BackendSpec> backends;  // empty: 503 (no endpoints)
   LoadBalancingPolicy loadBalancing = LoadBalancingPolicy::RoundRobin;
+  HashKeySpec hashOn;  // ConsistentHash only
+  std::optional<SessionAffinitySpec> sessionAffinity;
   Timeouts timeouts;
+  std::optional<RetrySpec> retries;
+  std::optional<HealthCheckSpec> healthCheck;
+  std::optional<OutlierDetectionSpec> outlierDetection;
+  CircuitBreakerSpec circuitBreaker;
+  // Panic mode: when fewer than this share of a backend's endpoints are healthy, spread
+  // over all of them (ignoring health) rather than failing every request. 0: never.
+  uint32_t panicThresholdPercent = 50;
+
+  // Gateway policies, evaluated in this order: ipRules, cors (preflight), auth, rateLimit,
+  // redirect, transformations, balancing.
+  IpRulesSpec ipRules;
+  std::optional<CorsSpec> cors;
+  AuthSpec auth;
+  std::optional<RateLimitSpec> rateLimit;
+  std::optional<RedirectSpec> redirect;
   std::optional<std::string> rewritePathPrefix;  // replaces the matched prefix
+  std::optional<RegexRewriteSpec> rewritePathRegex;  // instead of rewritePathPrefix
   std::optional<std::string> rewriteHost;
   HeaderEdits requestHeaders;
   HeaderEdits responseHeaders;

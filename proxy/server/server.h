@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace portico::proxy {
 
@@ -26,6 +27,10 @@ struct ServerOptions {
   std::chrono::milliseconds keepAliveTimeout{60000};  // idle client connection
   std::chrono::milliseconds bodyTimeout{60000};       // between two body reads
   size_t upstreamMaxIdlePerEndpoint = 1024;           // per worker
+  // Peers whose X-Forwarded-For is believed when finding the client address (CIDRs).
+  std::vector<std::string> trustedProxies;
+  std::string redisAddress;  // "host:port" for global rate limits; empty: none
+  std::chrono::milliseconds redisTimeout{50};
   bool accessLog = true;
   bool accessLogJson = false;
 };
