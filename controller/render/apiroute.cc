@@ -12,6 +12,7 @@
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
+#include "controller/render/rule_policies.h"
 #include "controller/render/secrets.h"
 #include "controller/render/validation.h"
 
@@ -22,10 +23,6 @@ using nlohmann::json;
 
 constexpr std::string_view kKind = "APIRoute";
 constexpr uint64_t kMaxWeight = 1000;  // as the CRD schema says
-
-// Fields of a rule that the schema reserves for features not built yet. A rule that asks
-// for one is not served at all, so a route that asks for auth never runs without it.
-constexpr std::string_view kFutureRuleFields[] = {"auth", "rateLimit", "cors", "retries"};
 
 // Rule names show in logs and metrics: a DNS label, like Gateway API section names.
 bool isRuleName(std::string_view s) { return isDnsLabel(s); }
@@ -70,7 +67,6 @@ class ApiRouteTranslator {
   bool readQueryMatches(const json& match, const std::string& field, proxy::RouteSpec& route);
   bool readBackends(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readBackend(const json& backend, const std::string& field, proxy::RouteSpec& route);
-  bool readLoadBalancing(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readTimeouts(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readDuration(const json& timeouts, std::string_view key, const std::string& field,
                     proxy::Millis& out);
@@ -193,22 +189,12 @@ std::optional<proxy::RouteSpec> ApiRouteTranslator::translateRule(const json& ru
     reporter_.invalid(field, "InvalidField", "must be an object, not " + jsonTypeName(rule));
     return std::nullopt;
   }
-  bool ok = true;
-  for (std::string_view future : kFutureRuleFields) {
-    if (rule.contains(future)) {  // even `auth: null`: when in doubt, do not serve
-      reporter_.invalid(childField(field, future), "UnsupportedFeature",
-                        std::string(future) +
-                            " is not supported yet; the rule is not served rather than served "
-                            "without it");
-      ok = false;
-    }
-  }
-  ok = checkKnownFields(rule, field,
-                        {"name", "match", "backends", "loadBalancing", "timeouts", "rewrite",
-                         "requestHeaders", "responseHeaders", "limits", "auth", "rateLimit",
-                         "cors", "retries"},
-                        reporter_) &&
-       ok;
+  bool ok = checkKnownFields(rule, field,
+                             {"name", "match", "backends", "loadBalancing", "timeouts", "rewrite",
+                              "requestHeaders", "responseHeaders", "limits", "auth", "rateLimit",
+                              "cors", "retries", "healthCheck", "outlierDetection",
+                              "circuitBreaker", "ipRules", "redirect"},
+                             reporter_);
 
   proxy::RouteSpec route;
   auto ruleName = readString(rule, "name", field, reporter_, /*required=*/true);
@@ -230,14 +216,28 @@ std::optional<proxy::RouteSpec> ApiRouteTranslator::translateRule(const json& ru
   route.name = ns_ + "/" + name_ + "/" + ruleName.value_or("");
   route.hosts = hosts_;
   ok = readMatch(rule, field, route) && ok;
-  ok = readLoadBalancing(rule, field, route) && ok;
+  ok = RulePolicyReader(index_, ns_, reporter_).read(rule, field, route) && ok;
   ok = readTimeouts(rule, field, route) && ok;
   ok = readRewrite(rule, field, route) && ok;
   ok = readHeaderEdits(rule, "requestHeaders", field, route.requestHeaders) && ok;
   ok = readHeaderEdits(rule, "responseHeaders", field, route.responseHeaders) && ok;
   ok = readLimits(rule, field, route) && ok;
-  // Backends last: their ResolvedRefs problems do not reject the rule.
-  ok = readBackends(rule, field, route) && ok;
+  // Backends last: their ResolvedRefs problems do not reject the rule. A redirect rule is
+  // answered by Portico and has none.
+  if (route.redirect || (member(rule, "redirect") && !member(rule, "backends"))) {
+    if (member(rule, "backends")) {
+      reporter_.invalid(childField(field, "backends"), "InvalidField",
+                        "must not be set with redirect (the rule is answered by Portico)");
+      ok = false;
+    }
+    if (route.redirect && (route.rewritePathPrefix || route.rewritePathRegex || route.rewriteHost)) {
+      reporter_.invalid(childField(field, "rewrite"), "InvalidField",
+                        "has no effect with redirect (use redirect.path and redirect.host)");
+      ok = false;
+    }
+  } else {
+    ok = readBackends(rule, field, route) && ok;
+  }
   if (!ok) return std::nullopt;
   return route;
 }
@@ -504,37 +504,6 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
   return true;
 }
 
-bool ApiRouteTranslator::readLoadBalancing(const json& rule, const std::string& field,
-                                           proxy::RouteSpec& route) {
-  if (!member(rule, "loadBalancing")) return true;
-  std::string lbField = childField(field, "loadBalancing");
-  return clean([&] {
-    const json* lb = readObject(rule, "loadBalancing", field, reporter_);
-    if (!lb) return false;
-    checkKnownFields(*lb, lbField, {"policy", "hashOn"}, reporter_);
-    auto policy = readString(*lb, "policy", lbField, reporter_).value_or("RoundRobin");
-    if (policy == "RoundRobin") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::RoundRobin;
-    } else if (policy == "LeastRequest") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::LeastRequest;
-    } else if (policy == "Random") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::Random;
-    } else if (policy == "ConsistentHash") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::ConsistentHash;
-    } else {
-      reporter_.invalid(childField(lbField, "policy"), "InvalidField",
-                        quote(policy) + " must be RoundRobin, LeastRequest, Random or ConsistentHash");
-    }
-    // TODO(render): RouteSpec has no hash key yet; until it has, choosing one is refused
-    // rather than ignored.
-    if (member(*lb, "hashOn")) {
-      reporter_.invalid(childField(lbField, "hashOn"), "UnsupportedFeature",
-                        "choosing the hash key is not supported yet");
-    }
-    return true;
-  });
-}
-
 bool ApiRouteTranslator::readTimeouts(const json& rule, const std::string& field,
                                       proxy::RouteSpec& route) {
   if (!member(rule, "timeouts")) return true;
@@ -576,7 +545,38 @@ bool ApiRouteTranslator::readRewrite(const json& rule, const std::string& field,
   return clean([&] {
     const json* rewrite = readObject(rule, "rewrite", field, reporter_);
     if (!rewrite) return false;
-    checkKnownFields(*rewrite, rField, {"pathPrefix", "host"}, reporter_);
+    checkKnownFields(*rewrite, rField, {"pathPrefix", "regex", "host"}, reporter_);
+    if (member(*rewrite, "pathPrefix") && member(*rewrite, "regex")) {
+      reporter_.invalid(rField, "InvalidField", "pathPrefix and regex exclude each other");
+      return false;
+    }
+    if (member(*rewrite, "regex")) {
+      std::string xField = childField(rField, "regex");
+      if (const json* regex = readObject(*rewrite, "regex", rField, reporter_)) {
+        checkKnownFields(*regex, xField, {"pattern", "substitution"}, reporter_);
+        auto pattern = readString(*regex, "pattern", xField, reporter_, /*required=*/true);
+        auto substitution = readString(*regex, "substitution", xField, reporter_, /*required=*/true);
+        if (pattern && substitution) {
+          RE2::Options reOptions;
+          reOptions.set_log_errors(false);
+          RE2 re(*pattern, reOptions);
+          std::string error;
+          if (pattern->empty()) {
+            reporter_.invalid(childField(xField, "pattern"), "InvalidField", "must not be empty");
+          } else if (!re.ok()) {
+            reporter_.invalid(childField(xField, "pattern"), "InvalidRegex", "invalid RE2: " + re.error());
+          } else if (!re.CheckRewriteString(*substitution, &error)) {
+            reporter_.invalid(childField(xField, "substitution"), "InvalidField", error);
+          } else if (!isHttpFieldValue(*substitution) ||
+                     substitution->find_first_of(" #") != std::string::npos) {
+            reporter_.invalid(childField(xField, "substitution"), "InvalidPath",
+                              "must not contain spaces, control characters or '#'");
+          } else {
+            route.rewritePathRegex = proxy::RegexRewriteSpec{*pattern, *substitution};
+          }
+        }
+      }
+    }
     if (auto prefix = readString(*rewrite, "pathPrefix", rField, reporter_)) {
       std::string f = childField(rField, "pathPrefix");
       if (!prefix->starts_with("/")) {

@@ -12,6 +12,7 @@
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
+#include "controller/render/policies.h"
 #include "controller/render/secrets.h"
 #include "controller/render/validation.h"
 
@@ -31,9 +32,34 @@ constexpr std::string_view kLoadBalancing = "portico.dev/load-balancing";
 constexpr std::string_view kProxyBodySize = "portico.dev/proxy-body-size";
 constexpr std::string_view kConnectTimeout = "portico.dev/connect-timeout";
 constexpr std::string_view kRequestTimeout = "portico.dev/request-timeout";
+constexpr std::string_view kAuthType = "portico.dev/auth-type";
+constexpr std::string_view kAuthSecret = "portico.dev/auth-secret";
+constexpr std::string_view kAuthHeader = "portico.dev/auth-header";
+constexpr std::string_view kAuthRealm = "portico.dev/auth-realm";
+constexpr std::string_view kRateLimitRequests = "portico.dev/rate-limit-requests";
+constexpr std::string_view kRateLimitPeriod = "portico.dev/rate-limit-period";
+constexpr std::string_view kRateLimitBurst = "portico.dev/rate-limit-burst";
+constexpr std::string_view kRateLimitKey = "portico.dev/rate-limit-key";
+constexpr std::string_view kCorsAllowOrigins = "portico.dev/cors-allow-origins";
+constexpr std::string_view kCorsAllowMethods = "portico.dev/cors-allow-methods";
+constexpr std::string_view kCorsAllowCredentials = "portico.dev/cors-allow-credentials";
+constexpr std::string_view kAllowSourceRanges = "portico.dev/allow-source-ranges";
+constexpr std::string_view kDenySourceRanges = "portico.dev/deny-source-ranges";
+constexpr std::string_view kRetries = "portico.dev/retries";
+constexpr std::string_view kRetryOn = "portico.dev/retry-on";
+constexpr std::string_view kHashOn = "portico.dev/hash-on";
+constexpr std::string_view kAffinityCookie = "portico.dev/affinity-cookie";
+constexpr std::string_view kHealthCheckPath = "portico.dev/health-check-path";
 
-// Features an Ingress may ask for that are not built yet. Such an Ingress is not served at
-// all: a route meant to be protected must never be served unprotected.
+constexpr std::string_view kKnownAnnotations[] = {
+    kSslRedirect, kRewriteTarget, kLoadBalancing, kProxyBodySize, kConnectTimeout,
+    kRequestTimeout, kAuthType, kAuthSecret, kAuthHeader, kAuthRealm, kRateLimitRequests,
+    kRateLimitPeriod, kRateLimitBurst, kRateLimitKey, kCorsAllowOrigins, kCorsAllowMethods,
+    kCorsAllowCredentials, kAllowSourceRanges, kDenySourceRanges, kRetries, kRetryOn, kHashOn,
+    kAffinityCookie, kHealthCheckPath};
+
+// Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
+// the Ingress: a route meant to be protected must never be served unprotected.
 constexpr std::string_view kUnsupportedAnnotationPrefixes[] = {
     "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth"};
 
@@ -55,7 +81,39 @@ struct Settings {
   uint64_t maxRequestBodyBytes = 0;
   std::optional<proxy::Millis> connectTimeout;
   std::optional<proxy::Millis> requestTimeout;
+  // Gateway and resilience annotations, cross-checked by finishSettings().
+  std::optional<std::string> authType;  // "api-key" | "basic"
+  std::optional<std::string> authSecret;
+  std::optional<std::string> authHeader;
+  std::optional<std::string> authRealm;
+  proxy::AuthSpec auth;  // resolved from authSecret
+  std::optional<uint64_t> rateLimitRequests;
+  std::optional<proxy::Millis> rateLimitPeriod;
+  std::optional<uint64_t> rateLimitBurst;
+  std::optional<std::pair<proxy::RateLimitKey, std::string>> rateLimitKey;
+  std::optional<proxy::RateLimitSpec> rateLimit;
+  std::vector<std::string> corsOrigins;
+  std::vector<std::string> corsMethods;
+  std::optional<bool> corsCredentials;
+  std::optional<proxy::CorsSpec> cors;
+  proxy::IpRulesSpec ipRules;
+  std::optional<uint32_t> retryAttempts;
+  std::optional<proxy::RetrySpec> retryOn;  // the conditions only
+  std::optional<proxy::RetrySpec> retries;
+  std::optional<proxy::HashKeySpec> hashOn;
+  std::optional<std::string> affinityCookie;
+  std::optional<std::string> healthCheckPath;
 };
+
+// A comma list of CIDRs; "" if valid, else the reason naming the bad entry.
+std::string readCidrList(const std::string& value, std::vector<std::string>& out) {
+  for (const auto& item : splitList(value)) {
+    if (std::string why = checkIpOrCidr(item); !why.empty()) return why;
+    std::string cidr = normalizeIpOrCidr(item);
+    if (std::find(out.begin(), out.end(), cidr) == out.end()) out.push_back(std::move(cidr));
+  }
+  return {};
+}
 
 // "10m": digits, then an optional k, m or g (powers of 1024, either case). nullopt if invalid
 // or out of range.
@@ -104,20 +162,19 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
     bool unsupported = std::any_of(std::begin(kUnsupportedAnnotationPrefixes),
                                    std::end(kUnsupportedAnnotationPrefixes),
                                    [&](std::string_view p) { return key.starts_with(p); });
-    if (unsupported) {
+    bool known = std::find(std::begin(kKnownAnnotations), std::end(kKnownAnnotations), key) !=
+                 std::end(kKnownAnnotations);
+    if (!known && unsupported) {
       reporter.invalid(field, "UnsupportedFeature",
-                       "is not supported yet; the Ingress is not served rather than served "
-                       "without it (use an APIRoute)");
+                       "is not a Portico annotation; the Ingress is not served rather than served "
+                       "without it (see the auth-* and rate-limit-* annotations, or use an APIRoute)");
       ok = false;
       continue;
     }
-    bool known = key == kSslRedirect || key == kRewriteTarget || key == kLoadBalancing ||
-                 key == kProxyBodySize || key == kConnectTimeout || key == kRequestTimeout;
     if (!known) {
       reporter.invalid(field, "UnknownAnnotation",
-                       "unknown Portico annotation, ignored (supported: ssl-redirect, "
-                       "rewrite-target, load-balancing, proxy-body-size, connect-timeout, "
-                       "request-timeout)");
+                       "unknown Portico annotation, ignored (see controller/render/ingress.h for "
+                       "the supported ones)");
       continue;
     }
     if (!it->is_string()) {
@@ -163,6 +220,135 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
       } else {
         settings.maxRequestBodyBytes = *bytes;
       }
+    } else if (key == kAuthType) {
+      if (value != "api-key" && value != "basic") {
+        bad("must be \"api-key\" or \"basic\" (use an APIRoute for jwt and external auth)");
+      } else {
+        settings.authType = value;
+      }
+    } else if (key == kAuthSecret) {
+      if (!isDnsSubdomain(value)) {
+        bad("is not a valid Secret name");
+      } else {
+        settings.authSecret = value;
+      }
+    } else if (key == kAuthHeader) {
+      if (!isHttpToken(value) || isReservedHeader(value)) {
+        bad("is not a usable header name");
+      } else {
+        settings.authHeader = value;
+      }
+    } else if (key == kAuthRealm) {
+      if (!isHttpFieldValue(value) || value.find_first_of("\"\\") != std::string::npos) {
+        bad("must not contain quotes, backslashes or control characters");
+      } else {
+        settings.authRealm = value;
+      }
+    } else if (key == kRateLimitRequests || key == kRateLimitBurst) {
+      uint64_t n = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      bool isRequests = key == kRateLimitRequests;
+      if (ec != std::errc() || ptr != value.data() + value.size() || n > 1000000000 ||
+          (isRequests && n == 0)) {
+        bad(isRequests ? "must be a number of requests from 1 to 1000000000"
+                       : "must be a number of requests from 0 to 1000000000");
+      } else {
+        (isRequests ? settings.rateLimitRequests : settings.rateLimitBurst) = n;
+      }
+    } else if (key == kRateLimitKey) {
+      auto parsed = parseRateLimitKey(value);
+      if (!parsed) {
+        reporter.invalid(field, "InvalidAnnotation", parsed.error().message);
+        ok = false;
+      } else {
+        settings.rateLimitKey = std::move(parsed).value();
+      }
+    } else if (key == kCorsAllowOrigins) {
+      for (const auto& origin : splitList(value)) {
+        if (std::string why = checkCorsOrigin(origin); !why.empty()) {
+          reporter.invalid(field, "InvalidAnnotation", why);
+          ok = false;
+          break;
+        }
+        if (std::find(settings.corsOrigins.begin(), settings.corsOrigins.end(), origin) ==
+            settings.corsOrigins.end()) {
+          settings.corsOrigins.push_back(origin);
+        }
+      }
+    } else if (key == kCorsAllowMethods) {
+      for (const auto& method : splitList(value)) {
+        if (method != "*" && !isHttpToken(method)) {
+          bad("must be a comma list of HTTP methods (or \"*\")");
+          break;
+        }
+        std::string upper = toUpper(method);
+        if (std::find(settings.corsMethods.begin(), settings.corsMethods.end(), upper) ==
+            settings.corsMethods.end()) {
+          settings.corsMethods.push_back(upper);
+        }
+      }
+    } else if (key == kCorsAllowCredentials) {
+      if (value == "true" || value == "false") {
+        settings.corsCredentials = value == "true";
+      } else {
+        bad("must be \"true\" or \"false\"");
+      }
+    } else if (key == kAllowSourceRanges || key == kDenySourceRanges) {
+      auto& list = key == kAllowSourceRanges ? settings.ipRules.allow : settings.ipRules.deny;
+      if (std::string why = readCidrList(value, list); !why.empty()) {
+        reporter.invalid(field, "InvalidAnnotation", why);
+        ok = false;
+      }
+    } else if (key == kRetries) {
+      unsigned n = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || ptr != value.data() + value.size() || n > 10) {
+        bad("must be a number of retries from 0 to 10");
+      } else {
+        settings.retryAttempts = n;
+      }
+    } else if (key == kRetryOn) {
+      proxy::RetrySpec conditions;
+      for (const auto& condition : splitList(value)) {
+        if (std::string why = applyRetryOn(condition, conditions); !why.empty()) {
+          reporter.invalid(field, "InvalidAnnotation", why);
+          ok = false;
+          break;
+        }
+      }
+      settings.retryOn = conditions;
+    } else if (key == kHashOn) {
+      auto parsed = parseHashOn(value);
+      if (!parsed) {
+        reporter.invalid(field, "InvalidAnnotation", parsed.error().message);
+        ok = false;
+      } else {
+        settings.hashOn = std::move(parsed).value();
+      }
+    } else if (key == kAffinityCookie) {
+      if (!isHttpToken(value)) {
+        bad("is not a valid cookie name");
+      } else {
+        settings.affinityCookie = value;
+      }
+    } else if (key == kHealthCheckPath) {
+      if (std::string why = checkPath(value); !why.empty()) {
+        reporter.invalid(field, "InvalidAnnotation", why);
+        ok = false;
+      } else {
+        settings.healthCheckPath = value;
+      }
+    } else if (key == kRateLimitPeriod) {
+      auto d = parseDuration(value);
+      auto ms = d ? std::chrono::duration_cast<proxy::Millis>(*d) : proxy::Millis(0);
+      if (!d) {
+        reporter.invalid(field, "InvalidAnnotation", d.error().message);
+        ok = false;
+      } else if (ms.count() < 1) {
+        bad("must be at least 1ms");
+      } else {
+        settings.rateLimitPeriod = ms;
+      }
     } else {  // connect-timeout, request-timeout
       auto d = parseDuration(value);
       if (!d) {
@@ -179,6 +365,109 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
     }
   }
   return ok;
+}
+
+// Cross-checks the annotations that only make sense together and resolves the auth Secret
+// (in the Ingress's namespace). False if the Ingress must not be served.
+bool finishSettings(const json& object, Settings& settings, const ObjectIndex& index,
+                    const std::string& ns, Reporter& reporter) {
+  const json* annotations = annotationsOf(object);
+  if (!annotations) return true;
+  auto has = [&](std::string_view key) { return member(*annotations, key) != nullptr; };
+  size_t before = reporter.count();
+  auto needs = [&](std::string_view key, std::string_view other, std::string_view why = "") {
+    reporter.invalid(annotationField(key), "InvalidAnnotation",
+                     "needs " + std::string(other) + (why.empty() ? "" : " " + std::string(why)));
+  };
+
+  // Authentication.
+  if (settings.authType && !settings.authSecret) needs(kAuthType, kAuthSecret);
+  if (settings.authSecret && !settings.authType) needs(kAuthSecret, kAuthType);
+  if (settings.authHeader && settings.authType != "api-key") needs(kAuthHeader, "portico.dev/auth-type: api-key");
+  if (settings.authRealm && settings.authType != "basic") needs(kAuthRealm, "portico.dev/auth-type: basic");
+  if (reporter.count() == before && settings.authType && settings.authSecret) {
+    std::string field = annotationField(kAuthSecret);
+    if (*settings.authType == "api-key") {
+      auto keys = resolveSecret(index, ns, *settings.authSecret, field, reporter, apiKeysFromSecret);
+      if (keys) {
+        proxy::ApiKeyAuthSpec spec;
+        spec.header = settings.authHeader.value_or("X-API-Key");
+        spec.keys = std::move(*keys);
+        settings.auth.apiKey = std::move(spec);
+      }
+    } else {
+      auto htpasswd = resolveSecret(index, ns, *settings.authSecret, field, reporter, htpasswdFromSecret);
+      if (htpasswd) {
+        proxy::BasicAuthSpec spec;
+        if (settings.authRealm) spec.realm = *settings.authRealm;
+        spec.htpasswd = std::move(*htpasswd);
+        settings.auth.basic = std::move(spec);
+      }
+    }
+  }
+
+  // Rate limit.
+  for (auto key : {kRateLimitPeriod, kRateLimitBurst, kRateLimitKey}) {
+    if (has(key) && !settings.rateLimitRequests && !has(kRateLimitRequests)) needs(key, kRateLimitRequests);
+  }
+  if (settings.rateLimitKey) {
+    if (settings.rateLimitKey->first == proxy::RateLimitKey::Consumer && !has(kAuthType)) {
+      needs(kRateLimitKey, kAuthType, "(Consumer is the authenticated consumer)");
+    } else if (settings.rateLimitKey->first == proxy::RateLimitKey::Claim) {
+      reporter.invalid(annotationField(kRateLimitKey), "InvalidAnnotation",
+                       "Claim:NAME needs JWT authentication, which only an APIRoute has");
+    }
+  }
+  if (settings.rateLimitRequests) {
+    proxy::RateLimitSpec spec;
+    spec.requests = *settings.rateLimitRequests;
+    if (settings.rateLimitPeriod) spec.period = *settings.rateLimitPeriod;
+    if (settings.rateLimitBurst) spec.burst = *settings.rateLimitBurst;
+    if (settings.rateLimitKey) {
+      spec.key = settings.rateLimitKey->first;
+      spec.keyName = settings.rateLimitKey->second;
+    }
+    settings.rateLimit = spec;
+  }
+
+  // CORS.
+  if (has(kCorsAllowMethods) && !has(kCorsAllowOrigins)) needs(kCorsAllowMethods, kCorsAllowOrigins);
+  if (has(kCorsAllowCredentials) && !has(kCorsAllowOrigins)) needs(kCorsAllowCredentials, kCorsAllowOrigins);
+  if (settings.corsCredentials.value_or(false) &&
+      std::find(settings.corsOrigins.begin(), settings.corsOrigins.end(), "*") != settings.corsOrigins.end()) {
+    reporter.invalid(annotationField(kCorsAllowCredentials), "InvalidAnnotation",
+                     "cannot be true with the wildcard origin \"*\" in " + std::string(kCorsAllowOrigins));
+  }
+  if (!settings.corsOrigins.empty()) {
+    proxy::CorsSpec spec;
+    spec.allowOrigins = settings.corsOrigins;
+    spec.allowMethods = settings.corsMethods;
+    spec.allowCredentials = settings.corsCredentials.value_or(false);
+    settings.cors = std::move(spec);
+  }
+
+  // Retries.
+  if (has(kRetryOn) && !has(kRetries)) needs(kRetryOn, kRetries);
+  if (settings.retryAttempts) {
+    proxy::RetrySpec spec = settings.retryOn.value_or(proxy::RetrySpec{});
+    if (!settings.retryOn) {
+      spec.onConnectFailure = true;
+      spec.onReset = true;
+    }
+    spec.attempts = *settings.retryAttempts;
+    settings.retries = spec;
+  }
+
+  // Balancing.
+  if (settings.hashOn && has(kLoadBalancing)) {
+    reporter.invalid(annotationField(kHashOn), "InvalidAnnotation",
+                     "selects ConsistentHash and conflicts with " + std::string(kLoadBalancing));
+  }
+  if (settings.affinityCookie && has(kHashOn)) {
+    reporter.invalid(annotationField(kAffinityCookie), "InvalidAnnotation",
+                     "cannot be combined with " + std::string(kHashOn) + " (both pin clients to endpoints)");
+  }
+  return reporter.count() == before;
 }
 
 // Translates one Ingress of our class into `out`.
@@ -388,6 +677,23 @@ bool IngressTranslator::readBackend(const json& backend, const std::string& fiel
 
 void IngressTranslator::applySettings(proxy::RouteSpec& route, bool isPath) const {
   if (settings_.loadBalancing) route.loadBalancing = *settings_.loadBalancing;
+  if (settings_.hashOn) {
+    route.loadBalancing = proxy::LoadBalancingPolicy::ConsistentHash;
+    route.hashOn = *settings_.hashOn;
+  }
+  if (settings_.affinityCookie) {
+    route.sessionAffinity = proxy::SessionAffinitySpec{};
+    route.sessionAffinity->cookieName = *settings_.affinityCookie;
+  }
+  if (settings_.healthCheckPath) {
+    route.healthCheck = proxy::HealthCheckSpec{};
+    route.healthCheck->path = *settings_.healthCheckPath;
+  }
+  route.retries = settings_.retries;
+  route.ipRules = settings_.ipRules;
+  route.cors = settings_.cors;
+  route.auth = settings_.auth;
+  route.rateLimit = settings_.rateLimit;
   if (settings_.connectTimeout) route.timeouts.connect = *settings_.connectTimeout;
   if (settings_.requestTimeout) route.timeouts.request = *settings_.requestTimeout;
   route.maxRequestBodyBytes = settings_.maxRequestBodyBytes;
@@ -504,6 +810,7 @@ void renderIngresses(const ObjectSnapshot& objects, const ObjectIndex& index,
     }
     Settings settings;
     if (!readAnnotations(*o.object, settings, reporter)) continue;
+    if (!finishSettings(*o.object, settings, index, o.ns, reporter)) continue;
     // Translate into a scratch builder so that an unexpected exception leaves nothing of
     // this object behind.
     TableBuilder scratch;

@@ -1,6 +1,8 @@
 #include "controller/render/secrets.h"
 
+#include <algorithm>
 #include <memory>
+#include <set>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -9,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "controller/render/field_path.h"
+#include "controller/render/validation.h"
 
 namespace portico::controller {
 namespace {
@@ -141,6 +144,168 @@ std::optional<TlsKeyPair> resolveTlsSecret(const ObjectIndex& index, const std::
     return std::nullopt;
   }
   return std::move(pair).value();
+}
+
+Expected<std::map<std::string, std::string>> decodeSecretEntries(const json& secret) {
+  std::map<std::string, std::string> out;
+  const json* data = member(secret, "data");
+  if (data && data->is_object()) {
+    for (auto it = data->begin(); it != data->end(); ++it) {
+      if (it->is_null()) continue;
+      if (!it->is_string()) return makeError(childField("data", it.key()) + ": must be a string");
+      auto decoded = decodeBase64(it->get_ref<const std::string&>());
+      if (!decoded) return makeError(childField("data", it.key()) + ": " + decoded.error().message);
+      out[it.key()] = std::move(decoded).value();
+    }
+  } else if (data) {
+    return makeError("data: must be an object");
+  }
+  const json* stringData = member(secret, "stringData");
+  if (stringData && stringData->is_object()) {
+    for (auto it = stringData->begin(); it != stringData->end(); ++it) {
+      if (it->is_null()) continue;
+      if (!it->is_string()) return makeError(childField("stringData", it.key()) + ": must be a string");
+      out[it.key()] = it->get<std::string>();
+    }
+  } else if (stringData) {
+    return makeError("stringData: must be an object");
+  }
+  return out;
+}
+
+namespace {
+
+std::string trimRight(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
+    s.pop_back();
+  }
+  return s;
+}
+
+bool hasControl(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f;
+  });
+}
+
+}  // namespace
+
+Expected<std::vector<std::pair<std::string, std::string>>> apiKeysFromSecret(const json& secret) {
+  auto entries = decodeSecretEntries(secret);
+  if (!entries) return entries.error();
+  if (entries->empty()) {
+    return makeError("has no data: each data key must be a consumer name and its value the API key");
+  }
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::map<std::string, std::string> owner;  // key -> consumer, to find reuse
+  for (auto& [consumer, value] : *entries) {
+    std::string key = trimRight(value);
+    std::string f = childField("data", consumer);
+    if (!isHttpToken(consumer)) return makeError(f + ": the consumer name must be an HTTP token");
+    if (key.empty()) return makeError(f + ": the API key is empty");
+    if (hasControl(key)) return makeError(f + ": the API key contains control characters");
+    auto [it, inserted] = owner.emplace(key, consumer);
+    if (!inserted) {
+      return makeError(f + ": holds the same API key as " + childField("data", it->second) +
+                       " (a key must identify one consumer)");
+    }
+    keys.emplace_back(consumer, std::move(key));
+  }
+  return keys;
+}
+
+Expected<std::string> htpasswdFromSecret(const json& secret) {
+  auto entries = decodeSecretEntries(secret);
+  if (!entries) return entries.error();
+  auto authIt = entries->find("auth");
+  auto htIt = entries->find("htpasswd");
+  if (authIt != entries->end() && htIt != entries->end()) {
+    return makeError("has both data[auth] and data[htpasswd]; keep one");
+  }
+  if (authIt == entries->end() && htIt == entries->end()) {
+    return makeError("needs htpasswd lines in data key \"auth\" (or \"htpasswd\")");
+  }
+  const bool isAuth = authIt != entries->end();
+  const std::string& text = isAuth ? authIt->second : htIt->second;
+  const std::string f = childField("data", isAuth ? "auth" : "htpasswd");
+  std::string out;
+  std::set<std::string> users;
+  size_t lineNo = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    start = nl == std::string::npos ? text.size() + 1 : nl + 1;
+    ++lineNo;
+    line = trimRight(line);
+    size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line = line.substr(first);
+    std::string where = f + " line " + std::to_string(lineNo);
+    size_t colon = line.find(':');
+    if (colon == std::string::npos || colon == 0) return makeError(where + ": must be user:hash");
+    std::string user = line.substr(0, colon);
+    std::string hash = line.substr(colon + 1);
+    if (hasControl(user) || user.find_first_of(" \t") != std::string::npos) {
+      return makeError(where + ": the user name must not contain spaces or control characters");
+    }
+    where += " (user \"" + user + "\")";
+    if (hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+      if (hash.size() != 60) return makeError(where + ": malformed bcrypt hash");
+    } else if (hash.starts_with("$5$") || hash.starts_with("$6$")) {
+      if (hash.find('$', 3) == std::string::npos) return makeError(where + ": malformed SHA-crypt hash");
+    } else if (hash.starts_with("$apr1$") || hash.starts_with("$1$")) {
+      return makeError(where + ": MD5 hashes are not supported; use bcrypt (htpasswd -B)");
+    } else if (hash.starts_with("{SHA}")) {
+      return makeError(where + ": SHA-1 hashes are not supported; use bcrypt (htpasswd -B)");
+    } else {
+      return makeError(where + ": unsupported hash; use bcrypt (htpasswd -B) or SHA-crypt ($5$, $6$)");
+    }
+    if (hasControl(hash) || hash.find_first_of(" \t") != std::string::npos) {
+      return makeError(where + ": the hash must not contain spaces or control characters");
+    }
+    if (!users.insert(user).second) return makeError(where + ": the user appears twice");
+    if (!out.empty()) out += '\n';
+    out += user + ":" + hash;
+  }
+  if (out.empty()) return makeError(f + ": has no user:hash lines");
+  return out;
+}
+
+Expected<std::string> jwksFromSecret(const json& secret) {
+  auto entries = decodeSecretEntries(secret);
+  if (!entries) return entries.error();
+  auto it = entries->find("jwks");
+  if (it == entries->end()) return makeError("needs a JSON Web Key Set in data key \"jwks\"");
+  json set = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  if (set.is_discarded() || !set.is_object()) {
+    return makeError("data[jwks]: is not a JSON object");
+  }
+  json* keys = set.contains("keys") ? &set["keys"] : nullptr;
+  if (!keys || !keys->is_array() || keys->empty()) {
+    return makeError("data[jwks]: needs a non-empty \"keys\" list");
+  }
+  for (size_t i = 0; i < keys->size(); ++i) {
+    json& key = (*keys)[i];
+    std::string f = "data[jwks].keys[" + std::to_string(i) + "]";
+    if (!key.is_object()) return makeError(f + ": must be an object");
+    const json* kty = member(key, "kty");
+    if (!kty || !kty->is_string()) return makeError(f + ": needs kty");
+    const std::string& type = kty->get_ref<const std::string&>();
+    if (type == "oct") {
+      const json* k = member(key, "k");
+      if (!k || !k->is_string() || k->get_ref<const std::string&>().empty()) {
+        return makeError(f + ": an oct key needs k");
+      }
+      continue;
+    }
+    if (type != "RSA" && type != "EC" && type != "OKP") {
+      return makeError(f + ": kty \"" + type + "\" must be RSA, EC, OKP or oct");
+    }
+    for (const char* priv : {"d", "p", "q", "dp", "dq", "qi", "oth"}) key.erase(priv);
+  }
+  return set.dump();
 }
 
 }  // namespace portico::controller

@@ -1,5 +1,7 @@
 #include "controller/render/spec_json.h"
 
+#include "controller/render/policies.h"
+
 namespace portico::controller {
 namespace {
 
@@ -31,6 +33,102 @@ const char* name(proxy::LoadBalancingPolicy p) {
     case proxy::LoadBalancingPolicy::ConsistentHash: return "ConsistentHash";
   }
   return "?";
+}
+
+const char* name(proxy::HashSource s) {
+  switch (s) {
+    case proxy::HashSource::ClientIP: return "ClientIP";
+    case proxy::HashSource::Header: return "Header";
+    case proxy::HashSource::Cookie: return "Cookie";
+    case proxy::HashSource::Query: return "Query";
+    case proxy::HashSource::Path: return "Path";
+  }
+  return "?";
+}
+
+const char* name(proxy::RateLimitKey k) {
+  switch (k) {
+    case proxy::RateLimitKey::ClientIP: return "ClientIP";
+    case proxy::RateLimitKey::Consumer: return "Consumer";
+    case proxy::RateLimitKey::Header: return "Header";
+    case proxy::RateLimitKey::Claim: return "Claim";
+  }
+  return "?";
+}
+
+template <class T, class F>
+ordered_json optional(const std::optional<T>& v, F&& f) {
+  return v ? f(*v) : ordered_json();
+}
+
+ordered_json pairs(const std::vector<std::pair<std::string, std::string>>& v) {
+  ordered_json out = ordered_json::array();
+  for (const auto& [a, b] : v) out.push_back({a, b});
+  return out;
+}
+
+// Secret material (API keys, htpasswd hashes, inline JWKS) never appears here: only what
+// identifies it (consumer and user names, key ids) and a fingerprint that changes when it
+// does.
+ordered_json auth(const proxy::AuthSpec& a) {
+  ordered_json j = ordered_json::object();
+  if (a.apiKey) {
+    ordered_json consumers = ordered_json::array();
+    std::string material;
+    for (const auto& [consumer, key] : a.apiKey->keys) {
+      consumers.push_back(consumer);
+      material += consumer + '\0' + key + '\0';
+    }
+    j["apiKey"] = {{"header", a.apiKey->header},
+                   {"query", a.apiKey->query},
+                   {"consumers", consumers},
+                   {"keysFingerprint", fingerprint(material)},
+                   {"consumerHeader", a.apiKey->consumerHeader}};
+  }
+  if (a.basic) {
+    ordered_json users = ordered_json::array();
+    size_t start = 0;
+    const std::string& text = a.basic->htpasswd;
+    while (start < text.size()) {
+      size_t nl = text.find('\n', start);
+      std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      users.push_back(line.substr(0, line.find(':')));
+      start = nl == std::string::npos ? text.size() : nl + 1;
+    }
+    j["basic"] = {{"realm", a.basic->realm},
+                  {"users", users},
+                  {"htpasswdFingerprint", fingerprint(text)},
+                  {"userHeader", a.basic->userHeader}};
+  }
+  if (a.jwt) {
+    ordered_json jwt;
+    jwt["issuer"] = a.jwt->issuer;
+    jwt["audiences"] = a.jwt->audiences;
+    jwt["jwksUri"] = a.jwt->jwksUri;
+    if (!a.jwt->jwks.empty()) {
+      ordered_json kids = ordered_json::array();
+      auto set = nlohmann::json::parse(a.jwt->jwks, nullptr, false);
+      if (set.is_object() && set.contains("keys") && set["keys"].is_array()) {
+        for (const auto& k : set["keys"]) {
+          kids.push_back(k.is_object() ? k.value("kid", std::string()) : std::string());
+        }
+      }
+      jwt["jwksKeyIds"] = kids;
+      jwt["jwksFingerprint"] = fingerprint(a.jwt->jwks);
+    }
+    jwt["forwardClaims"] = pairs(a.jwt->forwardClaims);
+    jwt["leewayMs"] = a.jwt->leeway.count();
+    jwt["jwksRefreshIntervalMs"] = a.jwt->jwksRefreshInterval.count();
+    j["jwt"] = std::move(jwt);
+  }
+  if (a.external) {
+    j["external"] = {{"url", a.external->url},
+                     {"timeoutMs", a.external->timeout.count()},
+                     {"forwardHeaders", a.external->forwardHeaders},
+                     {"upstreamHeaders", a.external->upstreamHeaders},
+                     {"failOpen", a.external->failOpen}};
+  }
+  return j;
 }
 
 ordered_json edits(const proxy::HeaderEdits& e) {
@@ -72,7 +170,74 @@ ordered_json route(const proxy::RouteSpec& r) {
   j["timeouts"] = {{"connectMs", r.timeouts.connect.count()},
                    {"requestMs", r.timeouts.request.count()},
                    {"idleMs", r.timeouts.idle.count()}};
+  j["hashOn"] = {{"source", name(r.hashOn.source)}, {"name", r.hashOn.name}};
+  j["sessionAffinity"] = optional(r.sessionAffinity, [](const proxy::SessionAffinitySpec& s) {
+    return ordered_json{{"cookieName", s.cookieName}, {"ttlMs", s.ttl.count()}};
+  });
+  j["retries"] = optional(r.retries, [](const proxy::RetrySpec& s) {
+    return ordered_json{{"attempts", s.attempts},
+                        {"onConnectFailure", s.onConnectFailure},
+                        {"onReset", s.onReset},
+                        {"onTimeout", s.onTimeout},
+                        {"on5xx", s.on5xx},
+                        {"onStatuses", s.onStatuses},
+                        {"perTryTimeoutMs", s.perTryTimeout.count()},
+                        {"nonIdempotent", s.nonIdempotent},
+                        {"backoffBaseMs", s.backoffBase.count()},
+                        {"backoffMaxMs", s.backoffMax.count()},
+                        {"budgetPercent", s.budgetPercent},
+                        {"minRetriesInFlight", s.minRetriesInFlight}};
+  });
+  j["healthCheck"] = optional(r.healthCheck, [](const proxy::HealthCheckSpec& s) {
+    return ordered_json{{"path", s.path},
+                        {"host", s.host},
+                        {"intervalMs", s.interval.count()},
+                        {"timeoutMs", s.timeout.count()},
+                        {"healthyThreshold", s.healthyThreshold},
+                        {"unhealthyThreshold", s.unhealthyThreshold}};
+  });
+  j["outlierDetection"] = optional(r.outlierDetection, [](const proxy::OutlierDetectionSpec& s) {
+    return ordered_json{{"consecutive5xx", s.consecutive5xx},
+                        {"consecutiveGatewayFailures", s.consecutiveGatewayFailures},
+                        {"baseEjectionTimeMs", s.baseEjectionTime.count()},
+                        {"maxEjectionTimeMs", s.maxEjectionTime.count()},
+                        {"maxEjectionPercent", s.maxEjectionPercent}};
+  });
+  j["circuitBreaker"] = {{"maxConnections", r.circuitBreaker.maxConnections},
+                         {"maxPendingRequests", r.circuitBreaker.maxPendingRequests},
+                         {"maxRequests", r.circuitBreaker.maxRequests}};
+  j["panicThresholdPercent"] = r.panicThresholdPercent;
+  j["ipRules"] = {{"allow", r.ipRules.allow}, {"deny", r.ipRules.deny}};
+  j["cors"] = optional(r.cors, [](const proxy::CorsSpec& s) {
+    return ordered_json{{"allowOrigins", s.allowOrigins},
+                        {"allowMethods", s.allowMethods},
+                        {"allowHeaders", s.allowHeaders},
+                        {"exposeHeaders", s.exposeHeaders},
+                        {"allowCredentials", s.allowCredentials},
+                        {"maxAgeSeconds", s.maxAge ? ordered_json(s.maxAge->count()) : ordered_json()}};
+  });
+  j["auth"] = auth(r.auth);
+  j["rateLimit"] = optional(r.rateLimit, [](const proxy::RateLimitSpec& s) {
+    return ordered_json{{"requests", s.requests},
+                        {"periodMs", s.period.count()},
+                        {"burst", s.burst},
+                        {"key", name(s.key)},
+                        {"keyName", s.keyName},
+                        {"global", s.global},
+                        {"failOpen", s.failOpen}};
+  });
+  j["redirect"] = optional(r.redirect, [](const proxy::RedirectSpec& s) {
+    auto opt = [](const auto& o) { return o ? ordered_json(*o) : ordered_json(); };
+    return ordered_json{{"scheme", opt(s.scheme)},
+                        {"host", opt(s.host)},
+                        {"port", opt(s.port)},
+                        {"path", opt(s.path)},
+                        {"status", s.status}};
+  });
   j["rewritePathPrefix"] = r.rewritePathPrefix ? ordered_json(*r.rewritePathPrefix) : ordered_json();
+  j["rewritePathRegex"] = optional(r.rewritePathRegex, [](const proxy::RegexRewriteSpec& s) {
+    return ordered_json{{"pattern", s.pattern}, {"substitution", s.substitution}};
+  });
   j["rewriteHost"] = r.rewriteHost ? ordered_json(*r.rewriteHost) : ordered_json();
   j["requestHeaders"] = edits(r.requestHeaders);
   j["responseHeaders"] = edits(r.responseHeaders);

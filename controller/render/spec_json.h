@@ -12,7 +12,9 @@
 namespace portico::controller {
 
 // Every field of the spec. Private keys are written only if includePrivateKeys; otherwise
-// as "<redacted>".
+// as "<redacted>". Gateway secret material (API keys, htpasswd hashes, inline JWKS) is
+// never written, whatever the flag: consumer and user names, key ids and a "sha256:..."
+// fingerprint stand for it.
 nlohmann::ordered_json toJson(const proxy::RouteTableSpec& table, bool includePrivateKeys = false);
 
 nlohmann::ordered_json toJson(const std::vector<Diagnostic>& diagnostics);

@@ -1,0 +1,759 @@
+#include "controller/render/rule_policies.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "controller/render/duration.h"
+#include "controller/render/field_path.h"
+#include "controller/render/policies.h"
+#include "controller/render/secrets.h"
+#include "controller/render/validation.h"
+
+namespace portico::controller {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+constexpr uint64_t kMaxCount = 1000000;  // circuit breaker limits, outlier counts
+
+// `rule[key]` is present: either absent-as-null (rejected for security policies) or a
+// value. Returns the object, reporting a wrong type; `nullIsError` treats `key: null` as
+// an error instead of as absent.
+const json* policyObject(const json& rule, std::string_view key, const std::string& field,
+                         Reporter& reporter, bool nullIsError) {
+  auto it = rule.find(key);
+  if (it == rule.end()) return nullptr;
+  if (it->is_null()) {
+    if (nullIsError) {
+      reporter.invalid(childField(field, key), "InvalidField",
+                       "must be an object, not null; remove the field to turn the policy off");
+    }
+    return nullptr;
+  }
+  return readObject(rule, key, field, reporter);
+}
+
+}  // namespace
+
+bool RulePolicyReader::read(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  bool ok = readLoadBalancing(rule, field, route);
+  ok = readRetries(rule, field, route) && ok;
+  ok = readHealthCheck(rule, field, route) && ok;
+  ok = readOutlierDetection(rule, field, route) && ok;
+  ok = readCircuitBreaker(rule, field, route) && ok;
+  ok = readIpRules(rule, field, route) && ok;
+  ok = readCors(rule, field, route) && ok;
+  ok = readAuth(rule, field, route) && ok;
+  ok = readRateLimit(rule, field, route) && ok;  // after auth: the key may need it
+  ok = readRedirect(rule, field, route) && ok;
+  return ok;
+}
+
+std::optional<proxy::Millis> RulePolicyReader::readMillis(const json& object, std::string_view key,
+                                                          const std::string& parent,
+                                                          proxy::Millis minimum) {
+  auto text = readString(object, key, parent, reporter_);
+  if (!text) return std::nullopt;
+  std::string f = childField(parent, key);
+  auto d = parseDuration(*text);
+  if (!d) {
+    reporter_.invalid(f, "InvalidDuration", d.error().message);
+    return std::nullopt;
+  }
+  auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
+  if (ms < minimum) {
+    reporter_.invalid(f, "InvalidDuration",
+                      quote(*text) + " must be at least " + std::to_string(minimum.count()) + "ms");
+    return std::nullopt;
+  }
+  return ms;
+}
+
+std::vector<std::string> RulePolicyReader::readStrings(const json& object, std::string_view key,
+                                                       const std::string& parent) {
+  std::vector<std::string> out;
+  const json* list = readArray(object, key, parent, reporter_);
+  if (!list) return out;
+  std::string lf = childField(parent, key);
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& v = (*list)[i];
+    if (!v.is_string()) {
+      reporter_.invalid(indexField(lf, i), "InvalidField", "must be a string, not " + jsonTypeName(v));
+      continue;
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<std::string> RulePolicyReader::readHeaderNames(const json& object, std::string_view key,
+                                                           const std::string& parent, bool allowStar) {
+  std::vector<std::string> out;
+  const json* list = readArray(object, key, parent, reporter_);
+  if (!list) return out;
+  std::string lf = childField(parent, key);
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& v = (*list)[i];
+    std::string f = indexField(lf, i);
+    if (!v.is_string()) {
+      reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(v));
+      continue;
+    }
+    const std::string& name = v.get_ref<const std::string&>();
+    if (!(allowStar && name == "*") && !isHttpToken(name)) {
+      reporter_.invalid(f, "InvalidField", quote(name) + " is not a valid header name");
+      continue;
+    }
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  }
+  return out;
+}
+
+std::optional<std::string> RulePolicyReader::readSecretName(const json& object, const std::string& parent) {
+  auto name = readString(object, "secretName", parent, reporter_, /*required=*/true);
+  if (name && !isDnsSubdomain(*name)) {
+    reporter_.invalid(childField(parent, "secretName"), "InvalidField",
+                      quote(*name) + " is not a valid Secret name");
+    return std::nullopt;
+  }
+  return name;
+}
+
+// ---- balancing and resilience ------------------------------------------------------
+
+bool RulePolicyReader::readLoadBalancing(const json& rule, const std::string& field,
+                                         proxy::RouteSpec& route) {
+  if (!member(rule, "loadBalancing")) return true;
+  std::string lbField = childField(field, "loadBalancing");
+  return clean([&] {
+    const json* lb = readObject(rule, "loadBalancing", field, reporter_);
+    if (!lb) return false;
+    checkKnownFields(*lb, lbField, {"policy", "hashOn", "sessionAffinity", "panicThresholdPercent"},
+                     reporter_);
+    auto policy = readString(*lb, "policy", lbField, reporter_).value_or("RoundRobin");
+    if (policy == "RoundRobin") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::RoundRobin;
+    } else if (policy == "LeastRequest") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::LeastRequest;
+    } else if (policy == "Random") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::Random;
+    } else if (policy == "ConsistentHash") {
+      route.loadBalancing = proxy::LoadBalancingPolicy::ConsistentHash;
+    } else {
+      reporter_.invalid(childField(lbField, "policy"), "InvalidField",
+                        quote(policy) + " must be RoundRobin, LeastRequest, Random or ConsistentHash");
+      return false;
+    }
+    const bool consistentHash = route.loadBalancing == proxy::LoadBalancingPolicy::ConsistentHash;
+    if (auto hashOn = readString(*lb, "hashOn", lbField, reporter_)) {
+      std::string f = childField(lbField, "hashOn");
+      if (!consistentHash) {
+        reporter_.invalid(f, "InvalidField", "is only valid with policy ConsistentHash");
+      } else if (auto key = parseHashOn(*hashOn); !key) {
+        reporter_.invalid(f, "InvalidField", key.error().message);
+      } else {
+        route.hashOn = std::move(key).value();
+      }
+    }
+    if (member(*lb, "sessionAffinity")) {
+      std::string saField = childField(lbField, "sessionAffinity");
+      if (const json* sa = readObject(*lb, "sessionAffinity", lbField, reporter_)) {
+        checkKnownFields(*sa, saField, {"cookieName", "ttl"}, reporter_);
+        proxy::SessionAffinitySpec spec;
+        if (consistentHash) {
+          reporter_.invalid(saField, "InvalidField",
+                            "cannot be combined with policy ConsistentHash (both pin clients to "
+                            "endpoints); use hashOn: Cookie:NAME instead");
+        }
+        if (auto name = readString(*sa, "cookieName", saField, reporter_)) {
+          if (!isHttpToken(*name)) {
+            reporter_.invalid(childField(saField, "cookieName"), "InvalidField",
+                              quote(*name) + " is not a valid cookie name");
+          } else {
+            spec.cookieName = *name;
+          }
+        }
+        if (auto ttl = readMillis(*sa, "ttl", saField, 0ms)) spec.ttl = *ttl;
+        route.sessionAffinity = std::move(spec);
+      }
+    }
+    if (auto panic = readUnsigned(*lb, "panicThresholdPercent", lbField, reporter_, 100)) {
+      route.panicThresholdPercent = static_cast<uint32_t>(*panic);
+    }
+    return true;
+  });
+}
+
+bool RulePolicyReader::readRetries(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!member(rule, "retries")) return true;
+  std::string rField = childField(field, "retries");
+  return clean([&] {
+    const json* r = readObject(rule, "retries", field, reporter_);
+    if (!r) return false;
+    checkKnownFields(*r, rField,
+                     {"attempts", "on", "perTryTimeout", "nonIdempotent", "backoff", "budgetPercent",
+                      "minRetriesInFlight"},
+                     reporter_);
+    proxy::RetrySpec spec;
+    if (auto attempts = readUnsigned(*r, "attempts", rField, reporter_, 10)) {
+      spec.attempts = static_cast<uint32_t>(*attempts);
+    } else if (!member(*r, "attempts")) {
+      spec.attempts = 1;
+    }
+    if (member(*r, "on")) {
+      std::string onField = childField(rField, "on");
+      if (const json* on = readArray(*r, "on", rField, reporter_)) {
+        if (on->empty()) reporter_.invalid(onField, "InvalidField", "needs at least one condition");
+        for (size_t i = 0; i < on->size(); ++i) {
+          const json& c = (*on)[i];
+          std::string f = indexField(onField, i);
+          if (c.is_number_unsigned() || c.is_number_integer()) {
+            // A bare status code (a YAML number) is as good as a quoted one.
+            if (std::string why = applyRetryOn(c.dump(), spec); !why.empty()) {
+              reporter_.invalid(f, "InvalidField", why);
+            }
+          } else if (!c.is_string()) {
+            reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(c));
+          } else if (std::string why = applyRetryOn(c.get_ref<const std::string&>(), spec); !why.empty()) {
+            reporter_.invalid(f, "InvalidField", why);
+          }
+        }
+      }
+    } else {
+      spec.onConnectFailure = true;
+      spec.onReset = true;
+    }
+    if (auto t = readMillis(*r, "perTryTimeout", rField, 1ms)) spec.perTryTimeout = *t;
+    if (auto b = readBool(*r, "nonIdempotent", rField, reporter_)) spec.nonIdempotent = *b;
+    if (member(*r, "backoff")) {
+      std::string bField = childField(rField, "backoff");
+      if (const json* backoff = readObject(*r, "backoff", rField, reporter_)) {
+        checkKnownFields(*backoff, bField, {"base", "max"}, reporter_);
+        auto base = readMillis(*backoff, "base", bField, 1ms);
+        auto max = readMillis(*backoff, "max", bField, 1ms);
+        if (base) spec.backoffBase = *base;
+        if (max) spec.backoffMax = *max;
+        if (spec.backoffMax < spec.backoffBase) {
+          reporter_.invalid(bField, "InvalidField",
+                            "max (" + std::to_string(spec.backoffMax.count()) +
+                                "ms) must not be less than base (" +
+                                std::to_string(spec.backoffBase.count()) + "ms)");
+        }
+      }
+    }
+    if (auto p = readUnsigned(*r, "budgetPercent", rField, reporter_, 100)) {
+      spec.budgetPercent = static_cast<uint32_t>(*p);
+    }
+    if (auto m = readUnsigned(*r, "minRetriesInFlight", rField, reporter_, 10000)) {
+      spec.minRetriesInFlight = static_cast<uint32_t>(*m);
+    }
+    route.retries = std::move(spec);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readHealthCheck(const json& rule, const std::string& field,
+                                       proxy::RouteSpec& route) {
+  if (!member(rule, "healthCheck")) return true;
+  std::string hField = childField(field, "healthCheck");
+  return clean([&] {
+    const json* h = readObject(rule, "healthCheck", field, reporter_);
+    if (!h) return false;
+    checkKnownFields(*h, hField,
+                     {"path", "host", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"},
+                     reporter_);
+    proxy::HealthCheckSpec spec;
+    if (auto path = readString(*h, "path", hField, reporter_)) {
+      bool bad = !path->starts_with("/") || !isHttpFieldValue(*path) ||
+                 path->find_first_of(" #") != std::string::npos;
+      if (bad) {
+        reporter_.invalid(childField(hField, "path"), "InvalidPath",
+                          quote(*path) + " must start with '/' and have no spaces, control characters or '#'");
+      } else {
+        spec.path = *path;
+      }
+    }
+    if (auto host = readString(*h, "host", hField, reporter_)) {
+      std::string lower = toLower(*host);
+      std::string_view name = lower;
+      if (size_t colon = name.rfind(':'); colon != std::string_view::npos && checkHostPort(name).empty()) {
+        name = name.substr(0, colon);
+      }
+      if (!isDnsSubdomain(name)) {
+        reporter_.invalid(childField(hField, "host"), "InvalidField",
+                          quote(*host) + " must be a DNS name, optionally with :port");
+      } else {
+        spec.host = lower;
+      }
+    }
+    if (auto i = readMillis(*h, "interval", hField, 100ms)) spec.interval = *i;
+    if (auto t = readMillis(*h, "timeout", hField, 1ms)) spec.timeout = *t;
+    if (spec.timeout > spec.interval) {
+      reporter_.invalid(childField(hField, "timeout"), "InvalidField",
+                        std::to_string(spec.timeout.count()) + "ms must not be longer than the interval (" +
+                            std::to_string(spec.interval.count()) + "ms)");
+    }
+    for (auto [key, out] : {std::pair{"healthyThreshold", &spec.healthyThreshold},
+                            std::pair{"unhealthyThreshold", &spec.unhealthyThreshold}}) {
+      if (auto n = readUnsigned(*h, key, hField, reporter_, 100)) {
+        if (*n == 0) {
+          reporter_.invalid(childField(hField, key), "InvalidField", "must be an integer from 1 to 100");
+        } else {
+          *out = static_cast<uint32_t>(*n);
+        }
+      }
+    }
+    route.healthCheck = std::move(spec);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readOutlierDetection(const json& rule, const std::string& field,
+                                            proxy::RouteSpec& route) {
+  if (!member(rule, "outlierDetection")) return true;
+  std::string oField = childField(field, "outlierDetection");
+  return clean([&] {
+    const json* o = readObject(rule, "outlierDetection", field, reporter_);
+    if (!o) return false;
+    checkKnownFields(*o, oField,
+                     {"consecutive5xx", "consecutiveGatewayFailures", "baseEjectionTime",
+                      "maxEjectionTime", "maxEjectionPercent"},
+                     reporter_);
+    proxy::OutlierDetectionSpec spec;
+    if (auto n = readUnsigned(*o, "consecutive5xx", oField, reporter_, 1000)) {
+      spec.consecutive5xx = static_cast<uint32_t>(*n);
+    }
+    if (auto n = readUnsigned(*o, "consecutiveGatewayFailures", oField, reporter_, 1000)) {
+      spec.consecutiveGatewayFailures = static_cast<uint32_t>(*n);
+    }
+    if (auto t = readMillis(*o, "baseEjectionTime", oField, 1ms)) spec.baseEjectionTime = *t;
+    if (auto t = readMillis(*o, "maxEjectionTime", oField, 1ms)) spec.maxEjectionTime = *t;
+    if (spec.maxEjectionTime < spec.baseEjectionTime) {
+      reporter_.invalid(childField(oField, "maxEjectionTime"), "InvalidField",
+                        std::to_string(spec.maxEjectionTime.count()) +
+                            "ms must not be less than baseEjectionTime (" +
+                            std::to_string(spec.baseEjectionTime.count()) + "ms)");
+    }
+    if (auto n = readUnsigned(*o, "maxEjectionPercent", oField, reporter_, 100)) {
+      spec.maxEjectionPercent = static_cast<uint32_t>(*n);
+    }
+    route.outlierDetection = std::move(spec);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readCircuitBreaker(const json& rule, const std::string& field,
+                                          proxy::RouteSpec& route) {
+  if (!member(rule, "circuitBreaker")) return true;
+  std::string cField = childField(field, "circuitBreaker");
+  return clean([&] {
+    const json* c = readObject(rule, "circuitBreaker", field, reporter_);
+    if (!c) return false;
+    checkKnownFields(*c, cField, {"maxConnections", "maxPendingRequests", "maxRequests"}, reporter_);
+    auto& cb = route.circuitBreaker;
+    if (auto n = readUnsigned(*c, "maxConnections", cField, reporter_, kMaxCount)) {
+      cb.maxConnections = static_cast<uint32_t>(*n);
+    }
+    if (auto n = readUnsigned(*c, "maxPendingRequests", cField, reporter_, kMaxCount)) {
+      cb.maxPendingRequests = static_cast<uint32_t>(*n);
+    }
+    if (auto n = readUnsigned(*c, "maxRequests", cField, reporter_, kMaxCount)) {
+      cb.maxRequests = static_cast<uint32_t>(*n);
+    }
+    return true;
+  });
+}
+
+// ---- gateway policies --------------------------------------------------------------
+
+bool RulePolicyReader::readIpRules(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!rule.contains("ipRules")) return true;
+  std::string iField = childField(field, "ipRules");
+  return clean([&] {
+    const json* ip = policyObject(rule, "ipRules", field, reporter_, /*nullIsError=*/true);
+    if (!ip) return false;
+    size_t before = reporter_.count();
+    checkKnownFields(*ip, iField, {"allow", "deny"}, reporter_);
+    for (auto [key, out] : {std::pair{"allow", &route.ipRules.allow}, std::pair{"deny", &route.ipRules.deny}}) {
+      const json* list = readArray(*ip, key, iField, reporter_);
+      if (!list) continue;
+      std::string lf = childField(iField, key);
+      for (size_t i = 0; i < list->size(); ++i) {
+        const json& v = (*list)[i];
+        std::string f = indexField(lf, i);
+        if (!v.is_string()) {
+          reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(v));
+        } else if (std::string why = checkIpOrCidr(v.get_ref<const std::string&>()); !why.empty()) {
+          reporter_.invalid(f, "InvalidCIDR", why);
+        } else {
+          std::string cidr = normalizeIpOrCidr(v.get_ref<const std::string&>());
+          if (std::find(out->begin(), out->end(), cidr) == out->end()) out->push_back(std::move(cidr));
+        }
+      }
+    }
+    if (route.ipRules.empty() && reporter_.count() == before) {
+      reporter_.invalid(iField, "InvalidField", "needs allow or deny entries");
+    }
+    return true;
+  });
+}
+
+bool RulePolicyReader::readCors(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!member(rule, "cors")) return true;
+  std::string cField = childField(field, "cors");
+  return clean([&] {
+    const json* c = readObject(rule, "cors", field, reporter_);
+    if (!c) return false;
+    checkKnownFields(*c, cField,
+                     {"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "allowCredentials",
+                      "maxAge"},
+                     reporter_);
+    proxy::CorsSpec spec;
+    size_t before = reporter_.count();
+    std::vector<std::string> origins = readStrings(*c, "allowOrigins", cField);
+    for (size_t i = 0; i < origins.size(); ++i) {
+      if (std::string why = checkCorsOrigin(origins[i]); !why.empty()) {
+        reporter_.invalid(indexField(childField(cField, "allowOrigins"), i), "InvalidField", why);
+      } else if (std::find(spec.allowOrigins.begin(), spec.allowOrigins.end(), origins[i]) ==
+                 spec.allowOrigins.end()) {
+        spec.allowOrigins.push_back(origins[i]);
+      }
+    }
+    std::vector<std::string> methods = readHeaderNames(*c, "allowMethods", cField, /*allowStar=*/true);
+    for (auto& m : methods) {
+      std::string upper = m == "*" ? m : toUpper(m);
+      if (std::find(spec.allowMethods.begin(), spec.allowMethods.end(), upper) == spec.allowMethods.end()) {
+        spec.allowMethods.push_back(std::move(upper));
+      }
+    }
+    spec.allowHeaders = readHeaderNames(*c, "allowHeaders", cField, /*allowStar=*/true);
+    spec.exposeHeaders = readHeaderNames(*c, "exposeHeaders", cField, /*allowStar=*/true);
+    spec.allowCredentials = readBool(*c, "allowCredentials", cField, reporter_).value_or(false);
+    if (spec.allowCredentials &&
+        std::find(spec.allowOrigins.begin(), spec.allowOrigins.end(), "*") != spec.allowOrigins.end()) {
+      reporter_.invalid(childField(cField, "allowCredentials"), "InvalidField",
+                        "cannot be used with the wildcard origin \"*\" (browsers refuse it); list the origins");
+    }
+    if (const json* maxAge = member(*c, "maxAge")) {
+      std::string f = childField(cField, "maxAge");
+      // Seconds as an integer, or a duration such as "10m".
+      if (maxAge->is_string()) {
+        if (auto ms = readMillis(*c, "maxAge", cField, 0ms)) {
+          auto s = std::chrono::duration_cast<std::chrono::seconds>(*ms);
+          if (s.count() > 86400) {
+            reporter_.invalid(f, "InvalidField", "must be at most 24h (86400 seconds)");
+          } else {
+            spec.maxAge = s;
+          }
+        }
+      } else if (auto n = readUnsigned(*c, "maxAge", cField, reporter_, 86400)) {
+        spec.maxAge = std::chrono::seconds(*n);
+      }
+    }
+    if (spec.allowOrigins.empty() && reporter_.count() == before) {
+      reporter_.invalid(childField(cField, "allowOrigins"), "InvalidField",
+                        "needs at least one origin (or \"*\")");
+    }
+    route.cors = std::move(spec);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readAuth(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!rule.contains("auth")) return true;
+  std::string aField = childField(field, "auth");
+  return clean([&] {
+    const json* auth = policyObject(rule, "auth", field, reporter_, /*nullIsError=*/true);
+    if (!auth) return false;
+    checkKnownFields(*auth, aField, {"apiKey", "basic", "jwt", "external"}, reporter_);
+    int methods = 0;
+    for (const char* m : {"apiKey", "basic", "jwt", "external"}) methods += auth->contains(m) ? 1 : 0;
+    if (methods != 1) {
+      reporter_.invalid(aField, "InvalidField",
+                        methods == 0 ? "needs one of apiKey, basic, jwt or external"
+                                     : "at most one of apiKey, basic, jwt or external may be set");
+      return false;
+    }
+    proxy::AuthSpec spec;
+    bool ok = readApiKey(*auth, aField, spec) && readBasic(*auth, aField, spec) &&
+              readJwt(*auth, aField, spec) && readExternal(*auth, aField, spec);
+    if (ok) route.auth = std::move(spec);
+    return ok;
+  });
+}
+
+bool RulePolicyReader::readApiKey(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
+  if (!auth.contains("apiKey")) return true;
+  std::string f = childField(field, "apiKey");
+  return clean([&] {
+    const json* a = policyObject(auth, "apiKey", field, reporter_, /*nullIsError=*/true);
+    if (!a) return false;
+    checkKnownFields(*a, f, {"header", "query", "secretName"}, reporter_);
+    proxy::ApiKeyAuthSpec out;
+    auto header = readString(*a, "header", f, reporter_);
+    auto query = readString(*a, "query", f, reporter_);
+    if (header && query) {
+      reporter_.invalid(f, "InvalidField", "header and query exclude each other");
+    } else if (header) {
+      if (!isHttpToken(*header) || isReservedHeader(*header)) {
+        reporter_.invalid(childField(f, "header"), "InvalidField", quote(*header) + " is not a usable header name");
+      }
+      out.header = *header;
+    } else if (query) {
+      if (query->empty()) reporter_.invalid(childField(f, "query"), "InvalidField", "must not be empty");
+      out.query = *query;
+    } else {
+      out.header = "X-API-Key";
+    }
+    auto secretName = readSecretName(*a, f);
+    if (!secretName) return false;
+    size_t before = reporter_.count();
+    auto keys = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
+                              apiKeysFromSecret);
+    if (!keys || reporter_.count() != before) return false;
+    out.keys = std::move(*keys);
+    spec.apiKey = std::move(out);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readBasic(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
+  if (!auth.contains("basic")) return true;
+  std::string f = childField(field, "basic");
+  return clean([&] {
+    const json* b = policyObject(auth, "basic", field, reporter_, /*nullIsError=*/true);
+    if (!b) return false;
+    checkKnownFields(*b, f, {"secretName", "realm"}, reporter_);
+    proxy::BasicAuthSpec out;
+    if (auto realm = readString(*b, "realm", f, reporter_)) {
+      if (!isHttpFieldValue(*realm) || realm->find_first_of("\"\\") != std::string::npos) {
+        reporter_.invalid(childField(f, "realm"), "InvalidField",
+                          "must not contain quotes, backslashes or control characters");
+      }
+      out.realm = *realm;
+    }
+    auto secretName = readSecretName(*b, f);
+    if (!secretName) return false;
+    auto htpasswd = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
+                                  htpasswdFromSecret);
+    if (!htpasswd) return false;
+    out.htpasswd = std::move(*htpasswd);
+    spec.basic = std::move(out);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
+  if (!auth.contains("jwt")) return true;
+  std::string f = childField(field, "jwt");
+  return clean([&] {
+    const json* j = policyObject(auth, "jwt", field, reporter_, /*nullIsError=*/true);
+    if (!j) return false;
+    checkKnownFields(*j, f, {"issuer", "audiences", "jwksURI", "secretName", "forwardClaims", "leeway"},
+                     reporter_);
+    proxy::JwtAuthSpec out;
+    if (auto issuer = readString(*j, "issuer", f, reporter_)) {
+      if (issuer->empty()) reporter_.invalid(childField(f, "issuer"), "InvalidField", "must not be empty");
+      out.issuer = *issuer;
+    }
+    for (auto& aud : readStrings(*j, "audiences", f)) {
+      if (std::find(out.audiences.begin(), out.audiences.end(), aud) == out.audiences.end()) {
+        out.audiences.push_back(std::move(aud));
+      }
+    }
+    if (const json* claims = readObject(*j, "forwardClaims", f, reporter_)) {
+      std::string cf = childField(f, "forwardClaims");
+      for (auto it = claims->begin(); it != claims->end(); ++it) {  // sorted by claim
+        std::string kf = childField(cf, it.key());
+        if (it.key().empty()) {
+          reporter_.invalid(kf, "InvalidField", "the claim name must not be empty");
+        } else if (!it->is_string()) {
+          reporter_.invalid(kf, "InvalidField", "must be a header name, not " + jsonTypeName(*it));
+        } else if (!isHttpToken(it->get_ref<const std::string&>()) ||
+                   isReservedHeader(it->get_ref<const std::string&>())) {
+          reporter_.invalid(kf, "InvalidField", quote(it->get<std::string>()) + " is not a usable header name");
+        } else {
+          out.forwardClaims.emplace_back(it.key(), it->get<std::string>());
+        }
+      }
+    }
+    if (auto leeway = readMillis(*j, "leeway", f, 0ms)) {
+      if (*leeway > proxy::Millis(std::chrono::minutes(10))) {
+        reporter_.invalid(childField(f, "leeway"), "InvalidField", "must be at most 10m");
+      } else {
+        out.leeway = *leeway;
+      }
+    }
+    auto uri = readString(*j, "jwksURI", f, reporter_);
+    bool hasSecret = member(*j, "secretName") != nullptr;
+    if (uri.has_value() == hasSecret) {
+      reporter_.invalid(f, "InvalidField", "needs exactly one of jwksURI and secretName");
+      return false;
+    }
+    if (uri) {
+      if (std::string why = checkHttpUrl(*uri); !why.empty()) {
+        reporter_.invalid(childField(f, "jwksURI"), "InvalidField", why);
+        return false;
+      }
+      out.jwksUri = *uri;
+    } else {
+      auto secretName = readSecretName(*j, f);
+      if (!secretName) return false;
+      auto jwks = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
+                                jwksFromSecret);
+      if (!jwks) return false;
+      out.jwks = std::move(*jwks);
+    }
+    spec.jwt = std::move(out);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readExternal(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
+  if (!auth.contains("external")) return true;
+  std::string f = childField(field, "external");
+  return clean([&] {
+    const json* e = policyObject(auth, "external", field, reporter_, /*nullIsError=*/true);
+    if (!e) return false;
+    checkKnownFields(*e, f, {"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen"}, reporter_);
+    proxy::ExternalAuthSpec out;
+    if (auto url = readString(*e, "url", f, reporter_, /*required=*/true)) {
+      if (std::string why = checkHttpUrl(*url); !why.empty()) {
+        reporter_.invalid(childField(f, "url"), "InvalidField", why);
+      }
+      out.url = *url;
+    }
+    if (auto t = readMillis(*e, "timeout", f, 1ms)) out.timeout = *t;
+    out.forwardHeaders = readHeaderNames(*e, "forwardHeaders", f, /*allowStar=*/false);
+    out.upstreamHeaders = readHeaderNames(*e, "upstreamHeaders", f, /*allowStar=*/false);
+    for (size_t i = 0; i < out.upstreamHeaders.size(); ++i) {
+      if (isReservedHeader(out.upstreamHeaders[i])) {
+        reporter_.invalid(indexField(childField(f, "upstreamHeaders"), i), "InvalidField",
+                          quote(out.upstreamHeaders[i]) + " is managed by the proxy");
+      }
+    }
+    out.failOpen = readBool(*e, "failOpen", f, reporter_).value_or(false);
+    spec.external = std::move(out);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!rule.contains("rateLimit")) return true;
+  std::string rField = childField(field, "rateLimit");
+  return clean([&] {
+    const json* r = policyObject(rule, "rateLimit", field, reporter_, /*nullIsError=*/true);
+    if (!r) return false;
+    checkKnownFields(*r, rField, {"requests", "period", "burst", "key", "mode", "failureMode"}, reporter_);
+    proxy::RateLimitSpec spec;
+    auto requests = readUnsigned(*r, "requests", rField, reporter_, 1000000000);
+    if (!member(*r, "requests")) {
+      reporter_.invalid(childField(rField, "requests"), "InvalidField", "required");
+    } else if (requests && *requests == 0) {
+      reporter_.invalid(childField(rField, "requests"), "InvalidField",
+                        "must be at least 1 (remove rateLimit to turn it off)");
+    } else if (requests) {
+      spec.requests = *requests;
+    }
+    if (!member(*r, "period")) {
+      reporter_.invalid(childField(rField, "period"), "InvalidField", "required");
+    } else if (auto p = readMillis(*r, "period", rField, 1ms)) {
+      spec.period = *p;
+    }
+    if (auto b = readUnsigned(*r, "burst", rField, reporter_, 1000000000)) spec.burst = *b;
+    if (auto key = readString(*r, "key", rField, reporter_)) {
+      std::string kf = childField(rField, "key");
+      auto parsed = parseRateLimitKey(*key);
+      if (!parsed) {
+        reporter_.invalid(kf, "InvalidField", parsed.error().message);
+      } else {
+        spec.key = parsed->first;
+        spec.keyName = parsed->second;
+        if (spec.key == proxy::RateLimitKey::Consumer && route.auth.empty()) {
+          reporter_.invalid(kf, "InvalidField", "Consumer needs an auth method that identifies the consumer");
+        } else if (spec.key == proxy::RateLimitKey::Claim && !route.auth.jwt) {
+          reporter_.invalid(kf, "InvalidField", "Claim:NAME needs auth.jwt");
+        }
+      }
+    }
+    if (auto mode = readString(*r, "mode", rField, reporter_)) {
+      if (*mode == "Global") {
+        spec.global = true;
+      } else if (*mode != "Local") {
+        reporter_.invalid(childField(rField, "mode"), "InvalidField", quote(*mode) + " must be Local or Global");
+      }
+    }
+    if (auto failure = readString(*r, "failureMode", rField, reporter_)) {
+      if (*failure != "Open" && *failure != "Closed") {
+        reporter_.invalid(childField(rField, "failureMode"), "InvalidField",
+                          quote(*failure) + " must be Open or Closed");
+      } else if (spec.global) {
+        spec.failOpen = *failure == "Open";
+      } else {
+        reporter_.invalid(childField(rField, "failureMode"), "InvalidField",
+                          "only applies to mode Global (a local limit cannot fail)");
+      }
+    }
+    route.rateLimit = std::move(spec);
+    return true;
+  });
+}
+
+bool RulePolicyReader::readRedirect(const json& rule, const std::string& field, proxy::RouteSpec& route) {
+  if (!member(rule, "redirect")) return true;
+  std::string rField = childField(field, "redirect");
+  return clean([&] {
+    const json* r = readObject(rule, "redirect", field, reporter_);
+    if (!r) return false;
+    checkKnownFields(*r, rField, {"scheme", "host", "port", "path", "statusCode"}, reporter_);
+    proxy::RedirectSpec spec;
+    if (auto scheme = readString(*r, "scheme", rField, reporter_)) {
+      if (*scheme != "http" && *scheme != "https") {
+        reporter_.invalid(childField(rField, "scheme"), "InvalidField", quote(*scheme) + " must be http or https");
+      }
+      spec.scheme = *scheme;
+    }
+    if (auto host = readString(*r, "host", rField, reporter_)) {
+      std::string lower = toLower(*host);
+      if (!isDnsSubdomain(lower)) {
+        reporter_.invalid(childField(rField, "host"), "InvalidField",
+                          quote(*host) + " must be a DNS name (put the port in port)");
+      }
+      spec.host = lower;
+    }
+    if (auto port = readUnsigned(*r, "port", rField, reporter_, 65535)) {
+      if (*port == 0) {
+        reporter_.invalid(childField(rField, "port"), "InvalidField", "must be from 1 to 65535");
+      }
+      spec.port = static_cast<uint16_t>(*port);
+    }
+    if (auto path = readString(*r, "path", rField, reporter_)) {
+      bool bad = !path->starts_with("/") || !isHttpFieldValue(*path) ||
+                 path->find_first_of(" #") != std::string::npos;
+      if (bad) {
+        reporter_.invalid(childField(rField, "path"), "InvalidPath",
+                          quote(*path) + " must start with '/' and have no spaces, control characters or '#'");
+      }
+      spec.path = *path;
+    }
+    if (auto code = readUnsigned(*r, "statusCode", rField, reporter_, 999)) {
+      if (*code != 301 && *code != 302 && *code != 303 && *code != 307 && *code != 308) {
+        reporter_.invalid(childField(rField, "statusCode"), "InvalidField",
+                          std::to_string(*code) + " must be 301, 302, 303, 307 or 308");
+      }
+      spec.status = static_cast<unsigned>(*code);
+    }
+    if (!spec.scheme && !spec.host && !spec.port && !spec.path) {
+      reporter_.invalid(rField, "InvalidField",
+                        "needs at least one of scheme, host, port or path (else it redirects to itself)");
+    }
+    route.redirect = std::move(spec);
+    return true;
+  });
+}
+
+}  // namespace portico::controller

@@ -1,0 +1,78 @@
+// The load-balancing, resilience and gateway-policy fields of an APIRoute rule:
+// loadBalancing, retries, healthCheck, outlierDetection, circuitBreaker, ipRules, cors,
+// auth, rateLimit and redirect. Internal to render (apiroute.cc calls it).
+//
+// Rules of the translation (see also crds/portico.dev_apiroutes.yaml):
+//  - Every problem is reported on the precise field ("spec.rules[0].auth.apiKey.secretName")
+//    and rejects the rule. The security policies (auth, rateLimit, ipRules) are also
+//    rejected when written as null, so a rule that asked for one never serves without it.
+//  - auth: the Secret is read from the APIRoute's namespace on every render, so a rotated
+//    Secret gives a new table. A missing Secret (SecretNotFound) or an unusable one
+//    (InvalidSecret) is reported as ResolvedRefs False and the rule is not served.
+//  - loadBalancing.hashOn needs policy ConsistentHash; sessionAffinity works with every
+//    policy except ConsistentHash (both pin a client to an endpoint; choose one).
+//  - retries: a missing `on` means connect-failure and reset.
+//  - rateLimit.key Consumer needs an auth method; Claim:NAME needs auth.jwt.
+//  - redirect: the rule is answered by Portico; it must not have backends.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/render/render_context.h"
+#include "proxy/config/route_spec.h"
+
+namespace portico::controller {
+
+class RulePolicyReader {
+ public:
+  RulePolicyReader(const ObjectIndex& index, std::string ns, Reporter& reporter)
+      : index_(index), ns_(std::move(ns)), reporter_(reporter) {}
+
+  // Reads every policy field of `rule` (at `field`, "spec.rules[i]") into `route`.
+  // False if any of them had a problem (all of them are reported).
+  bool read(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+
+  bool readLoadBalancing(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readRetries(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readHealthCheck(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readOutlierDetection(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readCircuitBreaker(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readIpRules(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readCors(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readAuth(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readRateLimit(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+  bool readRedirect(const nlohmann::json& rule, const std::string& field, proxy::RouteSpec& route);
+
+ private:
+  bool readApiKey(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
+  bool readBasic(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
+  bool readJwt(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
+  bool readExternal(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
+  // A duration (Go syntax) at object[key]: nullopt if absent or invalid (reported, with
+  // reason InvalidDuration). At least `minimum`.
+  std::optional<proxy::Millis> readMillis(const nlohmann::json& object, std::string_view key,
+                                          const std::string& parent, proxy::Millis minimum);
+  // A list of HTTP header names (tokens) at object[key].
+  std::vector<std::string> readHeaderNames(const nlohmann::json& object, std::string_view key,
+                                           const std::string& parent, bool allowStar);
+  // A list of strings at object[key].
+  std::vector<std::string> readStrings(const nlohmann::json& object, std::string_view key,
+                                       const std::string& parent);
+  // A secret name at object[key], required.
+  std::optional<std::string> readSecretName(const nlohmann::json& object, const std::string& parent);
+
+  template <class F>
+  bool clean(F&& read) {
+    size_t before = reporter_.count();
+    bool ok = read();
+    return ok && reporter_.count() == before;
+  }
+
+  const ObjectIndex& index_;
+  std::string ns_;
+  Reporter& reporter_;
+};
+
+}  // namespace portico::controller
