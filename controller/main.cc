@@ -12,6 +12,7 @@
 #include "controller/file_source/config_file_watcher.h"
 #include "controller/options.h"
 #include "proxy/admin/admin_server.h"
+#include "proxy/upstream/upstream_state.h"
 #include "proxy/runtime/metrics.h"
 #include "proxy/runtime/table_publisher.h"
 #include "proxy/server/access_log.h"
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
 
   proxy::TablePublisher publisher;
   proxy::Metrics metrics;
+  proxy::UpstreamRegistry upstreams;
   std::unique_ptr<FileTableSource> fileSource;
   std::unique_ptr<controller::ClusterController> cluster;
   if (options.configFile) {
@@ -143,10 +145,11 @@ int main(int argc, char** argv) {
     cluster = std::make_unique<controller::ClusterController>(options, *config, publisher, metrics);
   }
 
-  proxy::ProxyServer server(options.server, publisher, metrics);
+  proxy::ProxyServer server(options.server, publisher, metrics, upstreams);
   std::function<bool()> ready;
   if (cluster) ready = [c = cluster.get()] { return c->ready(); };
-  proxy::AdminServer admin(options.server.listenAddress, options.adminPort, publisher, metrics, ready);
+  proxy::AdminServer admin(options.server.listenAddress, options.adminPort, publisher, metrics, upstreams,
+                           ready);
   try {
     server.start();
     admin.start();

@@ -12,6 +12,7 @@
 
 #include "proxy/runtime/metrics.h"
 #include "proxy/runtime/table_publisher.h"
+#include "proxy/upstream/upstream_state.h"
 
 namespace portico::proxy {
 
@@ -23,8 +24,9 @@ using tcp = net::ip::tcp;
 class AdminServer::Impl {
  public:
   Impl(std::string address, uint16_t port, const TablePublisher& tables, const Metrics& metrics,
-       std::function<bool()> ready)
-      : address_(std::move(address)), port_(port), tables_(tables), metrics_(metrics), ready_(std::move(ready)) {}
+       const UpstreamRegistry& upstreams, std::function<bool()> ready)
+      : address_(std::move(address)), port_(port), tables_(tables), metrics_(metrics), upstreams_(upstreams),
+        ready_(std::move(ready)) {}
 
   void start() {
     const tcp::endpoint endpoint(net::ip::make_address(address_), port_);
@@ -89,11 +91,14 @@ class AdminServer::Impl {
       res.body() = ready ? "ready\n" : "not ready\n";
     } else if (path == "/metrics") {
       res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = metrics_.render();
+      res.body() = metrics_.render() + upstreams_.renderMetrics();
     } else if (path == "/routes") {
       res.set(http::field::content_type, "application/json");
       auto table = tables_.current();
       res.body() = table ? table->toJson() : "{\"version\":0,\"routes\":[]}";
+    } else if (path == "/upstreams") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = upstreams_.toJson();
     } else {
       res.result(http::status::not_found);
       res.body() = "not found\n";
@@ -105,6 +110,7 @@ class AdminServer::Impl {
   uint16_t port_;
   const TablePublisher& tables_;
   const Metrics& metrics_;
+  const UpstreamRegistry& upstreams_;
   std::function<bool()> ready_;
   net::io_context ioc_{1};
   tcp::acceptor acceptor_{ioc_};
@@ -112,8 +118,8 @@ class AdminServer::Impl {
 };
 
 AdminServer::AdminServer(std::string address, uint16_t port, const TablePublisher& tables,
-                         const Metrics& metrics, std::function<bool()> ready)
-    : impl_(std::make_unique<Impl>(std::move(address), port, tables, metrics, std::move(ready))) {}
+                         const Metrics& metrics, const UpstreamRegistry& upstreams, std::function<bool()> ready)
+    : impl_(std::make_unique<Impl>(std::move(address), port, tables, metrics, upstreams, std::move(ready))) {}
 AdminServer::~AdminServer() { impl_->stop(); }
 void AdminServer::start() { impl_->start(); }
 void AdminServer::stop() { impl_->stop(); }

@@ -11,12 +11,13 @@ namespace portico::proxy {
 
 class TablePublisher;
 class Metrics;
+class UpstreamRegistry;
 
 class AdminServer {
  public:
   // `ready` decides /readyz beyond "a table is live" (e.g. informers synced).
   AdminServer(std::string address, uint16_t port, const TablePublisher& tables, const Metrics& metrics,
-              std::function<bool()> ready);
+              const UpstreamRegistry& upstreams, std::function<bool()> ready);
   ~AdminServer();
   void start();  // binds (throws naming the address on failure) and starts the thread
   void stop();

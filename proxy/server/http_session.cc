@@ -7,6 +7,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -15,7 +16,12 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
+#include "proxy/router/cookie.h"
 #include "proxy/router/path.h"
+#include "proxy/router/query.h"
+#include "proxy/upstream/outlier.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/http_errors.h"
 #include "proxy/server/worker.h"
@@ -224,6 +230,7 @@ struct Exchange {
   std::string requestId;
   std::string host;
   const Route* route = nullptr;
+  TableRuntimeConstSharedPtr tableRuntime;  // pinned with the table
   const RouteRuntime* runtime = nullptr;
   const EndpointSpec* endpoint = nullptr;
   unsigned status = 0;
@@ -232,7 +239,70 @@ struct Exchange {
   // (which drops Connection and says HTTP/1.1).
   bool clientKeepAlive = false;
   unsigned clientVersion = 11;
+  // Added to whatever response the client gets (affinity cookie, CORS).
+  std::vector<std::pair<std::string, std::string>> responseHeaders;
 };
+
+
+bool idempotent(http::verb method) {
+  switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Counts something for as long as the guard lives.
+class CountGuard {
+ public:
+  CountGuard() = default;
+  explicit CountGuard(std::atomic<int64_t>& counter) : counter_(&counter) {
+    counter_->fetch_add(1, std::memory_order_relaxed);
+  }
+  CountGuard(CountGuard&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
+  CountGuard& operator=(CountGuard&& other) noexcept {
+    release();
+    counter_ = std::exchange(other.counter_, nullptr);
+    return *this;
+  }
+  ~CountGuard() { release(); }
+  explicit operator bool() const { return counter_ != nullptr; }
+  void release() {
+    if (counter_) counter_->fetch_sub(1, std::memory_order_relaxed);
+    counter_ = nullptr;
+  }
+
+ private:
+  std::atomic<int64_t>* counter_ = nullptr;
+};
+
+// Why a try failed before a response header arrived.
+enum class TryFailure { ConnectFailure, ConnectTimeout, Reset, Timeout };
+
+bool retriesOn(const RetrySpec& retry, TryFailure failure) {
+  switch (failure) {
+    case TryFailure::ConnectFailure:
+      return retry.onConnectFailure;
+    case TryFailure::ConnectTimeout:
+      return retry.onConnectFailure || retry.onTimeout;
+    case TryFailure::Reset:
+      return retry.onReset;
+    case TryFailure::Timeout:
+      return retry.onTimeout;
+  }
+  return false;
+}
+
+bool retriesOnStatus(const RetrySpec& retry, unsigned status) {
+  if (retry.on5xx && status >= 500 && status < 600) return true;
+  return std::find(retry.onStatuses.begin(), retry.onStatuses.end(), status) != retry.onStatuses.end();
+}
 
 template <class Stream>
 class Session {
@@ -387,13 +457,15 @@ class Session {
       std::string location = "https://" + ex.host;
       if (options_.httpsRedirectPort != 443) location += ":" + std::to_string(options_.httpsRedirectPort);
       location += std::string(target);
-      co_return co_await reply(ex, 308, "redirecting to https", clientKeepAlive, &location);
+      ex.responseHeaders.emplace_back("location", std::move(location));
+      co_return co_await reply(ex, 308, "redirecting to https", clientKeepAlive);
     }
     const BeastRequestView view(req, ex.host, *path, query);
     const Route* route = table->match(view);
     if (!route) co_return co_await reply(ex, 404, "no route for this host and path", clientKeepAlive);
     ex.route = route;
-    ex.runtime = &worker_.runtimeFor(*route);
+    ex.tableRuntime = worker_.tableRuntime();
+    ex.runtime = &(*ex.tableRuntime)[route->index];
 
     const uint64_t bodyLimit =
         route->spec.maxRequestBodyBytes ? route->spec.maxRequestBodyBytes : options_.maxRequestBodyBytes;
@@ -401,9 +473,9 @@ class Session {
       co_return co_await reply(ex, 413, "request body larger than this route allows", false);
     parser.body_limit(bodyLimit);
 
-    const Pick pick = Balancer::pick(route->spec, *ex.runtime->balancer);
+    const PickRequest pickRequest = pickRequestFor(route->spec, req, *path, query);
+    const Pick pick = ex.runtime->balancer->pick(pickRequest, *ex.runtime->cursors, worker_.random());
     if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", clientKeepAlive);
-    ex.endpoint = pick.endpoint;
 
     if (bodyPending && beast::iequals(req[http::field::expect], "100-continue")) {
       // Portico reads the body itself, so it answers the expectation itself.
@@ -418,7 +490,60 @@ class Session {
     ex.clientKeepAlive = req.keep_alive();
     ex.clientVersion = req.version();
     const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex);
-    co_return co_await forward(parser, *route, *pick.backend, ex, upgrade);
+    co_return co_await forward(parser, *route, ex, upgrade, pickRequest, pick);
+  }
+
+  // The balancer's inputs from the request: the ConsistentHash key, the affinity cookie.
+  PickRequest pickRequestFor(const RouteSpec& spec, const Request& req, std::string_view path,
+                             std::string_view query) const {
+    PickRequest pr;
+    pr.now = nowNanos();
+    if (spec.loadBalancing == LoadBalancingPolicy::ConsistentHash) {
+      std::optional<std::string_view> key;
+      switch (spec.hashOn.source) {
+        case HashSource::ClientIP:
+          key = clientIp_;
+          break;
+        case HashSource::Header:
+          if (auto it = req.find(spec.hashOn.name); it != req.end()) key = it->value();
+          break;
+        case HashSource::Cookie:
+          key = cookie(req, spec.hashOn.name);
+          break;
+        case HashSource::Query:
+          key = router::findRawQueryValue(query, spec.hashOn.name);
+          break;
+        case HashSource::Path:
+          key = path;
+          break;
+      }
+      if (key) pr.hashKey = balancingHash(*key);  // no key: a random endpoint
+    }
+    if (spec.sessionAffinity) {
+      if (auto value = cookie(req, spec.sessionAffinity->cookieName)) {
+        uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), id, 16);
+        if (ec == std::errc() && end == value->data() + value->size()) pr.affinityId = id;
+      }
+    }
+    return pr;
+  }
+
+  static std::optional<std::string_view> cookie(const Request& req, std::string_view name) {
+    for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it)
+      if (auto value = router::findCookie(it->value(), name)) return value;
+    return std::nullopt;
+  }
+
+  // Tells the client which endpoint it is pinned to, when that changed.
+  void setAffinityCookie(const RouteSpec& spec, const PickRequest& pr, const Pick& pick, Exchange& ex) {
+    if (!spec.sessionAffinity || pr.affinityId == pick.affinityId) return;
+    std::string value = spec.sessionAffinity->cookieName + "=" + fmt::format("{:016x}", pick.affinityId) +
+                        "; Path=/; HttpOnly; SameSite=Lax";
+    if (spec.sessionAffinity->ttl.count() > 0)
+      value += "; Max-Age=" + std::to_string(std::max<int64_t>(1, spec.sessionAffinity->ttl.count() / 1000));
+    if (tls_) value += "; Secure";
+    ex.responseHeaders.emplace_back("set-cookie", std::move(value));
   }
 
   // Edits the client's request header in place into the upstream request header.
@@ -468,9 +593,9 @@ class Session {
   }
 
   net::awaitable<UpstreamConnectionPtr> connectTo(const EndpointSpec& endpoint,
-                                                   std::chrono::milliseconds timeout,
-                                                   const std::string& address, error_code& ec) {
-    auto conn = std::make_unique<UpstreamConnection>(worker_.ioc());
+                                                   std::chrono::milliseconds timeout, const std::string& address,
+                                                   const BackendStatePtr& backend, error_code& ec) {
+    auto conn = std::make_unique<UpstreamConnection>(worker_.ioc(), backend);
     conn->endpoint = address;
     conn->stream.expires_after(timeout);
     error_code parseError;
@@ -489,75 +614,189 @@ class Session {
     co_return conn;
   }
 
-  // Sends the request upstream and the response back. One retry on a fresh connection
-  // when a pooled connection turns out closed before any response byte, for requests
-  // without a body (nothing was consumed that could not be sent again).
-  net::awaitable<bool> forward(RequestParser& parser, const Route& route, const BackendSpec&,
-                               Exchange& ex, bool upgrade) {
+  // Sends the request upstream and the response back, retrying on another endpoint as the
+  // route's retry policy allows. Separately, a pooled connection found closed before any
+  // response byte is replaced by a fresh one once (bodiless requests only: nothing was
+  // consumed that could not be sent again); that is not a retry.
+  net::awaitable<bool> forward(RequestParser& parser, const Route& route, Exchange& ex, bool upgrade,
+                               const PickRequest& pickRequest, Pick pick) {
     Request& req = parser.get();
+    const RouteSpec& spec = route.spec;
     const bool hasBody = !parser.is_done();
     const bool isHead = req.method() == http::verb::head;
-    const auto& timeouts = route.spec.timeouts;
-    const std::string address = ex.endpoint->address();
+    const RetrySpec* retry = spec.retries ? &*spec.retries : nullptr;
+    const bool mayRetry = retry && !hasBody && !upgrade && (idempotent(req.method()) || retry->nonIdempotent);
+    const uint32_t maxTries = 1 + (mayRetry ? retry->attempts : 0);
+    const auto deadline = ex.start + spec.timeouts.request;
+    RouteUpstreamState& routeState = *ex.runtime->upstream;
+    CountGuard activeRequest(routeState.activeRequests);
+    CountGuard activeRetry;
+    std::vector<const EndpointState*> tried;
     BodyBuffer body(worker_);
 
-    for (int attempt = 0;; ++attempt) {
-      UpstreamConnectionPtr conn = worker_.pool().take(address);
-      if (!conn) {
-        error_code ec;
-        conn = co_await connectTo(*ex.endpoint, timeouts.connect, address, ec);
-        if (!conn) {
-          const bool timedOut = ec == beast::error::timeout;
-          worker_.metrics().recordUpstreamError(timedOut ? UpstreamError::Timeout : UpstreamError::ConnectFailure);
-          co_return co_await reply(ex, timedOut ? 504 : 502,
-                                   timedOut ? "upstream connect timed out" : "upstream refused the connection",
-                                   !hasBody && ex.clientKeepAlive && !worker_.draining());
-        }
+    for (uint32_t attempt = 0;; ++attempt) {
+      if (attempt > 0) {
+        PickRequest next = pickRequest;
+        next.tried = &tried;
+        next.now = nowNanos();
+        pick = ex.runtime->balancer->pick(next, *ex.runtime->cursors, worker_.random());
+        if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", false);
       }
-      const bool retriable = conn->reused && !hasBody && attempt == 0;
+      ex.endpoint = pick.endpoint;
+      EndpointState& endpointState = *pick.endpointState;
+      BackendState& backendState = *pick.backendState;
+      tried.push_back(&endpointState);
 
-      uint64_t requestBytes = 0;
-      const RelayResult sent = co_await relayBody(stream_, buffer_, parser, conn->stream, body.get(),
-                                                  options_.bodyTimeout, timeouts.request, requestBytes);
-      if (sent.failed == Side::From) {
-        // The client stopped sending its body: nothing useful can go back on this connection.
-        const bool tooLarge = sent.ec == http::error::body_limit;
-        if (tooLarge) co_await reply(ex, 413, "request body larger than this route allows", false);
-        else if (sent.ec == beast::error::timeout) co_await reply(ex, 408, "request body not received in time", false);
-        else if (malformedBody(sent.ec)) co_await reply(ex, 400, "malformed request body: " + sent.ec.message(), false);
-        else ex.status = 400;  // the client went away: nobody to answer
-        co_return false;
-      }
-      if (sent.failed == Side::To) {
-        if (retriable) continue;
-        worker_.metrics().recordUpstreamError(classify(sent.ec));
-        co_return co_await reply(ex, 502, "upstream closed the connection", false);
-      }
+      const CircuitBreakerSpec& breaker = spec.circuitBreaker;
+      if (breaker.maxRequests && backendState.inFlight.load(std::memory_order_relaxed) >= breaker.maxRequests)
+        co_return co_await overflow(ex, OverflowReason::MaxRequests, !hasBody);
+      CountGuard backendInFlight(backendState.inFlight);
+      CountGuard endpointInFlight(endpointState.inFlight);
 
+      // Everything up to the response header of this try; the failure decides on a retry.
+      std::optional<TryFailure> failure;
+      const auto tryStart = Clock::now();
+      auto tryTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - tryStart);
+      if (retry && retry->perTryTimeout.count() > 0) tryTimeout = std::min(tryTimeout, retry->perTryTimeout);
+      if (tryTimeout.count() <= 0) tryTimeout = std::chrono::milliseconds(1);
+
+      const std::string address = pick.endpoint->address();
+      UpstreamConnectionPtr conn;
       std::optional<ResponseParser> response;
-      error_code ec = co_await readResponseHeader(*conn, response, isHead, timeouts.request);
-      if (ec) {
-        if (retriable && !response->got_some() && ec != beast::error::timeout) continue;
-        const UpstreamError kind = classify(ec);
-        spdlog::debug("{} reading the response header from {}: {}", ex.requestId, address, ec.message());
-        worker_.metrics().recordUpstreamError(kind);
-        co_return co_await reply(ex, kind == UpstreamError::Timeout ? 504 : 502,
-                                 kind == UpstreamError::Timeout ? "upstream response timed out"
-                                                                : "upstream reset the connection",
-                                 ex.clientKeepAlive && !worker_.draining());
+      for (bool freshRetryUsed = false;;) {
+        conn = worker_.pool().take(address);
+        if (!conn) {
+          if (breaker.maxConnections &&
+              backendState.connections.load(std::memory_order_relaxed) >= breaker.maxConnections)
+            co_return co_await overflow(ex, OverflowReason::MaxConnections, !hasBody);
+          if (breaker.maxPendingRequests &&
+              backendState.pending.load(std::memory_order_relaxed) >= breaker.maxPendingRequests)
+            co_return co_await overflow(ex, OverflowReason::MaxPendingRequests, !hasBody);
+          CountGuard pending(backendState.pending);
+          error_code ec;
+          conn = co_await connectTo(*pick.endpoint, std::min(spec.timeouts.connect, tryTimeout), address,
+                                    ex.runtime->balancer->backendState(pick.backendIndex), ec);
+          if (!conn) {
+            failure = ec == beast::error::timeout ? TryFailure::ConnectTimeout : TryFailure::ConnectFailure;
+            break;
+          }
+          endpointState.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
+        }
+        const bool canReconnect = conn->reused && !hasBody && !freshRetryUsed;
+
+        uint64_t requestBytes = 0;
+        const RelayResult sent = co_await relayBody(stream_, buffer_, parser, conn->stream, body.get(),
+                                                    options_.bodyTimeout, tryTimeout, requestBytes);
+        if (sent.failed == Side::From) co_return co_await clientBodyFailed(ex, sent.ec);
+        if (sent.failed == Side::To) {
+          if (canReconnect) {
+            freshRetryUsed = true;
+            continue;
+          }
+          failure = sent.ec == beast::error::timeout ? TryFailure::Timeout : TryFailure::Reset;
+          break;
+        }
+        const auto remaining = tryTimeout - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - tryStart);
+        error_code ec = co_await readResponseHeader(*conn, response, isHead,
+                                                    std::max(remaining, std::chrono::milliseconds(1)));
+        if (ec) {
+          if (canReconnect && !response->got_some() && ec != beast::error::timeout) {
+            freshRetryUsed = true;
+            continue;
+          }
+          spdlog::debug("{} reading the response header from {}: {}", ex.requestId, address, ec.message());
+          failure = ec == beast::error::timeout ? TryFailure::Timeout : TryFailure::Reset;
+        }
+        break;
       }
-      Response& res = response->get();
-      ex.status = res.result_int();
-      if (ex.status == 101) {
+
+      const unsigned status = failure ? 0 : response->get().result_int();
+      recordOutcome(route, ex, pick, failure ? UpstreamOutcome::GatewayFailure
+                                         : status >= 500 ? UpstreamOutcome::ServerError : UpstreamOutcome::Success);
+      const bool wantRetry = retry && (failure ? retriesOn(*retry, *failure) : retriesOnStatus(*retry, status));
+      if (wantRetry && attempt + 1 < maxTries && co_await retryAllowed(routeState, *retry, activeRetry, attempt, deadline))
+        continue;  // the failed connection (or unread response) is dropped with `conn`
+
+      if (failure) {
+        const bool timedOut = *failure == TryFailure::Timeout || *failure == TryFailure::ConnectTimeout;
+        worker_.metrics().recordUpstreamError(*failure == TryFailure::ConnectFailure ? UpstreamError::ConnectFailure
+                                              : timedOut                             ? UpstreamError::Timeout
+                                                                                     : UpstreamError::Reset);
+        const char* message = *failure == TryFailure::ConnectFailure ? "upstream refused the connection"
+                              : *failure == TryFailure::ConnectTimeout ? "upstream connect timed out"
+                              : *failure == TryFailure::Timeout        ? "upstream response timed out"
+                                                                       : "upstream reset the connection";
+        co_return co_await reply(ex, timedOut ? 504 : 502, message,
+                                 !hasBody && ex.clientKeepAlive && !worker_.draining());
+      }
+      setAffinityCookie(spec, pickRequest, pick, ex);
+      ex.status = status;
+      if (status == 101) {
         if (!upgrade) {
           worker_.metrics().recordUpstreamError(UpstreamError::Reset);
           co_return co_await reply(ex, 502, "upstream switched protocols unasked", false);
         }
-        co_await tunnel(*response, *conn, route);
+        co_await tunnel(*response, *conn, route, ex);
         co_return false;
       }
       co_return co_await relayResponse(*response, std::move(conn), route, req, ex, body.get());
     }
+  }
+
+  // A client that stopped sending its body: nothing useful can go back on this connection.
+  net::awaitable<bool> clientBodyFailed(Exchange& ex, const error_code& ec) {
+    if (ec == http::error::body_limit) co_await reply(ex, 413, "request body larger than this route allows", false);
+    else if (ec == beast::error::timeout) co_await reply(ex, 408, "request body not received in time", false);
+    else if (malformedBody(ec)) co_await reply(ex, 400, "malformed request body: " + ec.message(), false);
+    else ex.status = 400;  // the client went away: nobody to answer
+    co_return false;
+  }
+
+  net::awaitable<bool> overflow(Exchange& ex, OverflowReason reason, bool keepAlive) {
+    worker_.upstreams().recordOverflow(reason);
+    ex.responseHeaders.emplace_back("x-portico-overflow", toString(reason));
+    co_return co_await reply(ex, 503, std::string("circuit breaker open: ") + toString(reason),
+                             keepAlive && ex.clientKeepAlive && !worker_.draining());
+  }
+
+  void recordOutcome(const Route& route, const Exchange& ex, const Pick& pick, UpstreamOutcome outcome) {
+    if (!route.spec.outlierDetection) return;
+    const auto& peers = ex.runtime->balancer->endpointStates(pick.backendIndex);
+    if (proxy::recordOutcome(*route.spec.outlierDetection, *pick.endpointState, *pick.backendState, peers, outcome,
+                             nowNanos())) {
+      worker_.upstreams().recordEjection();
+      spdlog::warn("outlier detection: ejected {} (route {})", pick.endpointState->address, route.spec.name);
+    }
+  }
+
+  // Whether one more try fits the retry budget and the request deadline; waits the
+  // jittered backoff if so. The first retry of a request takes one slot of the route's
+  // retry budget for the rest of the request.
+  net::awaitable<bool> retryAllowed(RouteUpstreamState& routeState, const RetrySpec& retry, CountGuard& activeRetry,
+                                    uint32_t attempt, Clock::time_point deadline) {
+    if (Clock::now() >= deadline) co_return false;
+    if (!activeRetry) {
+      const int64_t active = routeState.activeRequests.load(std::memory_order_relaxed);
+      const int64_t budget =
+          std::max<int64_t>(retry.minRetriesInFlight, active * int64_t(retry.budgetPercent) / 100);
+      if (routeState.activeRetries.load(std::memory_order_relaxed) >= budget) {
+        worker_.upstreams().recordRetryBudgetExhausted();
+        co_return false;
+      }
+      activeRetry = CountGuard(routeState.activeRetries);
+    }
+    worker_.upstreams().recordRetry();
+    // Full jitter: uniform in [0, min(max, base * 2^attempt)].
+    const int64_t ceiling = std::min<int64_t>(retry.backoffMax.count(),
+                                              retry.backoffBase.count() << std::min<uint32_t>(attempt, 20));
+    if (ceiling > 0) {
+      const auto wait = std::chrono::milliseconds(int64_t(worker_.random()() % uint64_t(ceiling + 1)));
+      if (Clock::now() + wait >= deadline) co_return false;
+      net::steady_timer timer(worker_.ioc(), wait);
+      error_code ec;
+      co_await timer.async_wait(net::redirect_error(kAwait, ec));
+    }
+    co_return true;
   }
 
   net::awaitable<error_code> readResponseHeader(UpstreamConnection& conn, std::optional<ResponseParser>& response,
@@ -586,6 +825,7 @@ class Session {
     bool keepClient = ex.clientKeepAlive && !worker_.draining();
     removeHopByHop(res);
     applyHeaderEdits(res, route.spec.responseHeaders);
+    for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
     if (!bodyless) {
       const bool delimited = response.chunked() || response.content_length().has_value();
       if (!delimited) {
@@ -634,9 +874,11 @@ class Session {
   }
 
   // After a 101: pass the upgrade response on, then bytes both ways until one side ends.
-  net::awaitable<void> tunnel(ResponseParser& response, UpstreamConnection& conn, const Route& route) {
+  net::awaitable<void> tunnel(ResponseParser& response, UpstreamConnection& conn, const Route& route,
+                              const Exchange& ex) {
     Response& res = response.get();
     applyHeaderEdits(res, route.spec.responseHeaders);
+    for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
     error_code ec;
     http::response_serializer<http::buffer_body> serializer{res};
     beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
@@ -665,12 +907,11 @@ class Session {
   }
 
   // Answers a request itself (errors, redirects).
-  net::awaitable<bool> reply(Exchange& ex, unsigned status, std::string_view message, bool keepAlive,
-                             const std::string* location = nullptr) {
+  net::awaitable<bool> reply(Exchange& ex, unsigned status, std::string_view message, bool keepAlive) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", ex.requestId);
-    if (location) res.set(http::field::location, *location);
+    for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
     res.body() = errorBody(status, message, ex.requestId);
     res.keep_alive(keepAlive);
     res.prepare_payload();

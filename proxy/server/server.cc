@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "proxy/server/worker.h"
+#include "proxy/upstream/health_checker.h"
 
 namespace portico::proxy {
 
@@ -14,8 +15,9 @@ using tcp = net::ip::tcp;
 
 class ProxyServer::Impl {
  public:
-  Impl(ServerOptions options, TablePublisher& tables, Metrics& metrics)
-      : options_(std::move(options)), tables_(tables), metrics_(metrics) {}
+  Impl(ServerOptions options, TablePublisher& tables, Metrics& metrics, UpstreamRegistry& upstreams)
+      : options_(std::move(options)), tables_(tables), metrics_(metrics), upstreams_(upstreams),
+        healthChecker_(tables, upstreams) {}
 
   void start() {
     const auto address = net::ip::make_address(options_.listenAddress);
@@ -23,7 +25,7 @@ class ProxyServer::Impl {
     std::optional<tcp::endpoint> https;
     if (options_.httpsPort) https.emplace(address, options_.httpsPort);
     for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) {
-      auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, tls_);
+      auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, upstreams_, tls_);
       try {
         worker->listen(http, https);
       } catch (const std::exception& e) {
@@ -33,6 +35,7 @@ class ProxyServer::Impl {
       workers_.push_back(std::move(worker));
     }
     for (auto& worker : workers_) threads_.emplace_back([w = worker.get()] { w->run(); });
+    healthChecker_.start();
   }
 
   void drainAndStop(std::chrono::milliseconds grace) {
@@ -42,6 +45,7 @@ class ProxyServer::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (metrics_.activeConnections() > 0)
       spdlog::warn("shutdown: grace period over, closing {} connections", metrics_.activeConnections());
+    healthChecker_.stop();
     for (auto& worker : workers_) worker->stop();
     for (auto& thread : threads_) thread.join();
     threads_.clear();
@@ -56,13 +60,16 @@ class ProxyServer::Impl {
   ServerOptions options_;
   TablePublisher& tables_;
   Metrics& metrics_;
+  UpstreamRegistry& upstreams_;
+  HealthChecker healthChecker_;
   TlsContexts tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };
 
-ProxyServer::ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(std::move(options), tables, metrics)) {}
+ProxyServer::ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics,
+                         UpstreamRegistry& upstreams)
+    : impl_(std::make_unique<Impl>(std::move(options), tables, metrics, upstreams)) {}
 ProxyServer::~ProxyServer() = default;
 void ProxyServer::start() { impl_->start(); }
 void ProxyServer::drainAndStop(std::chrono::milliseconds grace) { impl_->drainAndStop(grace); }

@@ -14,6 +14,7 @@ namespace portico::proxy {
 
 class TablePublisher;
 class Metrics;
+class UpstreamRegistry;
 
 struct ServerOptions {
   std::string listenAddress = "0.0.0.0";
@@ -37,7 +38,8 @@ struct ServerOptions {
 
 class ProxyServer {
  public:
-  ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics);
+  // `upstreams` holds health, ejections and breaker counters; it outlives the server.
+  ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics, UpstreamRegistry& upstreams);
   ~ProxyServer();
 
   // Binds every listener (throws std::system_error naming the address on failure),

@@ -11,8 +11,8 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& tables, Metrics& metrics,
-               TlsContexts& tls)
-    : id_(id), options_(options), tables_(tables), metrics_(metrics), tls_(tls),
+               UpstreamRegistry& upstreams, TlsContexts& tls)
+    : id_(id), options_(options), tables_(tables), metrics_(metrics), upstreams_(upstreams), tls_(tls),
       pool_(ioc_, options.upstreamMaxIdlePerEndpoint), random_(std::random_device{}()) {
   applyServerPolicy(baseTls_);
   SSL_CTX_set_tlsext_servername_callback(baseTls_.native_handle(), &Worker::onServerName);
@@ -90,11 +90,19 @@ int Worker::onServerName(SSL* ssl, int*, void* arg) {
 const RouteTableConstSharedPtr& Worker::table() {
   const RouteTableConstSharedPtr& table = tables_.refresh();
   if (table && table->version() != resolvedVersion_) {
-    // Once per table version: map every route to the runtime state kept by name.
-    runtime_.clear();
-    runtime_.reserve(table->routes().size());
-    for (const Route& route : table->routes())
-      runtime_.push_back({metrics_.routeStats(route.spec.name), balancer_.stateFor(route.spec.name)});
+    // Once per table version: map every route to the runtime state kept by name. The new
+    // runtime is built before the old one goes, so shared upstream state stays alive.
+    auto runtime = std::make_shared<TableRuntime>();
+    runtime->reserve(table->routes().size());
+    std::unordered_set<std::string> addresses;
+    for (const Route& route : table->routes()) {
+      runtime->push_back({metrics_.routeStats(route.spec.name), std::make_unique<RouteBalancer>(route.spec, upstreams_),
+                         cursors_.cursorsFor(route.spec.name), upstreams_.route(route.spec.name)});
+      for (const BackendSpec& backend : route.spec.backends)
+        for (const EndpointSpec& endpoint : backend.endpoints) addresses.insert(endpoint.address());
+    }
+    runtime_ = std::move(runtime);
+    pool_.retainIf([&](const std::string& address) { return addresses.count(address) > 0; });
     certificates_ = tls_.forTable(*table);
     resolvedVersion_ = table->version();
   }

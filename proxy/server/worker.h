@@ -25,11 +25,18 @@
 
 namespace portico::proxy {
 
-// What a request resolves once per table version: its route's counters and cursors.
+// What a request resolves once per table version: its route's counters, balancer and
+// cursors, and the shared upstream state (retry budget).
 struct RouteRuntime {
   RouteStats* stats = nullptr;
-  BalancerState* balancer = nullptr;
+  std::unique_ptr<RouteBalancer> balancer;
+  BalancerCursors* cursors = nullptr;
+  RouteUpstreamStatePtr upstream;
 };
+// The runtime of every route of one table version, indexed by Route::index. A request
+// pins it together with its table: both stay valid while it runs, whatever is published.
+using TableRuntime = std::vector<RouteRuntime>;
+using TableRuntimeConstSharedPtr = std::shared_ptr<const TableRuntime>;
 
 // A client connection as the drain logic sees it.
 struct SessionHandle {
@@ -40,7 +47,7 @@ struct SessionHandle {
 class Worker {
  public:
   Worker(unsigned id, const ServerOptions& options, const TablePublisher& tables, Metrics& metrics,
-         TlsContexts& tls);
+         UpstreamRegistry& upstreams, TlsContexts& tls);
   // Closes whatever is left and lets the remaining coroutines unwind, so that none of
   // them outlives the members it uses.
   ~Worker();
@@ -57,10 +64,12 @@ class Worker {
 
   // Worker thread. The newest table; per-route runtime is resolved when it changes.
   const RouteTableConstSharedPtr& table();
-  const RouteRuntime& runtimeFor(const Route& route) const { return runtime_[route.index]; }
+  // Worker thread: the runtime of the table table() returned last.
+  const TableRuntimeConstSharedPtr& tableRuntime() const { return runtime_; }
 
   const ServerOptions& options() const { return options_; }
   Metrics& metrics() { return metrics_; }
+  UpstreamRegistry& upstreams() { return upstreams_; }
   UpstreamPool& pool() { return pool_; }
   boost::asio::io_context& ioc() { return ioc_; }
   bool draining() const { return draining_; }
@@ -86,15 +95,16 @@ class Worker {
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   TableCache tables_;
   uint64_t resolvedVersion_ = 0;
-  std::vector<RouteRuntime> runtime_;
+  TableRuntimeConstSharedPtr runtime_;
   Metrics& metrics_;
+  UpstreamRegistry& upstreams_;
   TlsContexts& tls_;
   CertificateStoreConstSharedPtr certificates_;
   boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
   std::optional<boost::asio::ip::tcp::acceptor> httpAcceptor_;
   std::optional<boost::asio::ip::tcp::acceptor> httpsAcceptor_;
   UpstreamPool pool_;
-  Balancer balancer_;
+  BalancerCursorStore cursors_;
   std::unordered_set<SessionHandle*> sessions_;
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
   std::mt19937_64 random_;

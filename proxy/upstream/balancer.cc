@@ -1,38 +1,238 @@
 #include "proxy/upstream/balancer.h"
 
+#include <algorithm>
+
 namespace portico::proxy {
 
-BalancerState* Balancer::stateFor(const std::string& routeName) {
-  auto& slot = states_[routeName];
-  if (!slot) slot = std::make_unique<BalancerState>();
-  return slot.get();
+namespace {
+// How often a worker re-counts a backend's available endpoints to decide panic mode: a
+// full scan per request would cost O(endpoints).
+constexpr int64_t kPanicRecheckNanos = 100'000'000;
+// Ring points per unit of weight, capped so that huge backends keep a small ring.
+constexpr size_t kPointsPerWeight = 100;
+constexpr size_t kMaxRingPoints = 160'000;
+
+uint64_t mix(uint64_t x) {  // splitmix64 finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+}  // namespace
+
+uint64_t balancingHash(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return mix(h);
 }
 
-Pick Balancer::pick(const RouteSpec& route, BalancerState& state, const std::string* skipEndpoint) {
-  const auto& backends = route.backends;
-  if (state.currentWeights.size() != backends.size()) {
-    state.currentWeights.assign(backends.size(), 0);
-    state.endpointCursor.resize(backends.size(), 0);
+RouteBalancer::RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry) : route_(route) {
+  uint64_t totalWeight = 0;
+  for (const BackendSpec& spec : route.backends) {
+    Backend backend{&spec, {}, {}, true};
+    uint64_t cumulative = 0;
+    for (const EndpointSpec& endpoint : spec.endpoints) {
+      backend.endpoints.push_back(registry.endpoint(endpoint.address()));
+      cumulative += std::max<uint32_t>(endpoint.weight, 1);
+      backend.cumulativeWeights.push_back(cumulative);
+      if (endpoint.weight != spec.endpoints.front().weight) backend.uniformWeights = false;
+      totalWeight += uint64_t(spec.weight) * std::max<uint32_t>(endpoint.weight, 1);
+    }
+    backendStates_.push_back(registry.backend(spec.key));
+    backends_.push_back(std::move(backend));
   }
-  // Smooth weighted round robin over the backends that have endpoints.
+
+  if (route.loadBalancing == LoadBalancingPolicy::ConsistentHash && totalWeight > 0) {
+    const double scale = std::min<double>(kPointsPerWeight, double(kMaxRingPoints) / double(totalWeight));
+    for (uint32_t b = 0; b < backends_.size(); ++b) {
+      const BackendSpec& spec = *backends_[b].spec;
+      for (uint32_t e = 0; e < spec.endpoints.size(); ++e) {
+        const uint64_t weight = uint64_t(spec.weight) * std::max<uint32_t>(spec.endpoints[e].weight, 1);
+        const size_t points = weight == 0 ? 0 : std::max<size_t>(1, size_t(double(weight) * scale));
+        // Points depend on the address only, so an endpoint keeps its arcs when others
+        // come and go.
+        const uint64_t base = balancingHash(spec.endpoints[e].address());
+        for (size_t i = 0; i < points; ++i) ring_.push_back({mix(base + i), b, e});
+      }
+    }
+    std::sort(ring_.begin(), ring_.end(), [](const RingPoint& x, const RingPoint& y) { return x.hash < y.hash; });
+  }
+  if (route.sessionAffinity) {
+    for (uint32_t b = 0; b < backends_.size(); ++b)
+      for (uint32_t e = 0; e < backends_[b].endpoints.size(); ++e)
+        byAffinityId_.emplace(balancingHash(backends_[b].endpoints[e]->address), std::make_pair(b, e));
+  }
+}
+
+bool RouteBalancer::usable(const EndpointState& e, bool panic, const PickRequest& request, bool allowTried) const {
+  if (!panic && !e.available(request.now)) return false;
+  if (!allowTried && request.tried &&
+      std::find(request.tried->begin(), request.tried->end(), &e) != request.tried->end())
+    return false;
+  return true;
+}
+
+bool RouteBalancer::inPanic(size_t b, BalancerCursors::PerBackend& cursor, int64_t now) const {
+  if (route_.panicThresholdPercent == 0) return false;
+  if (now - cursor.panicCheckedAt < kPanicRecheckNanos && cursor.panicCheckedAt != 0) return cursor.panic;
+  const auto& endpoints = backends_[b].endpoints;
+  size_t available = 0;
+  for (const auto& e : endpoints) available += e->available(now);
+  cursor.panic = available * 100 < endpoints.size() * route_.panicThresholdPercent;
+  cursor.panicCheckedAt = now;
+  return cursor.panic;
+}
+
+Pick RouteBalancer::makePick(size_t b, size_t e, bool panic) const {
+  const Backend& backend = backends_[b];
+  EndpointState* state = backend.endpoints[e].get();
+  return Pick{backend.spec, &backend.spec->endpoints[e], state, backendStates_[b].get(),
+              byAffinityId_.empty() ? 0 : balancingHash(state->address), static_cast<uint32_t>(b), panic};
+}
+
+std::optional<size_t> RouteBalancer::chooseBackend(BalancerCursors& cursors, uint64_t excluded) const {
   int64_t total = 0;
   int best = -1;
-  for (size_t i = 0; i < backends.size(); ++i) {
-    if (backends[i].endpoints.empty() || backends[i].weight == 0) continue;
-    state.currentWeights[i] += backends[i].weight;
-    total += backends[i].weight;
-    if (best < 0 || state.currentWeights[i] > state.currentWeights[best]) best = static_cast<int>(i);
+  for (size_t i = 0; i < backends_.size(); ++i) {
+    const BackendSpec& spec = *backends_[i].spec;
+    if ((i < 64 && (excluded >> i & 1)) || spec.endpoints.empty() || spec.weight == 0) continue;
+    cursors.backendWeights[i] += spec.weight;
+    total += spec.weight;
+    if (best < 0 || cursors.backendWeights[i] > cursors.backendWeights[best]) best = static_cast<int>(i);
   }
-  if (best < 0) return {};
-  state.currentWeights[best] -= total;
+  if (best < 0) return std::nullopt;
+  cursors.backendWeights[best] -= total;
+  return static_cast<size_t>(best);
+}
 
-  const BackendSpec& backend = backends[best];
+std::optional<size_t> RouteBalancer::chooseEndpoint(size_t b, BalancerCursors::PerBackend& cursor, bool panic,
+                                                    const PickRequest& request, std::mt19937_64& random) const {
+  const Backend& backend = backends_[b];
   const auto& endpoints = backend.endpoints;
-  uint64_t& cursor = state.endpointCursor[best];
-  const EndpointSpec* chosen = &endpoints[cursor++ % endpoints.size()];
-  if (skipEndpoint && endpoints.size() > 1 && chosen->address() == *skipEndpoint)
-    chosen = &endpoints[cursor++ % endpoints.size()];
-  return Pick{&backend, chosen};
+  const size_t n = endpoints.size();
+  // Two passes: first avoiding endpoints this request already tried, then allowing them.
+  for (bool allowTried : {false, true}) {
+    switch (route_.loadBalancing) {
+      case LoadBalancingPolicy::LeastRequest: {
+        // Power of two choices: two random usable endpoints, the less loaded per weight.
+        std::optional<size_t> best;
+        double bestLoad = 0;
+        for (int draws = 0, found = 0; draws < 8 && found < 2; ++draws) {
+          const size_t i = random() % n;
+          if (!usable(*endpoints[i], panic, request, allowTried)) continue;
+          ++found;
+          const double load = double(endpoints[i]->inFlight.load(std::memory_order_relaxed) + 1) /
+                              std::max<uint32_t>(backend.spec->endpoints[i].weight, 1);
+          if (!best || load < bestLoad) best = i, bestLoad = load;
+        }
+        if (best) return best;
+        break;  // unlucky draws: fall back to a scan below
+      }
+      case LoadBalancingPolicy::Random: {
+        for (int draws = 0; draws < 8; ++draws) {
+          size_t i;
+          if (backend.uniformWeights) {
+            i = random() % n;
+          } else {
+            const uint64_t r = random() % backend.cumulativeWeights.back();
+            i = std::upper_bound(backend.cumulativeWeights.begin(), backend.cumulativeWeights.end(), r) -
+                backend.cumulativeWeights.begin();
+          }
+          if (usable(*endpoints[i], panic, request, allowTried)) return i;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    if (!backend.uniformWeights && route_.loadBalancing == LoadBalancingPolicy::RoundRobin) {
+      // Smooth weighted round robin over the usable endpoints.
+      cursor.endpointWeights.resize(n, 0);
+      int64_t total = 0;
+      int best = -1;
+      for (size_t i = 0; i < n; ++i) {
+        if (!usable(*endpoints[i], panic, request, allowTried)) continue;
+        const int64_t w = std::max<uint32_t>(backend.spec->endpoints[i].weight, 1);
+        cursor.endpointWeights[i] += w;
+        total += w;
+        if (best < 0 || cursor.endpointWeights[i] > cursor.endpointWeights[best]) best = static_cast<int>(i);
+      }
+      if (best >= 0) {
+        cursor.endpointWeights[best] -= total;
+        return static_cast<size_t>(best);
+      }
+      continue;
+    }
+    // Round robin (and the fallback of the random policies): the next usable endpoint.
+    for (size_t step = 0; step < n; ++step) {
+      const size_t i = cursor.cursor++ % n;
+      if (usable(*endpoints[i], panic, request, allowTried)) return i;
+    }
+  }
+  return std::nullopt;
+}
+
+Pick RouteBalancer::pickByHash(uint64_t hash, const PickRequest& request) const {
+  if (ring_.empty()) return {};
+  auto start = std::lower_bound(ring_.begin(), ring_.end(), hash,
+                                [](const RingPoint& p, uint64_t h) { return p.hash < h; });
+  const size_t first = start == ring_.end() ? 0 : size_t(start - ring_.begin());
+  // Walk clockwise to the first usable endpoint: an unavailable endpoint's keys spread
+  // over its neighbours, and come back when it does. Panic: the owner regardless.
+  for (bool allowTried : {false, true}) {
+    for (size_t step = 0; step < ring_.size(); ++step) {
+      const RingPoint& p = ring_[(first + step) % ring_.size()];
+      if (usable(*backends_[p.backend].endpoints[p.endpoint], false, request, allowTried))
+        return makePick(p.backend, p.endpoint, false);
+    }
+  }
+  if (route_.panicThresholdPercent == 0) return {};
+  const RingPoint& owner = ring_[first];
+  return makePick(owner.backend, owner.endpoint, true);
+}
+
+Pick RouteBalancer::pick(const PickRequest& request, BalancerCursors& cursors, std::mt19937_64& random) const {
+  if (cursors.backendWeights.size() != backends_.size()) {
+    cursors.backendWeights.assign(backends_.size(), 0);
+    cursors.backends.assign(backends_.size(), {});
+  }
+  if (request.affinityId) {
+    if (auto it = byAffinityId_.find(*request.affinityId); it != byAffinityId_.end()) {
+      const auto [b, e] = it->second;
+      if (usable(*backends_[b].endpoints[e], false, request, false)) return makePick(b, e, false);
+    }
+  }
+  if (route_.loadBalancing == LoadBalancingPolicy::ConsistentHash)
+    return pickByHash(request.hashKey.value_or(random()), request);
+
+  uint64_t excluded = 0;  // bit per backend with nothing usable (routes have few backends)
+  for (size_t round = 0; round < backends_.size(); ++round) {
+    const std::optional<size_t> b = chooseBackend(cursors, excluded);
+    if (!b) break;
+    auto& cursor = cursors.backends[*b];
+    const bool panic = inPanic(*b, cursor, request.now);
+    if (auto e = chooseEndpoint(*b, cursor, panic, request, random)) return makePick(*b, *e, panic);
+    if (*b < 64) excluded |= uint64_t(1) << *b;  // nothing usable here: the next backend by weight
+  }
+  // Every endpoint of every backend is unavailable: spread over all of them rather than
+  // failing everything (panic), unless panic mode is off.
+  if (route_.panicThresholdPercent == 0) return {};
+  if (const std::optional<size_t> b = chooseBackend(cursors, 0)) {
+    auto& cursor = cursors.backends[*b];
+    if (auto e = chooseEndpoint(*b, cursor, true, request, random)) return makePick(*b, *e, true);
+  }
+  return {};
+}
+
+BalancerCursors* BalancerCursorStore::cursorsFor(const std::string& routeName) {
+  auto& slot = cursors_[routeName];
+  if (!slot) slot = std::make_unique<BalancerCursors>();
+  return slot.get();
 }
 
 }  // namespace portico::proxy

@@ -1,40 +1,119 @@
-// Chooses the endpoint for a request. Backends of a route are weighted (smooth weighted
-// round robin, as nginx does it: an even spread, never bursts); endpoints inside a
-// backend take turns. The cursors are runtime state: they live per worker in
-// BalancerState objects keyed by route name, so a table swap does not reset them.
+// Chooses the endpoint for a request.
+//
+// Backends of a route are weighted by smooth weighted round robin (as nginx does it: an
+// exact, evenly spread split such as a 90/10 canary), except under ConsistentHash where
+// one ring over every endpoint of every backend decides. Inside a backend the policy
+// picks: RoundRobin (smooth weighted), LeastRequest (power of two choices on in-flight
+// requests divided by weight), Random (weighted). ConsistentHash hashes the request key
+// onto a ring (~100 points per weight unit), so adding or removing one of N endpoints
+// remaps about 1/N of the keys. Session affinity pins a client to the endpoint named by
+// its cookie while that endpoint is available.
+//
+// Endpoints that failed active health checks or are ejected as outliers are skipped. When
+// fewer than the route's panicThresholdPercent of a backend's endpoints are available,
+// the backend is in panic and spreads over all of them: degraded service beats none.
+//
+// A RouteBalancer is built per worker per table version (it holds the ring and the shared
+// endpoint states); the cursors it advances live in BalancerCursors, kept per worker by
+// route name so a table swap does not reset them.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "proxy/config/route_table.h"
+#include "proxy/config/route_spec.h"
+#include "proxy/upstream/upstream_state.h"
 
 namespace portico::proxy {
 
-struct BalancerState {
-  std::vector<int64_t> currentWeights;  // smooth WRR, one per backend
-  std::vector<uint64_t> endpointCursor;  // one per backend
+struct BalancerCursors {
+  std::vector<int64_t> backendWeights;  // smooth WRR over backends
+  struct PerBackend {
+    uint64_t cursor = 0;
+    std::vector<int64_t> endpointWeights;  // smooth WRR over weighted endpoints
+    int64_t panicCheckedAt = 0;
+    bool panic = false;
+  };
+  std::vector<PerBackend> backends;
 };
 
 struct Pick {
   const BackendSpec* backend = nullptr;
   const EndpointSpec* endpoint = nullptr;
+  EndpointState* endpointState = nullptr;
+  BackendState* backendState = nullptr;
+  uint64_t affinityId = 0;  // the value for the affinity cookie
+  uint32_t backendIndex = 0;
+  bool panic = false;
   explicit operator bool() const { return endpoint != nullptr; }
 };
 
-class Balancer {
+struct PickRequest {
+  std::optional<uint64_t> hashKey;     // ConsistentHash: hash of the configured key
+  std::optional<uint64_t> affinityId;  // from the affinity cookie
+  const std::vector<const EndpointState*>* tried = nullptr;  // avoided when others exist
+  int64_t now = 0;  // steady clock nanoseconds
+};
+
+// A stable 64-bit hash for balancing keys (FNV-1a, then a mixer): the same in every
+// process, so replicas agree on where a key goes.
+uint64_t balancingHash(std::string_view key);
+
+class RouteBalancer {
  public:
-  // Worker thread only. Stable for the life of the Balancer; call once per table version.
-  BalancerState* stateFor(const std::string& routeName);
-  // nullptr endpoint when the route has no endpoint at all (503). `skipEndpoint` avoids
-  // one address when another exists (a retry goes elsewhere).
-  static Pick pick(const RouteSpec& route, BalancerState& state, const std::string* skipEndpoint = nullptr);
+  RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry);
+
+  // nullptr endpoint when the route has no endpoint at all.
+  Pick pick(const PickRequest& request, BalancerCursors& cursors, std::mt19937_64& random) const;
+
+  const BackendStatePtr& backendState(uint32_t backendIndex) const { return backendStates_[backendIndex]; }
+  // The shared states of one backend's endpoints (outlier detection counts ejections).
+  const std::vector<EndpointStatePtr>& endpointStates(uint32_t backendIndex) const {
+    return backends_[backendIndex].endpoints;
+  }
 
  private:
-  std::unordered_map<std::string, std::unique_ptr<BalancerState>> states_;
+  struct Backend {
+    const BackendSpec* spec;
+    std::vector<EndpointStatePtr> endpoints;
+    std::vector<uint64_t> cumulativeWeights;  // for weighted random
+    bool uniformWeights = true;
+  };
+  struct RingPoint {
+    uint64_t hash;
+    uint32_t backend;
+    uint32_t endpoint;
+  };
+
+  std::optional<size_t> chooseBackend(BalancerCursors& cursors, uint64_t excludedMask) const;
+  std::optional<size_t> chooseEndpoint(size_t b, BalancerCursors::PerBackend& cursor, bool panic,
+                                       const PickRequest& request, std::mt19937_64& random) const;
+  bool usable(const EndpointState& e, bool panic, const PickRequest& request, bool allowTried) const;
+  bool inPanic(size_t b, BalancerCursors::PerBackend& cursor, int64_t now) const;
+  Pick makePick(size_t b, size_t e, bool panic) const;
+  Pick pickByHash(uint64_t hash, const PickRequest& request) const;
+
+  const RouteSpec& route_;
+  std::vector<Backend> backends_;
+  std::vector<BackendStatePtr> backendStates_;
+  std::vector<RingPoint> ring_;  // ConsistentHash only, sorted by hash
+  std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> byAffinityId_;  // affinity only
+};
+
+// Per worker: cursors by route name, surviving table swaps.
+class BalancerCursorStore {
+ public:
+  // Worker thread only. Stable for the life of the store; call once per table version.
+  BalancerCursors* cursorsFor(const std::string& routeName);
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<BalancerCursors>> cursors_;
 };
 
 }  // namespace portico::proxy

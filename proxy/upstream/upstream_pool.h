@@ -17,14 +17,25 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include "proxy/upstream/upstream_state.h"
+
 namespace portico::proxy {
 
 struct UpstreamConnection {
   // Beast reads as much as the buffer has room for (at least 512 bytes), so the room
   // decides how many reads a response body takes: 32 KiB keeps a 64 KiB body at a few.
   static constexpr size_t kReadBufferBytes = 32 * 1024;
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) { buffer.reserve(kReadBufferBytes); }
+  // Counted in `backend`'s open connections (circuit breaker) for its whole life.
+  UpstreamConnection(boost::asio::io_context& ioc, BackendStatePtr backend)
+      : stream(ioc), backend(std::move(backend)) {
+    buffer.reserve(kReadBufferBytes);
+    this->backend->connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~UpstreamConnection() { backend->connections.fetch_sub(1, std::memory_order_relaxed); }
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
   boost::beast::tcp_stream stream;
+  BackendStatePtr backend;
   boost::beast::flat_buffer buffer;  // bytes read past the previous response
   std::string endpoint;              // "host:port", the pool key
   bool reused = false;               // came out of the pool: may have been closed by the peer
@@ -45,6 +56,11 @@ class UpstreamPool {
   // Starts the once-a-second sweep that closes expired idle connections.
   void startSweeping();
   void closeAll();
+  // Closes the idle connections of endpoints the newest table no longer names.
+  template <class KeepPredicate>
+  void retainIf(KeepPredicate keep) {
+    std::erase_if(idle_, [&](const auto& entry) { return !keep(entry.first); });
+  }
   size_t idleCount() const;
 
  private:

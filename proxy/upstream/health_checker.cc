@@ -1,0 +1,181 @@
+#include "proxy/upstream/health_checker.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <thread>
+
+#include "proxy/runtime/table_publisher.h"
+#include "proxy/upstream/upstream_state.h"
+
+namespace portico::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+constexpr auto kTablePoll = std::chrono::milliseconds(250);
+constexpr auto kSweepEvery = std::chrono::seconds(5);
+
+struct Probe {
+  EndpointSpec endpoint;
+  HealthCheckSpec spec;
+  EndpointStatePtr state;
+  bool stopped = false;
+};
+using ProbePtr = std::shared_ptr<Probe>;
+
+// One GET; true for a 2xx or 3xx answer within the timeout.
+net::awaitable<bool> probeOnce(const Probe& probe) {
+  auto executor = co_await net::this_coro::executor;
+  beast::tcp_stream stream(executor);
+  stream.expires_after(probe.spec.timeout);
+  error_code ec;
+  tcp::resolver resolver(executor);
+  auto results = co_await resolver.async_resolve(probe.endpoint.host, std::to_string(probe.endpoint.port),
+                                                 net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return false;
+  co_await stream.async_connect(results, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return false;
+  http::request<http::empty_body> req{http::verb::get, probe.spec.path, 11};
+  req.set(http::field::host, probe.spec.host.empty() ? probe.endpoint.address() : probe.spec.host);
+  req.set(http::field::user_agent, "portico-health-check");
+  req.set(http::field::connection, "close");
+  co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return false;
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // the verdict is the status; the body is not read
+  co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+  stream.socket().close(ec);
+  const unsigned status = parser.get().result_int();
+  co_return status >= 200 && status < 400;
+}
+
+void applyVerdict(Probe& probe, bool passed) {
+  EndpointState& state = *probe.state;
+  if (passed) {
+    state.checkFailures.store(0);
+    const uint32_t passes = state.checkPasses.fetch_add(1) + 1;
+    if (!state.activeHealthy.load() && passes >= probe.spec.healthyThreshold) {
+      state.activeHealthy.store(true);
+      spdlog::info("health check: {} is healthy again ({} passes of {})", state.address, passes, probe.spec.path);
+    }
+  } else {
+    state.checkPasses.store(0);
+    const uint32_t failures = state.checkFailures.fetch_add(1) + 1;
+    if (state.activeHealthy.load() && failures >= probe.spec.unhealthyThreshold) {
+      state.activeHealthy.store(false);
+      spdlog::warn("health check: {} is unhealthy ({} failures of {})", state.address, failures, probe.spec.path);
+    }
+  }
+}
+
+net::awaitable<void> probeLoop(ProbePtr probe) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  while (!probe->stopped) {
+    const bool passed = co_await probeOnce(*probe);
+    if (probe->stopped) break;
+    applyVerdict(*probe, passed);
+    timer.expires_after(probe->spec.interval);
+    error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
+}  // namespace
+
+class HealthChecker::Impl {
+ public:
+  Impl(const TablePublisher& tables, UpstreamRegistry& registry) : tables_(tables), registry_(registry) {}
+
+  void start() {
+    net::co_spawn(ioc_, watchTables(), net::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  net::awaitable<void> watchTables() {
+    net::steady_timer timer(ioc_);
+    uint64_t seen = 0;
+    auto lastSweep = std::chrono::steady_clock::now();
+    for (;;) {
+      if (tables_.version() != seen) {
+        RouteTableConstSharedPtr table = tables_.current();
+        seen = table ? table->version() : 0;
+        if (table) updateProbes(*table);
+      }
+      if (std::chrono::steady_clock::now() - lastSweep > kSweepEvery) {
+        if (auto table = tables_.current()) registry_.sweep(*table);
+        lastSweep = std::chrono::steady_clock::now();
+      }
+      timer.expires_after(kTablePoll);
+      error_code ec;
+      co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
+  }
+
+  // One probe per endpoint address (the first route's check wins when several routes
+  // check the same endpoint). A probe whose settings are unchanged keeps running.
+  void updateProbes(const RouteTable& table) {
+    std::map<std::string, std::pair<EndpointSpec, HealthCheckSpec>> wanted;
+    for (const Route& route : table.routes()) {
+      if (!route.spec.healthCheck) continue;
+      for (const BackendSpec& backend : route.spec.backends)
+        for (const EndpointSpec& endpoint : backend.endpoints)
+          wanted.try_emplace(endpoint.address(), endpoint, *route.spec.healthCheck);
+    }
+    for (auto it = probes_.begin(); it != probes_.end();) {
+      auto want = wanted.find(it->first);
+      if (want != wanted.end() && sameCheck(want->second.second, it->second->spec)) {
+        wanted.erase(want);
+        ++it;
+        continue;
+      }
+      it->second->stopped = true;
+      if (want == wanted.end()) it->second->state->activeHealthy.store(true);  // unchecked = healthy
+      it = probes_.erase(it);
+    }
+    for (auto& [address, target] : wanted) {
+      auto probe = std::make_shared<Probe>(Probe{target.first, target.second, registry_.endpoint(address)});
+      probes_.emplace(address, probe);
+      net::co_spawn(ioc_, probeLoop(probe), net::detached);
+    }
+  }
+
+  static bool sameCheck(const HealthCheckSpec& a, const HealthCheckSpec& b) {
+    return a.path == b.path && a.host == b.host && a.interval == b.interval && a.timeout == b.timeout &&
+           a.healthyThreshold == b.healthyThreshold && a.unhealthyThreshold == b.unhealthyThreshold;
+  }
+
+  const TablePublisher& tables_;
+  UpstreamRegistry& registry_;
+  net::io_context ioc_{1};
+  std::thread thread_;
+  std::map<std::string, ProbePtr> probes_;
+};
+
+HealthChecker::HealthChecker(const TablePublisher& tables, UpstreamRegistry& registry)
+    : impl_(std::make_unique<Impl>(tables, registry)) {}
+HealthChecker::~HealthChecker() { impl_->stop(); }
+void HealthChecker::start() { impl_->start(); }
+void HealthChecker::stop() { impl_->stop(); }
+
+}  // namespace portico::proxy
