@@ -153,8 +153,6 @@ struct Bucket {
 struct alignas(64) LocalRateLimiter::Shard {
   std::mutex mutex;
   std::unordered_map<StoredKey, Bucket, KeyHash, KeyEqual> buckets;
-  uint64_t hashKey0 = 0;
-  uint64_t hashKey1 = 0;
 
   // Drops buckets that are full again; then, if still at `limit`, the 1/16 closest to full.
   void makeRoom(int64_t now, size_t limit) {
@@ -188,12 +186,8 @@ LocalRateLimiter::LocalRateLimiter(const LocalRateLimiterOptions& options) {
   perShardLimit_ = std::max<size_t>(1, maxKeys_ / shardCount_);
   shards_ = std::make_unique<Shard[]>(shardCount_);
   std::random_device random;
-  uint64_t k0 = (uint64_t{random()} << 32) ^ random();
-  uint64_t k1 = (uint64_t{random()} << 32) ^ random();
-  for (size_t i = 0; i < shardCount_; ++i) {
-    shards_[i].hashKey0 = k0;
-    shards_[i].hashKey1 = k1;
-  }
+  hashKey0_ = (uint64_t{random()} << 32) ^ random();
+  hashKey1_ = (uint64_t{random()} << 32) ^ random();
 }
 
 LocalRateLimiter::~LocalRateLimiter() = default;
@@ -224,10 +218,8 @@ RateLimitDecision LocalRateLimiter::decide(std::string_view policyId, std::strin
       key = key.substr(0, kMaxRawKeyBytes);  // cannot happen with the default provider
     }
   }
-  // Every shard has the same hash key; shard 0's is as good as any.
-  const Shard& first = shards_[0];
-  uint64_t policyHash = sipHash(first.hashKey0, first.hashKey1, policyId);
-  uint64_t hash = sipHash(first.hashKey0 ^ policyHash, first.hashKey1 + digested, key);
+  const uint64_t policyHash = sipHash(hashKey0_, hashKey1_, policyId);
+  const uint64_t hash = sipHash(hashKey0_ ^ policyHash, hashKey1_ + digested, key);
   KeyView view{policyId, key, digested, static_cast<size_t>(hash)};
   Shard& shard = shards_[(hash >> 40) & (shardCount_ - 1)];
 

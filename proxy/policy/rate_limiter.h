@@ -66,6 +66,10 @@ class LocalRateLimiter {
   // Counts one request of `key` against the policy and says whether it may pass.
   RateLimitDecision decide(std::string_view policyId, std::string_view key, const RateLimitSpec& spec,
                            Clock::time_point now);
+  // The same at Clock::now().
+  RateLimitDecision decide(std::string_view policyId, std::string_view key, const RateLimitSpec& spec) {
+    return decide(policyId, key, spec, Clock::now());
+  }
 
   // Drops every bucket that is full again at `now` (lossless). Returns how many.
   size_t sweep(Clock::time_point now);
@@ -80,6 +84,8 @@ class LocalRateLimiter {
   size_t shardCount_;
   size_t perShardLimit_;
   size_t maxKeys_;
+  uint64_t hashKey0_;  // SipHash key, random per limiter
+  uint64_t hashKey1_;
 };
 
 // The GCRA parameters for a spec (shared with RedisRateLimiter, which uses microseconds).

@@ -43,6 +43,8 @@ TEST_SUITE("rate_limiter") {
     CHECK(allowedOf(limiter, "r", "k", spec(10, 1s), kStart, 100) == 10);
     CHECK(allowedOf(limiter, "r", "k2", spec(10, 1s, 5), kStart, 100) == 15);
     CHECK(allowedOf(limiter, "r", "k3", spec(1, 1s), kStart, 5) == 1);
+    CHECK(limiter.decide("r", "now", spec(1, 1h)).allowed);  // Clock::now() overload
+    CHECK_FALSE(limiter.decide("r", "now", spec(1, 1h)).allowed);
     CHECK(allowedOf(limiter, "r", "k4", spec(3, 1s, 2), kStart, 100) == 5);  // T does not divide 1 s
   }
 
