@@ -265,6 +265,15 @@ class CountGuard {
   explicit CountGuard(std::atomic<int64_t>& counter) : counter_(&counter) {
     counter_->fetch_add(1, std::memory_order_relaxed);
   }
+  // A slot under `limit` (0: unlimited), or an empty guard when all are taken. Exact
+  // under concurrency: the increment itself decides.
+  static CountGuard acquire(std::atomic<int64_t>& counter, uint32_t limit) {
+    const int64_t before = counter.fetch_add(1, std::memory_order_relaxed);
+    CountGuard guard;
+    guard.counter_ = &counter;
+    if (limit && before >= int64_t(limit)) guard.release();
+    return guard;
+  }
   CountGuard(CountGuard&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
   CountGuard& operator=(CountGuard&& other) noexcept {
     release();
@@ -648,9 +657,8 @@ class Session {
       tried.push_back(&endpointState);
 
       const CircuitBreakerSpec& breaker = spec.circuitBreaker;
-      if (breaker.maxRequests && backendState.inFlight.load(std::memory_order_relaxed) >= breaker.maxRequests)
-        co_return co_await overflow(ex, OverflowReason::MaxRequests, !hasBody);
-      CountGuard backendInFlight(backendState.inFlight);
+      CountGuard backendInFlight = CountGuard::acquire(backendState.inFlight, breaker.maxRequests);
+      if (!backendInFlight) co_return co_await overflow(ex, OverflowReason::MaxRequests, !hasBody);
       CountGuard endpointInFlight(endpointState.inFlight);
 
       // Everything up to the response header of this try; the failure decides on a retry.
@@ -669,10 +677,8 @@ class Session {
           if (breaker.maxConnections &&
               backendState.connections.load(std::memory_order_relaxed) >= breaker.maxConnections)
             co_return co_await overflow(ex, OverflowReason::MaxConnections, !hasBody);
-          if (breaker.maxPendingRequests &&
-              backendState.pending.load(std::memory_order_relaxed) >= breaker.maxPendingRequests)
-            co_return co_await overflow(ex, OverflowReason::MaxPendingRequests, !hasBody);
-          CountGuard pending(backendState.pending);
+          CountGuard pending = CountGuard::acquire(backendState.pending, breaker.maxPendingRequests);
+          if (!pending) co_return co_await overflow(ex, OverflowReason::MaxPendingRequests, !hasBody);
           error_code ec;
           conn = co_await connectTo(*pick.endpoint, std::min(spec.timeouts.connect, tryTimeout), address,
                                     ex.runtime->balancer->backendState(pick.backendIndex), ec);

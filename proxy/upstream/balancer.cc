@@ -47,6 +47,22 @@ RouteBalancer::RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry)
     backends_.push_back(std::move(backend));
   }
 
+  if (route.loadBalancing == LoadBalancingPolicy::Random || route.loadBalancing == LoadBalancingPolicy::LeastRequest) {
+    // Each endpoint's share: its backend's weight split by endpoint weight, so that the
+    // backends' split holds over the draws.
+    double cumulative = 0;
+    for (uint32_t b = 0; b < backends_.size(); ++b) {
+      const BackendSpec& spec = *backends_[b].spec;
+      if (spec.endpoints.empty()) continue;
+      const double perUnit = double(spec.weight) / double(backends_[b].cumulativeWeights.back());
+      for (uint32_t e = 0; e < spec.endpoints.size(); ++e) {
+        const double share = perUnit * std::max<uint32_t>(spec.endpoints[e].weight, 1);
+        if (share <= 0) continue;
+        cumulative += share;
+        slots_.push_back({cumulative, b, e});
+      }
+    }
+  }
   if (route.loadBalancing == LoadBalancingPolicy::ConsistentHash && totalWeight > 0) {
     const double scale = std::min<double>(kPointsPerWeight, double(kMaxRingPoints) / double(totalWeight));
     for (uint32_t b = 0; b < backends_.size(); ++b) {
@@ -77,15 +93,18 @@ bool RouteBalancer::usable(const EndpointState& e, bool panic, const PickRequest
   return true;
 }
 
-bool RouteBalancer::inPanic(size_t b, BalancerCursors::PerBackend& cursor, int64_t now) const {
+bool RouteBalancer::inPanic(BalancerCursors& cursors, int64_t now) const {
   if (route_.panicThresholdPercent == 0) return false;
-  if (now - cursor.panicCheckedAt < kPanicRecheckNanos && cursor.panicCheckedAt != 0) return cursor.panic;
-  const auto& endpoints = backends_[b].endpoints;
-  size_t available = 0;
-  for (const auto& e : endpoints) available += e->available(now);
-  cursor.panic = available * 100 < endpoints.size() * route_.panicThresholdPercent;
-  cursor.panicCheckedAt = now;
-  return cursor.panic;
+  if (cursors.panicCheckedAt != 0 && now - cursors.panicCheckedAt < kPanicRecheckNanos) return cursors.panic;
+  size_t available = 0, total = 0;
+  for (const Backend& backend : backends_) {
+    if (backend.spec->weight == 0) continue;
+    total += backend.endpoints.size();
+    for (const auto& e : backend.endpoints) available += e->available(now);
+  }
+  cursors.panic = available * 100 < total * route_.panicThresholdPercent;
+  cursors.panicCheckedAt = now;
+  return cursors.panic;
 }
 
 Pick RouteBalancer::makePick(size_t b, size_t e, bool panic) const {
@@ -111,70 +130,63 @@ std::optional<size_t> RouteBalancer::chooseBackend(BalancerCursors& cursors, uin
 }
 
 std::optional<size_t> RouteBalancer::chooseEndpoint(size_t b, BalancerCursors::PerBackend& cursor, bool panic,
-                                                    const PickRequest& request, std::mt19937_64& random) const {
+                                                    const PickRequest& request, bool allowTried) const {
   const Backend& backend = backends_[b];
   const auto& endpoints = backend.endpoints;
   const size_t n = endpoints.size();
-  // Two passes: first avoiding endpoints this request already tried, then allowing them.
-  for (bool allowTried : {false, true}) {
-    switch (route_.loadBalancing) {
-      case LoadBalancingPolicy::LeastRequest: {
-        // Power of two choices: two random usable endpoints, the less loaded per weight.
-        std::optional<size_t> best;
-        double bestLoad = 0;
-        for (int draws = 0, found = 0; draws < 8 && found < 2; ++draws) {
-          const size_t i = random() % n;
-          if (!usable(*endpoints[i], panic, request, allowTried)) continue;
-          ++found;
-          const double load = double(endpoints[i]->inFlight.load(std::memory_order_relaxed) + 1) /
-                              std::max<uint32_t>(backend.spec->endpoints[i].weight, 1);
-          if (!best || load < bestLoad) best = i, bestLoad = load;
-        }
-        if (best) return best;
-        break;  // unlucky draws: fall back to a scan below
-      }
-      case LoadBalancingPolicy::Random: {
-        for (int draws = 0; draws < 8; ++draws) {
-          size_t i;
-          if (backend.uniformWeights) {
-            i = random() % n;
-          } else {
-            const uint64_t r = random() % backend.cumulativeWeights.back();
-            i = std::upper_bound(backend.cumulativeWeights.begin(), backend.cumulativeWeights.end(), r) -
-                backend.cumulativeWeights.begin();
-          }
-          if (usable(*endpoints[i], panic, request, allowTried)) return i;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    if (!backend.uniformWeights && route_.loadBalancing == LoadBalancingPolicy::RoundRobin) {
-      // Smooth weighted round robin over the usable endpoints.
-      cursor.endpointWeights.resize(n, 0);
-      int64_t total = 0;
-      int best = -1;
-      for (size_t i = 0; i < n; ++i) {
-        if (!usable(*endpoints[i], panic, request, allowTried)) continue;
-        const int64_t w = std::max<uint32_t>(backend.spec->endpoints[i].weight, 1);
-        cursor.endpointWeights[i] += w;
-        total += w;
-        if (best < 0 || cursor.endpointWeights[i] > cursor.endpointWeights[best]) best = static_cast<int>(i);
-      }
-      if (best >= 0) {
-        cursor.endpointWeights[best] -= total;
-        return static_cast<size_t>(best);
-      }
-      continue;
-    }
-    // Round robin (and the fallback of the random policies): the next usable endpoint.
+  if (backend.uniformWeights) {
     for (size_t step = 0; step < n; ++step) {
       const size_t i = cursor.cursor++ % n;
       if (usable(*endpoints[i], panic, request, allowTried)) return i;
     }
+    return std::nullopt;
+  }
+  // Smooth weighted round robin over the usable endpoints.
+  cursor.endpointWeights.resize(n, 0);
+  int64_t total = 0;
+  int best = -1;
+  for (size_t i = 0; i < n; ++i) {
+    if (!usable(*endpoints[i], panic, request, allowTried)) continue;
+    const int64_t w = std::max<uint32_t>(backend.spec->endpoints[i].weight, 1);
+    cursor.endpointWeights[i] += w;
+    total += w;
+    if (best < 0 || cursor.endpointWeights[i] > cursor.endpointWeights[best]) best = static_cast<int>(i);
+  }
+  if (best < 0) return std::nullopt;
+  cursor.endpointWeights[best] -= total;
+  return static_cast<size_t>(best);
+}
+
+std::optional<RouteBalancer::Slot> RouteBalancer::drawSlot(const PickRequest& request, std::mt19937_64& random,
+                                                           bool panic, bool allowTried) const {
+  // A few weighted draws over every endpoint of the rule; unusable draws are redrawn.
+  for (int draws = 0; draws < 8; ++draws) {
+    const double r = std::uniform_real_distribution<double>(0, slots_.back().cumulative)(random);
+    auto it = std::upper_bound(slots_.begin(), slots_.end(), r,
+                               [](double v, const Slot& slot) { return v < slot.cumulative; });
+    if (it == slots_.end()) --it;
+    if (usable(*backends_[it->backend].endpoints[it->endpoint], panic, request, allowTried)) return *it;
   }
   return std::nullopt;
+}
+
+Pick RouteBalancer::pickDrawn(const PickRequest& request, bool panic, std::mt19937_64& random) const {
+  if (slots_.empty()) return {};
+  for (bool allowTried : {false, true}) {
+    std::optional<Slot> chosen = drawSlot(request, random, panic, allowTried);
+    if (chosen && route_.loadBalancing == LoadBalancingPolicy::LeastRequest) {
+      // Power of two choices: a second draw, and the less loaded per unit of weight wins.
+      if (std::optional<Slot> other = drawSlot(request, random, panic, allowTried)) {
+        auto load = [&](const Slot& s) {
+          return double(backends_[s.backend].endpoints[s.endpoint]->inFlight.load(std::memory_order_relaxed) + 1) /
+                 std::max<uint32_t>(backends_[s.backend].spec->endpoints[s.endpoint].weight, 1);
+        };
+        if (load(*other) < load(*chosen)) chosen = other;
+      }
+    }
+    if (chosen) return makePick(chosen->backend, chosen->endpoint, panic);
+  }
+  return {};  // unlucky draws only; the caller falls back to round robin
 }
 
 Pick RouteBalancer::pickByHash(uint64_t hash, const PickRequest& request) const {
@@ -209,24 +221,22 @@ Pick RouteBalancer::pick(const PickRequest& request, BalancerCursors& cursors, s
   }
   if (route_.loadBalancing == LoadBalancingPolicy::ConsistentHash)
     return pickByHash(request.hashKey.value_or(random()), request);
+  const bool panic = inPanic(cursors, request.now);
+  if (route_.loadBalancing == LoadBalancingPolicy::Random || route_.loadBalancing == LoadBalancingPolicy::LeastRequest)
+    if (Pick drawn = pickDrawn(request, panic, random)) return drawn;
 
-  uint64_t excluded = 0;  // bit per backend with nothing usable (routes have few backends)
-  for (size_t round = 0; round < backends_.size(); ++round) {
-    const std::optional<size_t> b = chooseBackend(cursors, excluded);
-    if (!b) break;
-    auto& cursor = cursors.backends[*b];
-    const bool panic = inPanic(*b, cursor, request.now);
-    if (auto e = chooseEndpoint(*b, cursor, panic, request, random)) return makePick(*b, *e, panic);
-    if (*b < 64) excluded |= uint64_t(1) << *b;  // nothing usable here: the next backend by weight
+  // Round robin, and the fallback of unlucky draws. First avoiding endpoints this request
+  // already tried, then allowing them; a backend with nothing usable hands its turn on.
+  for (bool allowTried : {false, true}) {
+    uint64_t excluded = 0;  // bit per backend (routes have few backends)
+    for (size_t round = 0; round < backends_.size(); ++round) {
+      const std::optional<size_t> b = chooseBackend(cursors, excluded);
+      if (!b) break;
+      if (auto e = chooseEndpoint(*b, cursors.backends[*b], panic, request, allowTried)) return makePick(*b, *e, panic);
+      if (*b < 64) excluded |= uint64_t(1) << *b;
+    }
   }
-  // Every endpoint of every backend is unavailable: spread over all of them rather than
-  // failing everything (panic), unless panic mode is off.
-  if (route_.panicThresholdPercent == 0) return {};
-  if (const std::optional<size_t> b = chooseBackend(cursors, 0)) {
-    auto& cursor = cursors.backends[*b];
-    if (auto e = chooseEndpoint(*b, cursor, true, request, random)) return makePick(*b, *e, true);
-  }
-  return {};
+  return {};  // nothing available and not in panic (panic mode off)
 }
 
 BalancerCursors* BalancerCursorStore::cursorsFor(const std::string& routeName) {

@@ -1,17 +1,19 @@
 // Chooses the endpoint for a request.
 //
-// Backends of a route are weighted by smooth weighted round robin (as nginx does it: an
-// exact, evenly spread split such as a 90/10 canary), except under ConsistentHash where
-// one ring over every endpoint of every backend decides. Inside a backend the policy
-// picks: RoundRobin (smooth weighted), LeastRequest (power of two choices on in-flight
-// requests divided by weight), Random (weighted). ConsistentHash hashes the request key
-// onto a ring (~100 points per weight unit), so adding or removing one of N endpoints
+// RoundRobin: backends by smooth weighted round robin (as nginx does it: an exact, evenly
+// spread split such as a 90/10 canary), then their endpoints in turn (smooth weighted
+// when endpoint weights differ). Random and LeastRequest draw over every endpoint of
+// the rule, each weighted by its backend's share, so the backend split holds on average;
+// LeastRequest draws two and takes the one with fewer in-flight requests per weight
+// (power of two choices). ConsistentHash hashes the request key onto one ring over every
+// endpoint (~100 points per weight unit), so adding or removing one of N endpoints
 // remaps about 1/N of the keys. Session affinity pins a client to the endpoint named by
 // its cookie while that endpoint is available.
 //
-// Endpoints that failed active health checks or are ejected as outliers are skipped. When
-// fewer than the route's panicThresholdPercent of a backend's endpoints are available,
-// the backend is in panic and spreads over all of them: degraded service beats none.
+// Endpoints that failed active health checks or are ejected as outliers are skipped, and a
+// backend with none left hands its share to the others. When fewer than the route's
+// panicThresholdPercent of its endpoints are available, the route is in panic and spreads
+// over all of them: degraded service beats none.
 //
 // A RouteBalancer is built per worker per table version (it holds the ring and the shared
 // endpoint states); the cursors it advances live in BalancerCursors, kept per worker by
@@ -37,10 +39,10 @@ struct BalancerCursors {
   struct PerBackend {
     uint64_t cursor = 0;
     std::vector<int64_t> endpointWeights;  // smooth WRR over weighted endpoints
-    int64_t panicCheckedAt = 0;
-    bool panic = false;
   };
   std::vector<PerBackend> backends;
+  int64_t panicCheckedAt = 0;
+  bool panic = false;
 };
 
 struct Pick {
@@ -82,7 +84,7 @@ class RouteBalancer {
   struct Backend {
     const BackendSpec* spec;
     std::vector<EndpointStatePtr> endpoints;
-    std::vector<uint64_t> cumulativeWeights;  // for weighted random
+    std::vector<uint64_t> cumulativeWeights;  // of endpoint weights
     bool uniformWeights = true;
   };
   struct RingPoint {
@@ -92,16 +94,26 @@ class RouteBalancer {
   };
 
   std::optional<size_t> chooseBackend(BalancerCursors& cursors, uint64_t excludedMask) const;
+  struct Slot {  // Random and LeastRequest draw endpoints of every backend by weight
+    double cumulative;
+    uint32_t backend;
+    uint32_t endpoint;
+  };
+
   std::optional<size_t> chooseEndpoint(size_t b, BalancerCursors::PerBackend& cursor, bool panic,
-                                       const PickRequest& request, std::mt19937_64& random) const;
+                                       const PickRequest& request, bool allowTried) const;
+  std::optional<Slot> drawSlot(const PickRequest& request, std::mt19937_64& random, bool panic,
+                               bool allowTried) const;
+  Pick pickDrawn(const PickRequest& request, bool panic, std::mt19937_64& random) const;
   bool usable(const EndpointState& e, bool panic, const PickRequest& request, bool allowTried) const;
-  bool inPanic(size_t b, BalancerCursors::PerBackend& cursor, int64_t now) const;
+  bool inPanic(BalancerCursors& cursors, int64_t now) const;
   Pick makePick(size_t b, size_t e, bool panic) const;
   Pick pickByHash(uint64_t hash, const PickRequest& request) const;
 
   const RouteSpec& route_;
   std::vector<Backend> backends_;
   std::vector<BackendStatePtr> backendStates_;
+  std::vector<Slot> slots_;      // Random and LeastRequest only
   std::vector<RingPoint> ring_;  // ConsistentHash only, sorted by hash
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> byAffinityId_;  // affinity only
 };

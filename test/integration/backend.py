@@ -6,7 +6,12 @@
 One thread per connection, keep-alive, Content-Length and chunked request bodies.
 Endpoints (anything else echoes):
 
-  GET  /__stats                 {"connections": accepted TCP connections, "requests": n}
+  GET  /__stats                 {"connections": accepted TCP connections, "requests": n,
+                                 "health_checks": n}
+  GET  /__control?healthy=0|1&delay_ms=N&status=N   changes how this backend behaves from
+                                now on: /healthz answers 503 when unhealthy; every other
+                                request waits delay_ms and answers `status` (0: normal)
+  GET  /healthz                 200, or 503 after /__control?healthy=0
   ANY  /stream?bytes=N[&chunked=1]   N bytes of a fixed pattern (never held whole)
   ANY  /sleep?ms=N              waits N ms, then echoes
   ANY  /reset                   reads the request header, then resets the TCP connection
@@ -41,6 +46,11 @@ class Stats:
         self.lock = threading.Lock()
         self.connections = 0
         self.requests = 0
+        self.health_checks = 0
+        # Behaviour switches set through /__control.
+        self.healthy = True
+        self.delay_ms = 0
+        self.status = 0
 
 
 class BadRequest(Exception):
@@ -176,12 +186,30 @@ class Handler:
         for k, v in header_list:
             lk = k.lower()
             headers[lk] = headers[lk] + ", " + v if lk in headers else v
-        with self.stats.lock:
-            self.stats.requests += 1
         url = urllib.parse.urlsplit(target)
         path, query = url.path, url.query
         params = urllib.parse.parse_qs(query, keep_blank_values=True)
         close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if path == "/__control":
+            with self.stats.lock:
+                if "healthy" in params:
+                    self.stats.healthy = params["healthy"][0] == "1"
+                for key in ("delay_ms", "status"):
+                    if key in params:
+                        setattr(self.stats, key, int(params[key][0]))
+            send_response(self.sock, 200, b"{}", close=close)
+            return not close
+        if path == "/healthz":
+            with self.stats.lock:
+                self.stats.health_checks += 1
+                healthy = self.stats.healthy
+            send_response(self.sock, 200 if healthy else 503, b"{}", close=close)
+            return not close
+        with self.stats.lock:
+            self.stats.requests += 1
+            delay_ms, forced_status = self.stats.delay_ms, self.stats.status
+        if delay_ms and path != "/__stats":
+            time.sleep(delay_ms / 1000.0)
 
         if path == "/ws" and headers.get("upgrade", "").lower() == "websocket":
             self.websocket(headers)
@@ -196,7 +224,8 @@ class Handler:
                 pass
             with self.stats.lock:
                 body = json.dumps({"connections": self.stats.connections,
-                                   "requests": self.stats.requests}).encode()
+                                   "requests": self.stats.requests,
+                                   "health_checks": self.stats.health_checks}).encode()
             send_response(self.sock, 200, body, close=close)
             return not close
         if path == "/stream":
@@ -240,7 +269,7 @@ class Handler:
             n += len(piece)
         if path == "/sleep":
             time.sleep(int(params.get("ms", ["1000"])[0]) / 1000.0)
-        status = int(params.get("status", ["200"])[0])
+        status = forced_status or int(params.get("status", ["200"])[0])
         extra = []
         for hv in params.get("hdr", []):
             k, _, v = hv.partition(":")
