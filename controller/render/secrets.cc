@@ -67,6 +67,12 @@ Expected<std::string> secretValue(const json& secret, const std::string& key) {
 
 }  // namespace
 
+// "data[key]": Secret keys often contain dots, so always bracketed, which reads the same
+// for every key.
+static std::string keyField(std::string_view parent, std::string_view key) {
+  return std::string(parent) + "[" + std::string(key) + "]";
+}
+
 Expected<std::string> decodeBase64(std::string_view text) {
   std::string out;
   out.reserve(text.size() * 3 / 4);
@@ -152,9 +158,9 @@ Expected<std::map<std::string, std::string>> decodeSecretEntries(const json& sec
   if (data && data->is_object()) {
     for (auto it = data->begin(); it != data->end(); ++it) {
       if (it->is_null()) continue;
-      if (!it->is_string()) return makeError(childField("data", it.key()) + ": must be a string");
+      if (!it->is_string()) return makeError(keyField("data", it.key()) + ": must be a string");
       auto decoded = decodeBase64(it->get_ref<const std::string&>());
-      if (!decoded) return makeError(childField("data", it.key()) + ": " + decoded.error().message);
+      if (!decoded) return makeError(keyField("data", it.key()) + ": " + decoded.error().message);
       out[it.key()] = std::move(decoded).value();
     }
   } else if (data) {
@@ -164,7 +170,7 @@ Expected<std::map<std::string, std::string>> decodeSecretEntries(const json& sec
   if (stringData && stringData->is_object()) {
     for (auto it = stringData->begin(); it != stringData->end(); ++it) {
       if (it->is_null()) continue;
-      if (!it->is_string()) return makeError(childField("stringData", it.key()) + ": must be a string");
+      if (!it->is_string()) return makeError(keyField("stringData", it.key()) + ": must be a string");
       out[it.key()] = it->get<std::string>();
     }
   } else if (stringData) {
@@ -201,13 +207,13 @@ Expected<std::vector<std::pair<std::string, std::string>>> apiKeysFromSecret(con
   std::map<std::string, std::string> owner;  // key -> consumer, to find reuse
   for (auto& [consumer, value] : *entries) {
     std::string key = trimRight(value);
-    std::string f = childField("data", consumer);
+    std::string f = keyField("data", consumer);
     if (!isHttpToken(consumer)) return makeError(f + ": the consumer name must be an HTTP token");
     if (key.empty()) return makeError(f + ": the API key is empty");
     if (hasControl(key)) return makeError(f + ": the API key contains control characters");
     auto [it, inserted] = owner.emplace(key, consumer);
     if (!inserted) {
-      return makeError(f + ": holds the same API key as " + childField("data", it->second) +
+      return makeError(f + ": holds the same API key as " + keyField("data", it->second) +
                        " (a key must identify one consumer)");
     }
     keys.emplace_back(consumer, std::move(key));
@@ -228,7 +234,7 @@ Expected<std::string> htpasswdFromSecret(const json& secret) {
   }
   const bool isAuth = authIt != entries->end();
   const std::string& text = isAuth ? authIt->second : htIt->second;
-  const std::string f = childField("data", isAuth ? "auth" : "htpasswd");
+  const std::string f = keyField("data", isAuth ? "auth" : "htpasswd");
   std::string out;
   std::set<std::string> users;
   size_t lineNo = 0;

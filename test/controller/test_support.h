@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,6 +68,18 @@ inline nlohmann::json tlsSecret(const std::string& ns, const std::string& name,
           {"metadata", {{"namespace", ns}, {"name", name}}},
           {"type", "kubernetes.io/tls"},
           {"data", {{"tls.crt", base64(certPem)}, {"tls.key", base64(keyPem)}}}};
+}
+
+// An Opaque Secret; `data` values are plain text, base64-encoded here.
+inline nlohmann::json opaqueSecret(const std::string& ns, const std::string& name,
+                                   const std::map<std::string, std::string>& data) {
+  nlohmann::json encoded = nlohmann::json::object();
+  for (const auto& [k, v] : data) encoded[k] = base64(v);
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"namespace", ns}, {"name", name}}},
+          {"type", "Opaque"},
+          {"data", std::move(encoded)}};
 }
 
 // A discovery.k8s.io/v1 EndpointSlice of Service `svc`.

@@ -213,7 +213,7 @@ spec:
   CHECK(contains(m, path + ":10: APIRoute default/orders spec.rules[0].match.path.value: invalid RE2"));
   CHECK(contains(m, path + ":15: APIRoute default/orders spec.rules[1].backends[0].service: service \"orders\": "
                            "service backends need a cluster"));
-  CHECK(contains(m, path + ":17: APIRoute default/orders spec.rules[1].auth: auth is not supported yet"));
+  CHECK(contains(m, path + ":18: APIRoute default/orders spec.rules[1].auth.apiKey.secretName: required"));
   CHECK(std::count(m.begin(), m.end(), '\n') == 2);  // three lines
 }
 

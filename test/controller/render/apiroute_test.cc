@@ -243,14 +243,14 @@ TEST_CASE("a bad duration is InvalidDuration on its timeout field") {
   renderRejected({{"timeouts", {{"idle", 30}}}}, "spec.rules[0].timeouts.idle", "InvalidField");
 }
 
-TEST_CASE("future features reject the rule with UnsupportedFeature so it never serves unprotected") {
-  for (const char* feature : {"auth", "rateLimit", "cors", "retries"}) {
+TEST_CASE("security policies written as null or empty reject the rule so it never serves unprotected") {
+  for (const char* feature : {"auth", "rateLimit", "ipRules"}) {
     CAPTURE(feature);
-    renderRejected({{feature, {{"x", 1}}}}, std::string("spec.rules[0].") + feature, "UnsupportedFeature");
-    renderRejected({{feature, nullptr}}, std::string("spec.rules[0].") + feature, "UnsupportedFeature");
+    renderRejected({{feature, nullptr}}, std::string("spec.rules[0].") + feature, "InvalidField");
+    renderRejected({{feature, json::object()}}, std::string("spec.rules[0].") + feature +
+                   (std::string(feature) == "rateLimit" ? ".requests" : ""), "InvalidField");
   }
-  renderRejected({{"loadBalancing", {{"policy", "ConsistentHash"}, {"hashOn", "ClientIP"}}}},
-                 "spec.rules[0].loadBalancing.hashOn", "UnsupportedFeature");
+  renderRejected({{"auth", {{"x", 1}}}}, "spec.rules[0].auth.x", "UnknownField");
 }
 
 TEST_CASE("an unknown field in a rule is UnknownField, so a typo never drops a policy silently") {

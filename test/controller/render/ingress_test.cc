@@ -479,11 +479,13 @@ TEST_CASE("an invalid annotation value rejects the Ingress with InvalidAnnotatio
   checkRejectedBy("portico.dev/request-timeout", "1d", "InvalidAnnotation");
 }
 
-TEST_CASE("rate-limit and auth annotations are not supported yet and block the whole Ingress") {
+TEST_CASE("unknown rate-limit and auth annotations block the whole Ingress; half a known set is InvalidAnnotation") {
   checkRejectedBy("portico.dev/rate-limit", "100", "UnsupportedFeature");
-  checkRejectedBy("portico.dev/rate-limit-burst", "20", "UnsupportedFeature");
-  checkRejectedBy("portico.dev/auth-secret", "users", "UnsupportedFeature");
-  checkRejectedBy("portico.dev/auth-type", "basic", "UnsupportedFeature");
+  checkRejectedBy("portico.dev/ratelimit-rps", "100", "UnsupportedFeature");
+  checkRejectedBy("portico.dev/auth-url", "http://authz", "UnsupportedFeature");
+  checkRejectedBy("portico.dev/rate-limit-burst", "20", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/auth-secret", "users", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/auth-type", "basic", "InvalidAnnotation");
 }
 
 TEST_CASE("a blocked Ingress does not take down other Ingresses") {
@@ -652,6 +654,160 @@ TEST_CASE("10,000 Ingresses with a Service of 3 endpoints each render in well un
   REQUIRE(!result.table.routes.empty());
   CHECK(result.table.routes[0].backends.at(0).endpoints.size() == 3);
   CHECK(elapsed < 1000ms);
+}
+
+// ---- gateway and resilience annotations ------------------------------------------------
+
+TEST_CASE("annotations: api-key auth from a Secret in the Ingress's namespace, on every path") {
+  ObjectSnapshot s = withWeb({ingress("shop", "web",
+                                      {{"rules", {hostRule("app.example.com", {path("/a"), path("/b")})}},
+                                       {"defaultBackend", serviceBackend("web")}},
+                                      "", {{"portico.dev/auth-type", "api-key"},
+                                           {"portico.dev/auth-secret", "keys"},
+                                           {"portico.dev/auth-header", "X-Token"}})});
+  s.secrets = {opaqueSecret("shop", "keys", {{"alice", "k1"}})};
+  auto result = renderClean(s);
+  REQUIRE(result.table.routes.size() == 3);
+  for (const auto& r : result.table.routes) {
+    REQUIRE(r.auth.apiKey.has_value());
+    CHECK(r.auth.apiKey->header == "X-Token");
+    CHECK(r.auth.apiKey->keys == std::vector<std::pair<std::string, std::string>>{{"alice", "k1"}});
+  }
+}
+
+TEST_CASE("annotations: basic auth with ingress-nginx's data key auth and a realm") {
+  const std::string hash = "$2y$05$" + std::string(53, 'x');
+  ObjectSnapshot s = withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                      {{"portico.dev/auth-type", "basic"},
+                                       {"portico.dev/auth-secret", "users"},
+                                       {"portico.dev/auth-realm", "Shop"}})});
+  s.secrets = {opaqueSecret("shop", "users", {{"auth", "alice:" + hash + "\n"}})};
+  auto r = renderClean(s).table.routes.at(0);
+  REQUIRE(r.auth.basic.has_value());
+  CHECK(r.auth.basic->realm == "Shop");
+  CHECK(r.auth.basic->htpasswd == "alice:" + hash);
+}
+
+TEST_CASE("annotations: a missing or invalid auth Secret blocks the Ingress (ResolvedRefs on auth-secret)") {
+  for (bool present : {false, true}) {
+    CAPTURE(present);
+    ObjectSnapshot s = withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                        {{"portico.dev/auth-type", "api-key"}, {"portico.dev/auth-secret", "keys"}})});
+    if (present) s.secrets = {opaqueSecret("shop", "keys", {})};
+    auto result = renderSnapshot(s);
+    CHECK(result.table.routes.empty());
+    CHECK(result.ownedIngresses.empty());
+    auto at = diagnosticsAt(result, "metadata.annotations[portico.dev/auth-secret]");
+    REQUIRE_MESSAGE(at.size() == 1, diagnosticsText(result));
+    CHECK(at[0].reason == (present ? "InvalidSecret" : "SecretNotFound"));
+    CHECK(at[0].condition == "ResolvedRefs");
+  }
+}
+
+TEST_CASE("annotations: rate limit, CORS, source ranges, retries, hashing, affinity, health checks") {
+  auto r = annotatedRoute({{"portico.dev/rate-limit-requests", "100"},
+                           {"portico.dev/rate-limit-period", "1m"},
+                           {"portico.dev/rate-limit-burst", "10"},
+                           {"portico.dev/rate-limit-key", "Header:X-Tenant"},
+                           {"portico.dev/cors-allow-origins", "https://a.example.com, https://*.example.org"},
+                           {"portico.dev/cors-allow-methods", "get,POST"},
+                           {"portico.dev/cors-allow-credentials", "true"},
+                           {"portico.dev/allow-source-ranges", "10.0.0.0/8, 2001:DB8::/32"},
+                           {"portico.dev/deny-source-ranges", "10.1.0.0/16"},
+                           {"portico.dev/retries", "3"},
+                           {"portico.dev/retry-on", "5xx,gateway-error, 429"},
+                           {"portico.dev/hash-on", "Header:X-User"},
+                           {"portico.dev/health-check-path", "/ready"}});
+  REQUIRE(r.rateLimit.has_value());
+  CHECK(r.rateLimit->requests == 100);
+  CHECK(r.rateLimit->period == 60000ms);
+  CHECK(r.rateLimit->burst == 10);
+  CHECK(r.rateLimit->key == proxy::RateLimitKey::Header);
+  CHECK(r.rateLimit->keyName == "X-Tenant");
+  REQUIRE(r.cors.has_value());
+  CHECK(r.cors->allowOrigins == std::vector<std::string>{"https://a.example.com", "https://*.example.org"});
+  CHECK(r.cors->allowMethods == std::vector<std::string>{"GET", "POST"});
+  CHECK(r.cors->allowCredentials);
+  CHECK(r.ipRules.allow == std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32"});
+  CHECK(r.ipRules.deny == std::vector<std::string>{"10.1.0.0/16"});
+  REQUIRE(r.retries.has_value());
+  CHECK(r.retries->attempts == 3);
+  CHECK(r.retries->on5xx);
+  CHECK_FALSE(r.retries->onConnectFailure);
+  CHECK(r.retries->onStatuses == std::vector<unsigned>{429, 502, 503, 504});
+  CHECK(r.loadBalancing == proxy::LoadBalancingPolicy::ConsistentHash);
+  CHECK(r.hashOn.source == proxy::HashSource::Header);
+  CHECK(r.hashOn.name == "X-User");
+  REQUIRE(r.healthCheck.has_value());
+  CHECK(r.healthCheck->path == "/ready");
+
+  auto a = annotatedRoute({{"portico.dev/affinity-cookie", "sticky"}, {"portico.dev/retries", "1"},
+                           {"portico.dev/rate-limit-requests", "5"}});
+  REQUIRE(a.sessionAffinity.has_value());
+  CHECK(a.sessionAffinity->cookieName == "sticky");
+  CHECK(a.retries->onConnectFailure);  // default conditions
+  CHECK(a.retries->onReset);
+  CHECK(a.rateLimit->period == 1000ms);  // default period
+  CHECK(a.rateLimit->key == proxy::RateLimitKey::ClientIP);
+
+  auto none = annotatedRoute({});
+  CHECK_FALSE(none.rateLimit.has_value());
+  CHECK_FALSE(none.cors.has_value());
+  CHECK(none.ipRules.empty());
+  CHECK(none.auth.empty());
+  CHECK_FALSE(none.retries.has_value());
+}
+
+TEST_CASE("annotations: invalid gateway values block the Ingress with InvalidAnnotation on that annotation") {
+  checkRejectedBy("portico.dev/auth-type", "jwt", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/rate-limit-requests", "0", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/rate-limit-requests", "many", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/rate-limit-period", "1d", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/rate-limit-key", "IP", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/cors-allow-origins", "https://a.example.com,example.org", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/cors-allow-methods", "GET", "InvalidAnnotation");  // needs origins
+  checkRejectedBy("portico.dev/cors-allow-credentials", "yes", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/allow-source-ranges", "10.0.0.0/8,10.0.0.0/40", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/deny-source-ranges", "", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/retries", "11", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/retry-on", "5xx", "InvalidAnnotation");  // needs retries
+  checkRejectedBy("portico.dev/hash-on", "Body", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/affinity-cookie", "a b", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/health-check-path", "ready", "InvalidAnnotation");
+  checkRejectedBy("portico.dev/auth-header", "X-Key", "InvalidAnnotation");  // needs auth-type api-key
+
+  auto combo = [](json annotations, const std::string& key) {
+    CAPTURE(key);
+    auto result = renderSnapshot(withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                                  std::move(annotations))}));
+    CHECK(result.table.routes.empty());
+    auto at = diagnosticsAt(result, "metadata.annotations[" + key + "]");
+    REQUIRE_MESSAGE(at.size() == 1, diagnosticsText(result));
+    CHECK(at[0].reason == "InvalidAnnotation");
+  };
+  combo({{"portico.dev/hash-on", "ClientIP"}, {"portico.dev/load-balancing", "Random"}}, "portico.dev/hash-on");
+  combo({{"portico.dev/hash-on", "ClientIP"}, {"portico.dev/affinity-cookie", "s"}}, "portico.dev/affinity-cookie");
+  combo({{"portico.dev/rate-limit-requests", "1"}, {"portico.dev/rate-limit-key", "Consumer"}},
+        "portico.dev/rate-limit-key");
+  combo({{"portico.dev/rate-limit-requests", "1"}, {"portico.dev/rate-limit-key", "Claim:sub"}},
+        "portico.dev/rate-limit-key");
+  combo({{"portico.dev/cors-allow-origins", "*"}, {"portico.dev/cors-allow-credentials", "true"}},
+        "portico.dev/cors-allow-credentials");
+}
+
+TEST_CASE("annotations: an auth Secret rotation re-renders to a different table") {
+  auto renderWith = [](const std::string& key) {
+    ObjectSnapshot s = withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                        {{"portico.dev/auth-type", "api-key"}, {"portico.dev/auth-secret", "keys"}})});
+    s.secrets = {opaqueSecret("shop", "keys", {{"alice", key}})};
+    return renderClean(s);
+  };
+  auto a = renderWith("old-key");
+  auto b = renderWith("new-key");
+  CHECK(a.table.routes.at(0).auth.apiKey->keys.at(0).second == "old-key");
+  CHECK(b.table.routes.at(0).auth.apiKey->keys.at(0).second == "new-key");
+  CHECK(toJson(a.table).dump() != toJson(b.table).dump());
+  CHECK(toJson(a.table).dump().find("old-key") == std::string::npos);
 }
 
 }  // TEST_SUITE

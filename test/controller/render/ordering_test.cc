@@ -84,7 +84,7 @@ TEST_CASE("diagnostics come in object order, so they are deterministic too") {
   std::vector<std::string> got;
   for (const auto& d : result.diagnostics) got.push_back(d.object.toString() + " " + d.field + " " + d.reason);
   CHECK(got == std::vector<std::string>{
-                   "APIRoute a/early spec.rules[1].auth UnsupportedFeature",
+                   "APIRoute a/early spec.rules[1].auth InvalidField",
                    "APIRoute a/same-time spec.tls.secretName SecretNotFound",
                    "APIRoute b/same-time spec.rules[0].backends[1].service BackendNotFound",
                });

@@ -1,0 +1,67 @@
+// Command-line flags: the gateway flags that go into ServerOptions.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "controller/options.h"
+
+using namespace portico::controller;
+using namespace std::chrono_literals;
+
+namespace {
+
+portico::Expected<Options> parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "portico");
+  return parseOptions(static_cast<int>(args.size()), args.data());
+}
+
+std::string errorOf(std::vector<const char*> args) {
+  auto o = parse(std::move(args));
+  REQUIRE_FALSE(o.has_value());
+  return o.error().message;
+}
+
+}  // namespace
+
+TEST_SUITE("options") {
+
+TEST_CASE("gateway flags are off by default") {
+  auto o = parse({});
+  REQUIRE(o.has_value());
+  CHECK(o->server.trustedProxies.empty());
+  CHECK(o->server.redisAddress.empty());
+  CHECK(o->server.redisTimeout == 50ms);
+}
+
+TEST_CASE("--trusted-proxy is repeatable and takes comma lists of addresses and CIDRs") {
+  auto o = parse({"--trusted-proxy", "10.0.0.0/8, 192.0.2.1", "--trusted-proxy=2001:DB8::/32",
+                  "--trusted-proxy", "10.0.0.0/8"});
+  REQUIRE(o.has_value());
+  CHECK(o->server.trustedProxies == std::vector<std::string>{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32"});
+  CHECK(errorOf({"--trusted-proxy", "10.0.0.0/33"}).find("flag --trusted-proxy") != std::string::npos);
+  CHECK(errorOf({"--trusted-proxy", "proxy.local"}).find("flag --trusted-proxy") != std::string::npos);
+  CHECK(errorOf({"--trusted-proxy", "10.0.0.1,"}).find("flag --trusted-proxy") != std::string::npos);
+  CHECK(errorOf({"--trusted-proxy"}).find("needs a value") != std::string::npos);
+}
+
+TEST_CASE("--redis-address host:port and --redis-timeout") {
+  auto o = parse({"--redis-address", "redis.portico:6379", "--redis-timeout", "200ms"});
+  REQUIRE(o.has_value());
+  CHECK(o->server.redisAddress == "redis.portico:6379");
+  CHECK(o->server.redisTimeout == 200ms);
+  CHECK(parse({"--redis-address=127.0.0.1:6379"})->server.redisAddress == "127.0.0.1:6379");
+  CHECK(parse({"--redis-address=[::1]:6379"})->server.redisAddress == "[::1]:6379");
+  CHECK(errorOf({"--redis-address", "redis"}).find("flag --redis-address") != std::string::npos);
+  CHECK(errorOf({"--redis-address", "redis:0"}).find("flag --redis-address") != std::string::npos);
+  CHECK(errorOf({"--redis-address", "bad host:6379"}).find("flag --redis-address") != std::string::npos);
+  CHECK(errorOf({"--redis-timeout", "0s"}).find("flag --redis-timeout") != std::string::npos);
+  CHECK(errorOf({"--redis-timeout", "fast"}).find("flag --redis-timeout") != std::string::npos);
+}
+
+TEST_CASE("the usage text lists the gateway flags") {
+  for (const char* flag : {"--trusted-proxy", "--redis-address", "--redis-timeout"}) {
+    CHECK(usage().find(flag) != std::string::npos);
+  }
+}
+
+}  // TEST_SUITE
