@@ -1,11 +1,13 @@
 #include "controller/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
 #include <thread>
 
 #include "controller/render/duration.h"
+#include "controller/render/policies.h"
 
 namespace portico::controller {
 
@@ -58,6 +60,12 @@ Kubernetes:
   --publish-service NS/NAME  Service whose addresses go into Ingress status
   --publish-address ADDR     fixed address for Ingress status
   --leader-elect             only the Lease holder writes status and Events
+
+Gateway:
+  --trusted-proxy CIDR       repeatable or a comma list; X-Forwarded-For is believed only from
+                             these peers (client IP for ipRules, rate limits, hashing)
+  --redis-address HOST:PORT  Redis for rateLimit mode Global (default: none)
+  --redis-timeout DUR        Redis answer timeout before failureMode applies (default 50ms)
 
 Logs:
   --log-format text|json     (default text)
@@ -147,6 +155,31 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
          if (v != "text" && v != "json") return "must be text or json";
          o.jsonLogs = v == "json";
          o.server.accessLogJson = o.jsonLogs;
+         return std::nullopt;
+       }},
+      {"trusted-proxy",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         for (const auto& item : splitList(v)) {
+           if (std::string why = checkIpOrCidr(item); !why.empty()) return why;
+           std::string cidr = normalizeIpOrCidr(item);
+           auto& list = o.server.trustedProxies;
+           if (std::find(list.begin(), list.end(), cidr) == list.end()) list.push_back(cidr);
+         }
+         return std::nullopt;
+       }},
+      {"redis-address",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         if (std::string why = checkHostPort(v); !why.empty()) return why;
+         o.server.redisAddress = v;
+         return std::nullopt;
+       }},
+      {"redis-timeout",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto d = parseDuration(v);
+         if (!d || std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() < 1) {
+           return "must be a duration of at least 1ms, like 50ms";
+         }
+         o.server.redisTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
          return std::nullopt;
        }},
       {"log-level", text(o.logLevel)},
