@@ -14,13 +14,35 @@
 // | `portico.dev/proxy-body-size` | bytes, optionally with `k`, `m` or `g` (powers of 1024; case-insensitive), e.g. `"10m"` | Requests with a larger body get 413. At least 1 byte. |
 // | `portico.dev/connect-timeout` | Go duration, e.g. `"2s"` (default 5s) | Upstream connect timeout. At least 1ms. |
 // | `portico.dev/request-timeout` | Go duration, e.g. `"30s"` (default 60s) | Whole exchange with the upstream, request sent to response complete. At least 1ms. |
+// | `portico.dev/auth-type` | `api-key` or `basic` | Authentication on every route of the Ingress; needs `auth-secret`. |
+// | `portico.dev/auth-secret` | Secret name | Secret in the Ingress's namespace: for api-key each data key is a consumer and its value the key; for basic the htpasswd text in data key `auth` (as ingress-nginx) or `htpasswd` (bcrypt or SHA-crypt hashes). |
+// | `portico.dev/auth-header` | header name (default `X-API-Key`) | Request header carrying the API key (api-key only). |
+// | `portico.dev/auth-realm` | text (default `portico`) | Basic auth realm (basic only). |
+// | `portico.dev/rate-limit-requests` | integer ≥ 1 | Token bucket: requests per period; the other rate-limit-* annotations need it. |
+// | `portico.dev/rate-limit-period` | Go duration (default 1s) | The period. |
+// | `portico.dev/rate-limit-burst` | integer (default 0) | Extra requests above the steady rate. |
+// | `portico.dev/rate-limit-key` | `ClientIP` (default), `Consumer` (needs auth-type) or `Header:NAME` | What a bucket is kept for. |
+// | `portico.dev/cors-allow-origins` | comma list of `https://host[:port]`, `https://*.domain` or `*` | CORS; Portico answers preflights. |
+// | `portico.dev/cors-allow-methods` | comma list of methods | Needs cors-allow-origins. |
+// | `portico.dev/cors-allow-credentials` | `"true"` or `"false"` | Needs cors-allow-origins; not with `*`. |
+// | `portico.dev/allow-source-ranges` | comma list of CIDRs or addresses (IPv4, IPv6) | Only these clients; others get 403. |
+// | `portico.dev/deny-source-ranges` | comma list of CIDRs or addresses | These clients get 403. |
+// | `portico.dev/retries` | 0-10 | Retries on another endpoint (default conditions connect-failure, reset). |
+// | `portico.dev/retry-on` | comma list: connect-failure, reset, timeout, 5xx, gateway-error, or status codes | Needs retries. |
+// | `portico.dev/hash-on` | `ClientIP`, `Path`, `Header:NAME`, `Cookie:NAME` or `Query:NAME` | Selects ConsistentHash with this key; not with load-balancing or affinity-cookie. |
+// | `portico.dev/affinity-cookie` | cookie name | Cookie-based session affinity. |
+// | `portico.dev/health-check-path` | a path such as `/healthz` | Active HTTP health checks with the default interval and thresholds. |
 //
-// - An invalid value of one of these annotations rejects the whole Ingress (reason
-//   InvalidAnnotation): it is not served rather than served differently from what it asks.
-// - `portico.dev/rate-limit*`, `portico.dev/ratelimit*` and `portico.dev/auth*` are not
-//   supported yet. An Ingress that carries one is not served at all (reason
-//   UnsupportedFeature), so a route meant to be protected is never served unprotected. Use
-//   an APIRoute for these features once they land.
+// - An invalid value of one of these annotations, or one that needs another one that is
+//   missing, rejects the whole Ingress (reason InvalidAnnotation): it is not served rather
+//   than served differently from what it asks, and never with a security annotation
+//   silently dropped. A missing or unusable auth Secret likewise (ResolvedRefs False,
+//   SecretNotFound or InvalidSecret, on the auth-secret annotation). The Secret is read on
+//   every render, so rotating it changes the table without a restart.
+// - Any other annotation starting with `portico.dev/rate-limit`, `portico.dev/ratelimit`
+//   or `portico.dev/auth` (a typo, or a feature only an APIRoute has, such as JWT) blocks
+//   the Ingress (reason UnsupportedFeature), so a route meant to be protected is never
+//   served unprotected.
 // - Any other `portico.dev/` annotation is reported (reason UnknownAnnotation, usually a
 //   typo) and ignored; the Ingress is still served.
 // - Annotations of other controllers (nginx.ingress.kubernetes.io/ and so on) are ignored.

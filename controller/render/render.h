@@ -76,9 +76,18 @@ struct RenderResult {
 // metadata.creationTimestamp (missing first), then namespace/name, then rule order, so
 // the input order never matters; routes of all kinds merge in that order. Problems are
 // isolated:
-//  - Accepted False on an invalid or unknown field, or a future feature (auth, rateLimit,
-//    cors, retries: UnsupportedFeature) drops that rule only; the other rules render.
-//    Invalid hosts, an unknown spec field or a missing spec drop the whole object.
+//  - Accepted False on an invalid or unknown field drops that rule only; the other rules
+//    render. Invalid hosts, an unknown spec field or a missing spec drop the whole object.
+//    Every rule field renders: match, backends, loadBalancing (policy, hashOn,
+//    sessionAffinity, panicThresholdPercent), timeouts, retries, healthCheck,
+//    outlierDetection, circuitBreaker, ipRules, cors, auth (apiKey, basic, jwt, external),
+//    rateLimit, redirect (a rule without backends), rewrite (pathPrefix or regex), header
+//    edits and limits; see controller/render/rule_policies.h for their rules. Reasons:
+//    InvalidField, UnknownField, InvalidDuration, InvalidPath, InvalidRegex, InvalidCIDR,
+//    InvalidHost, InvalidBackend, DuplicateRuleName.
+//  - ResolvedRefs False (SecretNotFound, InvalidSecret) on an auth Secret (apiKey, basic,
+//    jwt secretName, read from the APIRoute's namespace): the rule is not served at all, so
+//    a protected route is never served unprotected. A changed Secret changes the table.
 //  - ResolvedRefs False (BackendNotFound) on a backend that cannot be resolved (a missing
 //    Service or port; any Service in standalone mode): the rule renders without that
 //    backend, and with no backend left the proxy answers 503.
