@@ -80,4 +80,22 @@ std::vector<QueryParam> parseQuery(std::string_view query) {
   return params;
 }
 
+std::string withoutQueryParam(std::string_view query, std::string_view name) {
+  std::string out;
+  QueryParamIterator it(query);
+  RawQueryParam param;
+  while (it.next(param)) {
+    if (decodedEquals(param.name, name)) continue;
+    if (!out.empty()) out += '&';
+    out += param.name;
+    // "name=" and "name" differ: keep the '=' exactly when the pair had one.
+    if (param.name.data() + param.name.size() < query.data() + query.size() &&
+        param.name.data()[param.name.size()] == '=') {
+      out += '=';
+      out += param.value;
+    }
+  }
+  return out;
+}
+
 }  // namespace portico::proxy::router

@@ -40,6 +40,10 @@ class QueryParamIterator {
 [[nodiscard]] std::optional<std::string_view> findRawQueryValue(std::string_view query,
                                                                 std::string_view name) noexcept;
 
+// The raw query without the parameters whose decoded name is `name` (an API key that
+// must not reach the backend); the other pairs keep their order and encoding.
+[[nodiscard]] std::string withoutQueryParam(std::string_view query, std::string_view name);
+
 struct QueryParam {
   std::string name;
   std::string value;

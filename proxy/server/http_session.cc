@@ -21,6 +21,7 @@
 #include "proxy/router/cookie.h"
 #include "proxy/router/path.h"
 #include "proxy/router/query.h"
+#include "proxy/upstream/http_fetch.h"
 #include "proxy/upstream/outlier.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/http_errors.h"
@@ -229,6 +230,7 @@ struct Exchange {
   Clock::time_point start;
   std::string requestId;
   std::string host;
+  std::string clientAddress;  // the peer, or the client behind trusted proxies
   const Route* route = nullptr;
   TableRuntimeConstSharedPtr tableRuntime;  // pinned with the table
   const RouteRuntime* runtime = nullptr;
@@ -474,7 +476,7 @@ class Session {
     if (!route) co_return co_await reply(ex, 404, "no route for this host and path", clientKeepAlive);
     ex.route = route;
     ex.tableRuntime = worker_.tableRuntime();
-    ex.runtime = &(*ex.tableRuntime)[route->index];
+    ex.runtime = &ex.tableRuntime->routes[route->index];
 
     const uint64_t bodyLimit =
         route->spec.maxRequestBodyBytes ? route->spec.maxRequestBodyBytes : options_.maxRequestBodyBytes;
@@ -482,7 +484,27 @@ class Session {
       co_return co_await reply(ex, 413, "request body larger than this route allows", false);
     parser.body_limit(bodyLimit);
 
-    const PickRequest pickRequest = pickRequestFor(route->spec, req, *path, query);
+    ex.clientAddress = worker_.gateway().clientAddress(clientIp_, req["x-forwarded-for"]);
+    policy::Admission admission;
+    const policy::RoutePolicies* policies = ex.runtime->policies;
+    if (!policies) co_return co_await reply(ex, 503, "this route's policies failed to load", clientKeepAlive);
+    if (!policies->empty()) {
+      policy::Verdict verdict = policies->admit(view, ex.clientAddress, admission);
+      if (verdict && policies->needsExternalAuth())
+        verdict = co_await externalAuth(*route->spec.auth.external, req, ex, admission);
+      if (verdict) verdict = policies->limit(view, ex.clientAddress, admission, worker_.gateway());
+      if (!verdict) {
+        for (auto& header : verdict.replyHeaders) ex.responseHeaders.push_back(std::move(header));
+        co_return co_await reply(ex, verdict.status, verdict.message, clientKeepAlive);
+      }
+      for (auto& header : admission.responseHeaders) ex.responseHeaders.push_back(std::move(header));
+    }
+    if (route->spec.redirect) {
+      ex.responseHeaders.emplace_back("location", redirectLocation(*route->spec.redirect, ex.host, *path, query));
+      co_return co_await reply(ex, route->spec.redirect->status, "redirecting", clientKeepAlive);
+    }
+
+    const PickRequest pickRequest = pickRequestFor(route->spec, req, *path, query, ex);
     const Pick pick = ex.runtime->balancer->pick(pickRequest, *ex.runtime->cursors, worker_.random());
     if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", clientKeepAlive);
 
@@ -498,20 +520,83 @@ class Session {
     req.erase(http::field::expect);
     ex.clientKeepAlive = req.keep_alive();
     ex.clientVersion = req.version();
-    const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex);
+    const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex, admission);
     co_return co_await forward(parser, *route, ex, upgrade, pickRequest, pick);
+  }
+
+  std::string redirectLocation(const RedirectSpec& redirect, const std::string& host, const std::string& path,
+                               std::string_view query) const {
+    std::string location = redirect.scheme.value_or(tls_ ? "https" : "http") + "://" + redirect.host.value_or(host);
+    if (redirect.port) location += ":" + std::to_string(*redirect.port);
+    location += redirect.path.value_or(path);
+    if (!query.empty()) location += "?" + std::string(query);
+    return location;
+  }
+
+  // External authorization: the request's method, original target and chosen headers go
+  // to the auth service (no body). 2xx admits and copies the chosen answer headers onto
+  // the upstream request; any other answer goes back to the client with its status;
+  // no answer in time fails closed (503) unless failOpen.
+  net::awaitable<policy::Verdict> externalAuth(const ExternalAuthSpec& spec, const Request& req, Exchange& ex,
+                                               policy::Admission& admission) {
+    for (const auto& name : spec.upstreamHeaders) admission.removeUpstream.push_back(name);  // no spoofing
+    auto url = parseHttpUrl(spec.url);
+    if (!url || url->tls) co_return policy::Verdict{503, "external auth needs an http:// URL"};
+    const EndpointSpec endpoint{url->host, url->port, 1};
+    const std::string address = endpoint.address();
+    const auto deadline = Clock::now() + spec.timeout;
+
+    http::request<http::empty_body> check{req.method(), url->target, 11};
+    check.set(http::field::host, url->host);
+    check.set("x-forwarded-method", req.method_string());
+    check.set("x-forwarded-uri", req.target());
+    check.set("x-forwarded-host", ex.host);
+    check.set("x-forwarded-for", ex.clientAddress);
+    check.set("x-forwarded-proto", tls_ ? "https" : "http");
+    for (const auto& name : spec.forwardHeaders)
+      if (auto it = req.find(name); it != req.end()) check.set(name, it->value());
+    check.prepare_payload();
+
+    error_code ec;
+    UpstreamConnectionPtr conn = worker_.pool().take(address);
+    if (!conn) conn = co_await connectTo(endpoint, spec.timeout, address, worker_.upstreams().backend("auth:" + spec.url), ec);
+    http::response_parser<http::string_body> answer;
+    answer.body_limit(64 * 1024);
+    if (conn) {
+      conn->stream.expires_at(deadline);
+      co_await http::async_write(conn->stream, check, net::redirect_error(kAwait, ec));
+      if (!ec) co_await http::async_read(conn->stream, conn->buffer, answer, net::redirect_error(kAwait, ec));
+    }
+    if (!conn || ec) {
+      spdlog::warn("{} external auth {} failed: {}", ex.requestId, spec.url, ec.message());
+      if (spec.failOpen) co_return policy::Verdict{};
+      co_return policy::Verdict{503, "authorization service unavailable"};
+    }
+    const auto& res = answer.get();
+    const unsigned status = res.result_int();
+    if (res.keep_alive()) worker_.pool().put(std::move(conn), std::chrono::seconds(30));
+    if (status >= 200 && status < 300) {
+      for (const auto& name : spec.upstreamHeaders)
+        if (auto it = res.find(name); it != res.end()) admission.setUpstream.emplace_back(name, std::string(it->value()));
+      co_return policy::Verdict{};
+    }
+    policy::Verdict denied{status >= 300 && status < 600 ? status : 403, "denied by the authorization service"};
+    for (auto name : {http::field::www_authenticate, http::field::location, http::field::set_cookie})
+      for (auto it = res.find(name); it != res.end() && it->name() == name; ++it)
+        denied.replyHeaders.emplace_back(std::string(it->name_string()), std::string(it->value()));
+    co_return denied;
   }
 
   // The balancer's inputs from the request: the ConsistentHash key, the affinity cookie.
   PickRequest pickRequestFor(const RouteSpec& spec, const Request& req, std::string_view path,
-                             std::string_view query) const {
+                             std::string_view query, const Exchange& ex) const {
     PickRequest pr;
     pr.now = nowNanos();
     if (spec.loadBalancing == LoadBalancingPolicy::ConsistentHash) {
       std::optional<std::string_view> key;
       switch (spec.hashOn.source) {
         case HashSource::ClientIP:
-          key = clientIp_;
+          key = ex.clientAddress;
           break;
         case HashSource::Header:
           if (auto it = req.find(spec.hashOn.name); it != req.end()) key = it->value();
@@ -557,7 +642,8 @@ class Session {
 
   // Edits the client's request header in place into the upstream request header.
   bool prepareUpstreamRequest(Request& req, const Route& route, const std::string& path,
-                              std::string_view query, std::string_view hostHeader, Exchange& ex) {
+                              std::string_view query, std::string_view hostHeader, Exchange& ex,
+                              const policy::Admission& admission) {
     const bool upgrade = req.count(http::field::upgrade) &&
                          http::token_list{req[http::field::connection]}.exists("upgrade");
     const std::string upgradeProtocol = upgrade ? std::string(req[http::field::upgrade]) : std::string();
@@ -568,16 +654,21 @@ class Session {
       req.set(http::field::connection, "Upgrade");
     }
 
-    std::string newTarget = rewrittenPath(route.spec, path);
-    if (!query.empty()) {
+    std::optional<std::string> regexRewritten = ex.runtime->policies->regexRewrite(path);
+    std::string newTarget = regexRewritten ? std::move(*regexRewritten) : rewrittenPath(route.spec, path);
+    const std::string forwardedQuery =
+        admission.removeQueryParam ? router::withoutQueryParam(query, *admission.removeQueryParam) : std::string(query);
+    if (!forwardedQuery.empty()) {
       newTarget += '?';
-      newTarget += query;
+      newTarget += forwardedQuery;
     }
     req.target(newTarget);
     if (route.spec.rewriteHost) req.set(http::field::host, *route.spec.rewriteHost);
 
     std::string forwardedFor(req["x-forwarded-for"]);
     forwardedFor += forwardedFor.empty() ? clientIp_ : ", " + clientIp_;
+    for (const auto& name : admission.removeUpstream) req.erase(name);
+    for (const auto& [name, value] : admission.setUpstream) req.set(name, value);
     req.set("x-forwarded-for", forwardedFor);
     req.set("x-forwarded-proto", tls_ ? "https" : "http");
     if (!originalHost.empty()) req.set("x-forwarded-host", originalHost);
@@ -918,7 +1009,8 @@ class Session {
     res.set(http::field::content_type, "application/json");
     res.set("x-request-id", ex.requestId);
     for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
-    res.body() = errorBody(status, message, ex.requestId);
+    if (status != 204 && status != 304) res.body() = errorBody(status, message, ex.requestId);
+    else res.erase(http::field::content_type);
     res.keep_alive(keepAlive);
     res.prepare_payload();
     ex.status = status;

@@ -7,6 +7,7 @@
 
 #include "proxy/server/worker.h"
 #include "proxy/upstream/health_checker.h"
+#include "proxy/upstream/http_fetch.h"
 
 namespace portico::proxy {
 
@@ -17,7 +18,10 @@ class ProxyServer::Impl {
  public:
   Impl(ServerOptions options, TablePublisher& tables, Metrics& metrics, UpstreamRegistry& upstreams)
       : options_(std::move(options)), tables_(tables), metrics_(metrics), upstreams_(upstreams),
-        healthChecker_(tables, upstreams) {}
+        healthChecker_(tables, upstreams),
+        gateway_(policy::GatewayOptions{options_.trustedProxies, options_.redisAddress, options_.redisTimeout},
+                 [](const std::string& url, std::chrono::milliseconds timeout) { return httpFetch(url, timeout); }),
+        policies_(gateway_) {}
 
   void start() {
     const auto address = net::ip::make_address(options_.listenAddress);
@@ -25,7 +29,7 @@ class ProxyServer::Impl {
     std::optional<tcp::endpoint> https;
     if (options_.httpsPort) https.emplace(address, options_.httpsPort);
     for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) {
-      auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, upstreams_, tls_);
+      auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, upstreams_, gateway_, policies_, tls_);
       try {
         worker->listen(http, https);
       } catch (const std::exception& e) {
@@ -62,6 +66,8 @@ class ProxyServer::Impl {
   Metrics& metrics_;
   UpstreamRegistry& upstreams_;
   HealthChecker healthChecker_;
+  policy::GatewayRuntime gateway_;
+  policy::PolicyCompiler policies_;
   TlsContexts tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

@@ -11,8 +11,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& tables, Metrics& metrics,
-               UpstreamRegistry& upstreams, TlsContexts& tls)
-    : id_(id), options_(options), tables_(tables), metrics_(metrics), upstreams_(upstreams), tls_(tls),
+               UpstreamRegistry& upstreams, policy::GatewayRuntime& gateway, policy::PolicyCompiler& policies,
+               TlsContexts& tls)
+    : id_(id), options_(options), tables_(tables), metrics_(metrics), upstreams_(upstreams), gateway_(gateway),
+      policies_(policies), tls_(tls),
       pool_(ioc_, options.upstreamMaxIdlePerEndpoint), random_(std::random_device{}()) {
   applyServerPolicy(baseTls_);
   SSL_CTX_set_tlsext_servername_callback(baseTls_.native_handle(), &Worker::onServerName);
@@ -25,6 +27,7 @@ Worker::~Worker() {
   if (httpsAcceptor_) httpsAcceptor_->close(ignored);
   for (SessionHandle* session : sessions_) session->stream->socket().close(ignored);
   pool_.closeAll();
+  limiterSweepTimer_.cancel();
   ioc_.restart();
   ioc_.run_for(std::chrono::milliseconds(200));
 }
@@ -53,7 +56,18 @@ void Worker::run() {
   acceptHttp();
   if (httpsAcceptor_) acceptHttps();
   pool_.startSweeping();
+  if (id_ == 0) sweepRateLimits();
   ioc_.run();
+}
+
+// Idle rate-limit buckets are freed every 10 s (by one worker: the limiter is shared).
+void Worker::sweepRateLimits() {
+  limiterSweepTimer_.expires_after(std::chrono::seconds(10));
+  limiterSweepTimer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    gateway_.localLimiter().sweep(std::chrono::steady_clock::now());
+    sweepRateLimits();
+  });
 }
 
 void Worker::acceptHttp() {
@@ -93,11 +107,15 @@ const RouteTableConstSharedPtr& Worker::table() {
     // Once per table version: map every route to the runtime state kept by name. The new
     // runtime is built before the old one goes, so shared upstream state stays alive.
     auto runtime = std::make_shared<TableRuntime>();
-    runtime->reserve(table->routes().size());
+    runtime->policies = policies_.forTable(table);
+    runtime->routes.reserve(table->routes().size());
     std::unordered_set<std::string> addresses;
     for (const Route& route : table->routes()) {
-      runtime->push_back({metrics_.routeStats(route.spec.name), std::make_unique<RouteBalancer>(route.spec, upstreams_),
-                         cursors_.cursorsFor(route.spec.name), upstreams_.route(route.spec.name)});
+      const auto& policies = runtime->policies->routes[route.index];
+      runtime->routes.push_back({metrics_.routeStats(route.spec.name),
+                                 std::make_unique<RouteBalancer>(route.spec, upstreams_),
+                                 cursors_.cursorsFor(route.spec.name), upstreams_.route(route.spec.name),
+                                 policies ? &*policies : nullptr});
       for (const BackendSpec& backend : route.spec.backends)
         for (const EndpointSpec& endpoint : backend.endpoints) addresses.insert(endpoint.address());
     }

@@ -14,8 +14,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include "proxy/policy/route_policies.h"
 #include "proxy/runtime/metrics.h"
 #include "proxy/runtime/table_publisher.h"
 #include "proxy/server/server.h"
@@ -32,10 +34,14 @@ struct RouteRuntime {
   std::unique_ptr<RouteBalancer> balancer;
   BalancerCursors* cursors = nullptr;
   RouteUpstreamStatePtr upstream;
+  const policy::RoutePolicies* policies = nullptr;  // nullptr: they failed to compile (503)
 };
 // The runtime of every route of one table version, indexed by Route::index. A request
 // pins it together with its table: both stay valid while it runs, whatever is published.
-using TableRuntime = std::vector<RouteRuntime>;
+struct TableRuntime {
+  std::vector<RouteRuntime> routes;
+  policy::TablePoliciesConstSharedPtr policies;
+};
 using TableRuntimeConstSharedPtr = std::shared_ptr<const TableRuntime>;
 
 // A client connection as the drain logic sees it.
@@ -47,7 +53,8 @@ struct SessionHandle {
 class Worker {
  public:
   Worker(unsigned id, const ServerOptions& options, const TablePublisher& tables, Metrics& metrics,
-         UpstreamRegistry& upstreams, TlsContexts& tls);
+         UpstreamRegistry& upstreams, policy::GatewayRuntime& gateway, policy::PolicyCompiler& policies,
+         TlsContexts& tls);
   // Closes whatever is left and lets the remaining coroutines unwind, so that none of
   // them outlives the members it uses.
   ~Worker();
@@ -70,6 +77,7 @@ class Worker {
   const ServerOptions& options() const { return options_; }
   Metrics& metrics() { return metrics_; }
   UpstreamRegistry& upstreams() { return upstreams_; }
+  policy::GatewayRuntime& gateway() { return gateway_; }
   UpstreamPool& pool() { return pool_; }
   boost::asio::io_context& ioc() { return ioc_; }
   bool draining() const { return draining_; }
@@ -86,6 +94,7 @@ class Worker {
   void acceptHttp();
   void acceptHttps();
   void refreshCertificates();
+  void sweepRateLimits();
   static int onServerName(SSL* ssl, int* alert, void* arg);
 
   unsigned id_;
@@ -98,6 +107,8 @@ class Worker {
   TableRuntimeConstSharedPtr runtime_;
   Metrics& metrics_;
   UpstreamRegistry& upstreams_;
+  policy::GatewayRuntime& gateway_;
+  policy::PolicyCompiler& policies_;
   TlsContexts& tls_;
   CertificateStoreConstSharedPtr certificates_;
   boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
@@ -108,6 +119,7 @@ class Worker {
   std::unordered_set<SessionHandle*> sessions_;
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
   std::mt19937_64 random_;
+  boost::asio::steady_timer limiterSweepTimer_{ioc_};
   bool draining_ = false;
 };
 

@@ -207,8 +207,10 @@ def test_health_checks_mark_down_and_up(pool, portico_factory):
     assert 5 <= target.stats()["health_checks"] - before <= 13
 
 
+# The retry budget (default: 20% of requests in flight, at least 3 retries) is raised so
+# that four clients retrying at once never hit it here; test_retry_budget covers it.
 RESILIENT = {"retries": {"attempts": 3, "on": ["connect-failure", "reset", "timeout", "503"],
-                         "perTryTimeout": "300ms"},
+                         "perTryTimeout": "300ms", "minRetriesInFlight": 16},
              "outlierDetection": {"consecutive5xx": 3, "consecutiveGatewayFailures": 2,
                                   "baseEjectionTime": "2s", "maxEjectionPercent": 50}}
 
@@ -239,6 +241,33 @@ def test_backend_killed_mid_load_is_invisible_with_retries(log_dir, pool, portic
         assert endpoint_state(p, victim)["ejected"] or endpoint_state(p, victim)["ejections"] >= 1
     finally:
         victim.stop()
+
+
+def test_retry_budget_caps_retries_during_an_outage(pool, portico_factory):
+    rules = [lb_rule("budget", pool[:2], retries={"attempts": 3, "on": ["503"], "budgetPercent": 0,
+                                                  "minRetriesInFlight": 1})]
+    p = portico_factory(dump(apiroute("lb", rules)))
+    for b in pool[:2]:
+        control(b, status=503, delay_ms=100)
+    statuses = collections.Counter()
+    barrier = threading.Barrier(6)
+
+    def client():
+        barrier.wait()
+        with requests.Session() as s:
+            for _ in range(4):
+                statuses[s.get(p.url + "/budget", timeout=10).status_code] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == {503: 24}
+    # Six concurrent failing requests, but only one retry may be in flight at a time.
+    assert p.metric("portico_upstream_retry_budget_exhausted_total") >= 1
+    retries = p.metric("portico_upstream_retries_total")
+    assert retries < 24 * 3, retries
 
 
 def test_post_is_not_retried_but_get_is(log_dir, pool, portico_factory):

@@ -54,4 +54,12 @@ TEST_SUITE("router") {
     CHECK_FALSE(findRawQueryValue("vv=1&xv=2", "v"));
     CHECK_FALSE(findRawQueryValue("", "v"));
   }
+
+  TEST_CASE("withoutQueryParam drops every pair with that decoded name and keeps the rest as sent") {
+    CHECK(withoutQueryParam("api_key=s3cret&a=1", "api_key") == "a=1");
+    CHECK(withoutQueryParam("a=1&api%5Fkey=s3cret&b=%20&api_key=x", "api_key") == "a=1&b=%20");
+    CHECK(withoutQueryParam("flag&a=&api_key", "api_key") == "flag&a=");
+    CHECK(withoutQueryParam("a=1", "api_key") == "a=1");
+    CHECK(withoutQueryParam("", "api_key") == "");
+  }
 }

@@ -1,0 +1,193 @@
+#include "proxy/policy/route_policies.h"
+
+#include <re2/re2.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/router/query.h"
+
+namespace portico::proxy::policy {
+
+namespace {
+std::unique_ptr<RedisRateLimiter> makeRedis(const GatewayOptions& options) {
+  if (options.redisAddress.empty()) return nullptr;
+  RedisRateLimiterOptions redis;
+  const size_t colon = options.redisAddress.rfind(':');
+  redis.host = options.redisAddress.substr(0, colon);
+  if (colon != std::string::npos) redis.port = static_cast<uint16_t>(std::stoi(options.redisAddress.substr(colon + 1)));
+  redis.connectTimeout = options.redisTimeout;
+  redis.commandTimeout = options.redisTimeout;
+  return std::make_unique<RedisRateLimiter>(std::move(redis));
+}
+
+CidrSet trustedSet(const std::vector<std::string>& cidrs) {
+  auto set = CidrSet::parse(cidrs);
+  if (!set) throw std::invalid_argument("--trusted-proxy: " + set.error().message);
+  return std::move(*set);
+}
+
+Verdict deny(unsigned status, std::string message, HeaderList headers = {}) {
+  return Verdict{status, std::move(message), std::move(headers)};
+}
+}  // namespace
+
+GatewayRuntime::GatewayRuntime(const GatewayOptions& options, JwksFetcher fetcher)
+    : trusted_(trustedSet(options.trustedProxies)), redis_(makeRedis(options)), jwks_(std::move(fetcher)) {}
+
+std::string GatewayRuntime::clientAddress(std::string_view peer, std::string_view forwardedFor) const {
+  if (trusted_.empty()) return std::string(peer);
+  return policy::clientAddress(peer, forwardedFor, trusted_);
+}
+
+RoutePolicies::RoutePolicies(RoutePolicies&&) noexcept = default;
+RoutePolicies::~RoutePolicies() = default;
+
+Expected<RoutePolicies> RoutePolicies::compile(const RouteSpec& spec, GatewayRuntime& runtime) {
+  RoutePolicies p;
+  p.spec_ = &spec;
+  auto fail = [&](const std::string& what, const std::string& message) {
+    return Error{"route " + spec.name + ": " + what + ": " + message};
+  };
+  if (!spec.ipRules.empty()) {
+    auto rules = IpRules::create(spec.ipRules);
+    if (!rules) return fail("ipRules", rules.error().message);
+    p.ipRules_.emplace(std::move(*rules));
+  }
+  if (spec.cors) p.cors_.emplace(*spec.cors);
+  if (spec.auth.apiKey) p.apiKey_.emplace(*spec.auth.apiKey);
+  if (spec.auth.basic) {
+    auto basic = BasicAuthenticator::create(*spec.auth.basic);
+    if (!basic) return fail("auth.basic", basic.error().message);
+    p.basic_.emplace(std::move(*basic));
+  }
+  if (spec.auth.jwt) {
+    auto jwt = JwtVerifier::create(*spec.auth.jwt, &runtime.jwks());
+    if (!jwt) return fail("auth.jwt", jwt.error().message);
+    p.jwt_.emplace(std::move(*jwt));
+  }
+  if (spec.rewritePathRegex) {
+    p.rewrite_ = std::make_unique<re2::RE2>(spec.rewritePathRegex->pattern);
+    if (!p.rewrite_->ok()) return fail("rewrite.regex", p.rewrite_->error());
+  }
+  p.empty_ = !p.ipRules_ && !p.cors_ && spec.auth.empty() && !spec.rateLimit;
+  return p;
+}
+
+Verdict RoutePolicies::admit(const RequestView& request, std::string_view clientAddress, Admission& admission) const {
+  if (ipRules_ && !ipRules_->allows(clientAddress)) return deny(403, "client address not allowed");
+
+  if (cors_) {
+    const auto origin = request.header("origin");
+    const auto requestMethod = request.header("access-control-request-method");
+    if (isPreflight(request.method(), origin.has_value(), requestMethod.has_value())) {
+      const auto result =
+          cors_->preflight(*origin, *requestMethod, request.header("access-control-request-headers").value_or(""));
+      if (!result.allowed) return deny(403, "CORS preflight not allowed");
+      return deny(204, "", result.headers);  // answered here: never reaches the backend
+    }
+    admission.responseHeaders = cors_->actualResponseHeaders(origin.value_or(""));
+  }
+
+  const AuthSpec& auth = spec_->auth;
+  if (apiKey_) {
+    std::optional<std::string_view> presented;
+    if (!apiKey_->header().empty()) {
+      presented = request.header(apiKey_->header());
+      admission.removeUpstream.push_back(apiKey_->header());
+    } else {
+      presented = router::findRawQueryValue(request.query(), apiKey_->query());
+      admission.removeQueryParam = apiKey_->query();
+    }
+    std::string decoded = presented && apiKey_->header().empty() ? router::decodeQueryComponent(*presented)
+                                                                 : std::string(presented.value_or(""));
+    admission.consumer = apiKey_->authenticate(decoded);
+    if (!admission.consumer) return deny(401, presented ? "invalid API key" : "missing API key");
+    admission.removeUpstream.push_back(apiKey_->consumerHeader());
+    admission.setUpstream.emplace_back(apiKey_->consumerHeader(), *admission.consumer);
+  } else if (basic_) {
+    admission.consumer = basic_->authenticate(request.header("authorization").value_or(""));
+    if (!admission.consumer)
+      return deny(401, "valid Basic credentials required", {{"www-authenticate", basic_->wwwAuthenticate()}});
+    admission.removeUpstream.push_back("authorization");
+    admission.removeUpstream.push_back(basic_->userHeader());
+    admission.setUpstream.emplace_back(basic_->userHeader(), *admission.consumer);
+  } else if (jwt_) {
+    const auto token = bearerToken(request.header("authorization").value_or(""));
+    if (!token) return deny(401, "bearer token required", {{"www-authenticate", "Bearer"}});
+    auto claims = jwt_->verify(*token, std::chrono::system_clock::now());
+    if (!claims)
+      return deny(401, claims.error().message, {{"www-authenticate", "Bearer error=\"invalid_token\""}});
+    admission.claims = std::move(*claims);
+    admission.consumer = claimAsString(admission.claims, "sub");
+    // A client must not be able to send a header that looks like a forwarded claim.
+    for (const auto& [claim, header] : auth.jwt->forwardClaims) admission.removeUpstream.push_back(header);
+    for (auto& header : forwardedClaimHeaders(admission.claims, auth.jwt->forwardClaims))
+      admission.setUpstream.push_back(std::move(header));
+  }
+  return {};
+}
+
+Verdict RoutePolicies::limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
+                             GatewayRuntime& runtime) const {
+  if (!spec_->rateLimit) return {};
+  const RateLimitSpec& rl = *spec_->rateLimit;
+  std::string key;
+  switch (rl.key) {
+    case RateLimitKey::ClientIP:
+      key = clientAddress;
+      break;
+    case RateLimitKey::Consumer:
+      if (!admission.consumer) return deny(401, "rate limit by consumer needs an authenticated consumer");
+      key = *admission.consumer;
+      break;
+    case RateLimitKey::Header:
+      key = std::string(request.header(rl.keyName).value_or(""));
+      break;
+    case RateLimitKey::Claim:
+      key = claimAsString(admission.claims, rl.keyName).value_or("");
+      break;
+  }
+  RateLimitDecision decision;
+  if (rl.global && runtime.redisLimiter()) {
+    decision = runtime.redisLimiter()->decide(spec_->name, key, rl);
+  } else if (rl.global) {
+    decision = RateLimitDecision{rl.failOpen, true};  // no Redis configured: the failure mode
+  } else {
+    decision = runtime.localLimiter().decide(spec_->name, key, rl);
+  }
+  if (decision.unavailable && !decision.allowed) return deny(503, "rate limit store unavailable");
+  HeaderList headers;
+  for (auto& [name, value] : renderRateLimitHeaders(decision).list()) headers.emplace_back(std::string(name), value);
+  if (!decision.allowed) return deny(429, "rate limit exceeded", std::move(headers));
+  for (auto& header : headers) admission.responseHeaders.push_back(std::move(header));
+  return {};
+}
+
+std::optional<std::string> RoutePolicies::regexRewrite(std::string_view path) const {
+  if (!rewrite_) return std::nullopt;
+  std::string out(path);
+  re2::RE2::GlobalReplace(&out, *rewrite_, spec_->rewritePathRegex->substitution);
+  if (out.empty() || out.front() != '/') out.insert(out.begin(), '/');
+  return out;
+}
+
+TablePoliciesConstSharedPtr PolicyCompiler::forTable(const RouteTableConstSharedPtr& table) {
+  std::lock_guard lock(mu_);
+  if (last_ && last_->version == table->version()) return last_;
+  auto compiled = std::make_shared<TablePolicies>();
+  compiled->version = table->version();
+  compiled->table = table;
+  compiled->routes.reserve(table->routes().size());
+  for (const Route& route : table->routes()) {
+    auto policies = RoutePolicies::compile(route.spec, runtime_);
+    if (policies) {
+      compiled->routes.emplace_back(std::move(*policies));
+    } else {
+      spdlog::error("{}; the route answers 503 until fixed", policies.error().message);
+      compiled->routes.emplace_back(std::nullopt);
+    }
+  }
+  last_ = compiled;
+  return compiled;
+}
+
+}  // namespace portico::proxy::policy

@@ -1,0 +1,135 @@
+// The gateway policies of a route, compiled once per table version and shared by every
+// worker, and the process-wide state they use (rate-limit buckets, JWKS cache, trusted
+// proxies). No Beast here: the session feeds a RequestView in and applies the verdict.
+//
+// Order of evaluation (each step can end the request):
+//   1. IP rules           403 for a denied client address
+//   2. CORS preflight     204 with the allowed headers, or 403
+//   3. authentication     API key, Basic or JWT here (401); external auth is a sub-request
+//                         the session makes between admit() and limit()
+//   4. rate limit         429 with Retry-After and RateLimit-* (503 when the global store
+//                         is down and the policy fails closed)
+//   5. redirect, transformations and balancing happen in the session afterwards.
+// Paths are matched and checked after normalization (proxy/router/path.h), and the
+// backend receives the normalized path, so a policy and the backend see the same path.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/common/expected.h"
+#include "proxy/config/route_table.h"
+#include "proxy/policy/api_key.h"
+#include "proxy/policy/basic_auth.h"
+#include "proxy/policy/cors.h"
+#include "proxy/policy/ip_rules.h"
+#include "proxy/policy/jwks.h"
+#include "proxy/policy/jwt.h"
+#include "proxy/policy/rate_limiter.h"
+#include "proxy/policy/redis_rate_limiter.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace portico::proxy::policy {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// Process-wide, shared by every worker and every table version.
+struct GatewayOptions {
+  std::vector<std::string> trustedProxies;
+  std::string redisAddress;  // host:port; empty: global limits fail as configured
+  std::chrono::milliseconds redisTimeout{50};
+};
+
+class GatewayRuntime {
+ public:
+  GatewayRuntime(const GatewayOptions& options, JwksFetcher fetcher);
+  // The client address: the peer, or the first untrusted X-Forwarded-For hop behind
+  // trusted proxies.
+  std::string clientAddress(std::string_view peer, std::string_view forwardedFor) const;
+  LocalRateLimiter& localLimiter() { return local_; }
+  RedisRateLimiter* redisLimiter() { return redis_.get(); }
+  JwksCache& jwks() { return jwks_; }
+
+ private:
+  CidrSet trusted_;
+  LocalRateLimiter local_;
+  std::unique_ptr<RedisRateLimiter> redis_;
+  JwksCache jwks_;
+};
+
+// What a policy step decided. status 0: go on.
+struct Verdict {
+  unsigned status = 0;
+  std::string message;
+  HeaderList replyHeaders;  // on Portico's own answer (401 challenge, 429 Retry-After, CORS)
+  explicit operator bool() const { return status == 0; }
+};
+
+// What the request carries on into the proxy once admitted.
+struct Admission {
+  std::optional<std::string> consumer;  // authenticated consumer or user
+  nlohmann::json claims;                // JWT claims (null otherwise)
+  HeaderList setUpstream;               // identity headers for the backend
+  std::vector<std::string> removeUpstream;  // credentials and spoofable identity headers
+  std::optional<std::string> removeQueryParam;  // an API key passed in the query
+  HeaderList responseHeaders;           // CORS and RateLimit-* on the proxied response
+};
+
+class RoutePolicies {
+ public:
+  static Expected<RoutePolicies> compile(const RouteSpec& spec, GatewayRuntime& runtime);
+  RoutePolicies(RoutePolicies&&) noexcept;
+  ~RoutePolicies();
+
+  bool empty() const { return empty_; }
+  bool needsExternalAuth() const { return spec_->auth.external.has_value(); }
+  // Steps 1-3 (without external auth).
+  Verdict admit(const RequestView& request, std::string_view clientAddress, Admission& admission) const;
+  // Step 4.
+  Verdict limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
+                GatewayRuntime& runtime) const;
+  // The path after rewrite.regex, or nullopt when the route has none.
+  std::optional<std::string> regexRewrite(std::string_view path) const;
+
+ private:
+  RoutePolicies() = default;
+  const RouteSpec* spec_ = nullptr;
+  bool empty_ = true;
+  std::optional<IpRules> ipRules_;
+  std::optional<CorsPolicy> cors_;
+  std::optional<ApiKeyAuthenticator> apiKey_;
+  std::optional<BasicAuthenticator> basic_;
+  std::optional<JwtVerifier> jwt_;
+  std::unique_ptr<re2::RE2> rewrite_;
+};
+
+// Every route's policies for one table, by Route::index.
+struct TablePolicies {
+  uint64_t version = 0;
+  RouteTableConstSharedPtr table;  // the policies point into its route specs
+  // nullopt: the route's policies did not compile; it answers 503 rather than serving
+  // unprotected (render validates first, so this is a last line of defence).
+  std::vector<std::optional<RoutePolicies>> routes;
+};
+using TablePoliciesConstSharedPtr = std::shared_ptr<const TablePolicies>;
+
+// Compiles a table's policies once, whichever worker asks first.
+class PolicyCompiler {
+ public:
+  explicit PolicyCompiler(GatewayRuntime& runtime) : runtime_(runtime) {}
+  TablePoliciesConstSharedPtr forTable(const RouteTableConstSharedPtr& table);
+
+ private:
+  GatewayRuntime& runtime_;
+  std::mutex mu_;
+  TablePoliciesConstSharedPtr last_;
+};
+
+}  // namespace portico::proxy::policy
