@@ -673,9 +673,13 @@ bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field,
       } else {
         spec.key = parsed->first;
         spec.keyName = parsed->second;
-        if (spec.key == proxy::RateLimitKey::Consumer && route.auth.empty()) {
+        // From the spec, not from route.auth: an auth whose Secret is missing is reported
+        // there and must not make this key look wrong too.
+        const json* auth = member(rule, "auth");
+        const bool hasJwt = auth && auth->is_object() && member(*auth, "jwt");
+        if (spec.key == proxy::RateLimitKey::Consumer && !auth) {
           reporter_.invalid(kf, "InvalidField", "Consumer needs an auth method that identifies the consumer");
-        } else if (spec.key == proxy::RateLimitKey::Claim && !route.auth.jwt) {
+        } else if (spec.key == proxy::RateLimitKey::Claim && !hasJwt) {
           reporter_.invalid(kf, "InvalidField", "Claim:NAME needs auth.jwt");
         }
       }

@@ -84,4 +84,19 @@ TEST_SUITE("informer") {
     store.upsert(Kind::APIRoute, route);
     CHECK(store.generation() == before + 1);
   }
+  TEST_CASE("an Opaque Secret whose data changes (a key rotation) asks for a render and reaches the snapshot") {
+    ObjectStore store;
+    json secret = {{"metadata", {{"namespace", "shop"}, {"name", "keys"}, {"resourceVersion", "1"}}},
+                   {"type", "Opaque"},
+                   {"data", {{"alice", "b2xk"}}}};
+    store.upsert(Kind::Secret, secret);
+    const uint64_t before = store.generation();
+    secret["metadata"]["resourceVersion"] = "2";
+    secret["data"]["alice"] = "bmV3";
+    store.upsert(Kind::Secret, secret);
+    CHECK(store.generation() != before);
+    const auto snap = store.snapshot();
+    REQUIRE(snap.secrets.size() == 1);
+    CHECK(snap.secrets[0]["data"]["alice"] == "bmV3");
+  }
 }

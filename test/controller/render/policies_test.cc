@@ -524,6 +524,12 @@ TEST_CASE("rateLimit diagnostics") {
             "InvalidField");
   renderBad({{"rateLimit", {{"requests", 1}, {"period", "1s"}, {"key", "Claim:sub"}}}}, "spec.rules[0].rateLimit.key",
             "InvalidField");
+  // A Consumer key with an auth whose Secret is missing: only the Secret is reported.
+  auto r = renderRule({{"auth", {{"apiKey", {{"secretName", "keys"}}}}},
+                       {"rateLimit", {{"requests", 1}, {"period", "1s"}, {"key", "Consumer"}}}});
+  CHECK(r.table.routes.empty());
+  REQUIRE(r.diagnostics.size() == 1);
+  CHECK(r.diagnostics[0].reason == "SecretNotFound");
   renderBad({{"rateLimit", {{"requests", 1}, {"period", "1s"}, {"mode", "Cluster"}}}}, "spec.rules[0].rateLimit.mode",
             "InvalidField");
   renderBad({{"rateLimit", {{"requests", 1}, {"period", "1s"}, {"failureMode", "Closed"}}}},
