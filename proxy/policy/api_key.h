@@ -26,8 +26,8 @@ class ApiKeyAuthenticator {
   // consumers share a key, the first one in the spec wins.
   explicit ApiKeyAuthenticator(const ApiKeyAuthSpec& spec);
 
-  // The consumer owning `presentedKey`, or nothing (also for an empty key).
-  std::optional<std::string> authenticate(std::string_view presentedKey) const;
+  // The consumer owning `presentedKey`, or nothing (also for an empty key). Any thread.
+  [[nodiscard]] std::optional<std::string> authenticate(std::string_view presentedKey) const;
 
   const std::string& header() const { return header_; }  // empty when the key is in the query
   const std::string& query() const { return query_; }    // empty when the key is in a header

@@ -5,8 +5,9 @@
 // with CRYPTO_memcmp. Other schemes (MD5 $apr1$/$1$, {SHA}, plain text, yescrypt) are
 // refused when the authenticator is built, with the offending line number.
 //
-// Timing: an unknown user still costs one hash verification (against a decoy that is never
-// accepted), so response times do not reveal which user names exist.
+// Timing: an unknown user still costs one hash verification (against the first entry's hash,
+// result discarded), so response times do not reveal which user names exist as long as the
+// entries share one scheme and cost.
 //
 // Cost: bcrypt takes ~10 ms or more per check, so successful verifications are remembered
 // in a bounded cache keyed by SHA-256(user, password, stored hash); a repeated request with
@@ -40,7 +41,7 @@ struct BasicCredentials {
   std::string password;
 };
 inline constexpr std::size_t kMaxAuthorizationLength = 4096;
-std::optional<BasicCredentials> parseBasicAuthorization(std::string_view authorizationHeader);
+[[nodiscard]] std::optional<BasicCredentials> parseBasicAuthorization(std::string_view authorizationHeader);
 
 class BasicAuthenticator {
  public:
@@ -57,10 +58,11 @@ class BasicAuthenticator {
   ~BasicAuthenticator();
 
   // The user name for an Authorization header value, or nothing (missing, malformed, unknown
-  // user or wrong password: the caller answers 401 with wwwAuthenticate()).
-  std::optional<std::string> authenticate(std::string_view authorizationHeader) const;
+  // user or wrong password: the caller answers 401 with wwwAuthenticate()). Any thread; costs
+  // one hash verification (~10 ms for bcrypt) unless the credentials are in the cache.
+  [[nodiscard]] std::optional<std::string> authenticate(std::string_view authorizationHeader) const;
   // The same for already parsed credentials.
-  std::optional<std::string> authenticate(const BasicCredentials& credentials) const;
+  [[nodiscard]] std::optional<std::string> authenticate(const BasicCredentials& credentials) const;
 
   const std::string& realm() const { return realm_; }
   // The WWW-Authenticate header value: Basic realm="...", charset="UTF-8" (realm escaped).

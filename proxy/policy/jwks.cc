@@ -436,30 +436,30 @@ void JwksCache::run(const std::shared_ptr<Shared>& shared) {
     lock.unlock();
 
     Expected<std::string> body = makeError("no fetcher");
-    try {
-      if (shared->fetcher) body = shared->fetcher(url, shared->options.fetchTimeout);
-    } catch (const std::exception& ex) {
-      body = makeError(std::string("fetch threw: ") + ex.what());
-    }
     std::string failure;
     bool changed = false;
-    if (!body) {
-      failure = body.error().message;
-    } else if (*body != lastBody || !due->current()) {
-      auto set = parseJwks(*body);
-      if (!set) {
-        failure = set.error().message;
-      } else {
-        for (const auto& reason : set->skipped) spdlog::warn("JWKS {}: key skipped: {}", url, reason);
-        if (set->keys.empty()) {
-          failure = "no usable key in the set";
+    try {  // neither a throwing fetcher nor bad_alloc may end the refresh thread
+      if (shared->fetcher) body = shared->fetcher(url, shared->options.fetchTimeout);
+      if (!body) {
+        failure = body.error().message;
+      } else if (*body != lastBody || !due->current()) {
+        auto set = parseJwks(*body);
+        if (!set) {
+          failure = set.error().message;
         } else {
-          auto keys = std::make_shared<const KeySet>(std::move(set).value());
-          std::lock_guard keysLock(due->keysMutex);
-          due->keys = std::move(keys);
-          changed = true;
+          for (const auto& reason : set->skipped) spdlog::warn("JWKS {}: key skipped: {}", url, reason);
+          if (set->keys.empty()) {
+            failure = "no usable key in the set";
+          } else {
+            auto keys = std::make_shared<const KeySet>(std::move(set).value());
+            std::lock_guard keysLock(due->keysMutex);
+            due->keys = std::move(keys);
+            changed = true;
+          }
         }
       }
+    } catch (const std::exception& ex) {
+      failure = std::string("fetch threw: ") + ex.what();
     }
     if (!failure.empty())
       spdlog::warn("JWKS {}: refresh failed, keeping the last key set: {}", url, failure);

@@ -85,9 +85,9 @@ class JwksCache {
   class Handle {
    public:
     Handle() = default;
-    // The last good set; nullptr until the first successful fetch.
-    std::shared_ptr<const KeySet> current() const;
-    // Asks for an early refresh (rate limited); never blocks on the fetch.
+    // The last good set; nullptr until the first successful fetch. Any thread (a brief mutex).
+    [[nodiscard]] std::shared_ptr<const KeySet> current() const;
+    // Asks for an early refresh (rate limited); never blocks on the fetch. Any thread.
     void onUnknownKid() const;
     const std::string& url() const;
     explicit operator bool() const { return entry_ != nullptr; }
@@ -109,7 +109,8 @@ class JwksCache {
   // never shorter than minRefreshInterval) and
   // schedules a first fetch at once. A URL no Handle refers to any more is dropped by the
   // refresh thread on its next pass, so routing tables that are replaced release their URLs.
-  Handle registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval);
+  // Any thread.
+  [[nodiscard]] Handle registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval);
 
   // By URL: nullptr for an unknown URL or before the first good fetch.
   std::shared_ptr<const KeySet> current(const std::string& url) const;

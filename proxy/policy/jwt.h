@@ -45,12 +45,12 @@ inline constexpr std::size_t kMaxKeysTried = 8;
 
 // The token of an "Authorization: Bearer <token>" value (scheme case-insensitive, one or
 // more spaces), or nothing.
-std::optional<std::string_view> bearerToken(std::string_view authorizationHeader);
+[[nodiscard]] std::optional<std::string_view> bearerToken(std::string_view authorizationHeader);
 
 // A top-level claim as header text: strings as they are, numbers and booleans as JSON text;
 // nothing for a missing claim, null, objects and arrays, and for values holding control
 // characters (CR, LF, NUL... would allow header injection) or longer than 4096 bytes.
-std::optional<std::string> claimAsString(const nlohmann::json& claims, std::string_view name);
+[[nodiscard]] std::optional<std::string> claimAsString(const nlohmann::json& claims, std::string_view name);
 
 // spec.forwardClaims resolved against verified claims: (header, value) for each claim that
 // claimAsString can render; others are left out.
@@ -74,7 +74,8 @@ class JwtVerifier {
   JwtVerifier& operator=(JwtVerifier&&) noexcept;
   ~JwtVerifier();
 
-  // The verified claims (a JSON object), or an Error whose message suits a 401 body.
+  // The verified claims (a JSON object), or an Error whose message suits a 401 body. Any thread;
+  // never blocks on a fetch. `now` is the wall clock (injected for tests).
   Expected<nlohmann::json> verify(std::string_view token, std::chrono::system_clock::time_point now) const;
 
   const JwtAuthSpec& spec() const { return spec_; }
