@@ -82,7 +82,8 @@ asio::awaitable<void> exchange(Fetch& f, Stream& stream) {
     f.result = f.fail("reading the response header", ec);
     co_return;
   }
-  // Checked here as well: Beast 1.74 does not always apply body_limit to a Content-Length.
+  // An announced length above the limit fails before any body byte is read. Checked explicitly:
+  // in this build body_limit alone let an oversize Content-Length body through (see the test).
   if (const auto length = parser.content_length(); length && *length > f.options->maxBodyBytes) {
     f.result = f.fail("reading the response", http::error::body_limit);
     co_return;
