@@ -2,6 +2,7 @@
 // limits, CORS, IP rules, redirects, regex rewrites). One test per field and diagnostic.
 #include <doctest/doctest.h>
 
+#include "controller/file_source/config_file.h"
 #include "controller/render/render.h"
 #include "controller/render/spec_json.h"
 #include "test/controller/test_support.h"
@@ -619,6 +620,11 @@ TEST_CASE("every policy of a rule renders deterministically, and all problems ar
   auto bad = renderRule({{"ipRules", {{"allow", {"x"}}}}, {"retries", {{"attempts", 99}}}, {"cors", {{"allowOrigins", {"y"}}}}});
   CHECK(bad.table.routes.empty());
   CHECK(bad.diagnostics.size() == 3);
+}
+
+TEST_CASE("examples/gateway.yaml renders every route without a diagnostic") {
+  auto table = renderConfigFile(testdataPath("../../../examples/gateway.yaml"));
+  REQUIRE_MESSAGE(table.has_value(), (table ? std::string() : table.error().message));
 }
 
 }  // TEST_SUITE
