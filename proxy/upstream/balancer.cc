@@ -46,6 +46,10 @@ RouteBalancer::RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry)
     backendStates_.push_back(registry.backend(spec.key));
     backends_.push_back(std::move(backend));
   }
+  uniformBackends_ = !route.backends.empty();
+  for (const BackendSpec& spec : route.backends)
+    if (spec.weight != route.backends.front().weight || spec.weight == 0 || spec.endpoints.empty())
+      uniformBackends_ = false;
 
   if (route.loadBalancing == LoadBalancingPolicy::Random || route.loadBalancing == LoadBalancingPolicy::LeastRequest) {
     // Each endpoint's share: its backend's weight split by endpoint weight, so that the
@@ -115,6 +119,15 @@ Pick RouteBalancer::makePick(size_t b, size_t e, bool panic) const {
 }
 
 std::optional<size_t> RouteBalancer::chooseBackend(BalancerCursors& cursors, uint64_t excluded) const {
+  if (uniformBackends_) {
+    // Equal weights: plain turns, O(1) however many backends (smooth WRR is O(backends)).
+    const size_t n = backends_.size();
+    for (size_t step = 0; step < n; ++step) {
+      const size_t i = cursors.backendCursor++ % n;
+      if (!(i < 64 && (excluded >> i & 1))) return i;
+    }
+    return std::nullopt;
+  }
   int64_t total = 0;
   int best = -1;
   for (size_t i = 0; i < backends_.size(); ++i) {

@@ -36,6 +36,7 @@ namespace portico::proxy {
 
 struct BalancerCursors {
   std::vector<int64_t> backendWeights;  // smooth WRR over backends
+  uint64_t backendCursor = 0;           // backends of equal weight take plain turns
   struct PerBackend {
     uint64_t cursor = 0;
     std::vector<int64_t> endpointWeights;  // smooth WRR over weighted endpoints
@@ -113,6 +114,7 @@ class RouteBalancer {
   const RouteSpec& route_;
   std::vector<Backend> backends_;
   std::vector<BackendStatePtr> backendStates_;
+  bool uniformBackends_ = false;  // equal weights, all with endpoints
   std::vector<Slot> slots_;      // Random and LeastRequest only
   std::vector<RingPoint> ring_;  // ConsistentHash only, sorted by hash
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> byAffinityId_;  // affinity only
