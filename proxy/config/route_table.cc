@@ -66,6 +66,39 @@ json optionalJson(const std::optional<std::string>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
+// What the admin sees of a rule's policies: their settings, never secret material (keys,
+// hashes and JWKS appear as counts).
+json policiesJson(const RouteSpec& spec) {
+  json out = json::object();
+  if (spec.retries)
+    out["retries"] = {{"attempts", spec.retries->attempts}, {"perTryTimeoutMs", spec.retries->perTryTimeout.count()},
+                      {"statuses", spec.retries->onStatuses}, {"budgetPercent", spec.retries->budgetPercent}};
+  if (spec.healthCheck)
+    out["healthCheck"] = {{"path", spec.healthCheck->path}, {"intervalMs", spec.healthCheck->interval.count()}};
+  if (spec.outlierDetection)
+    out["outlierDetection"] = {{"consecutive5xx", spec.outlierDetection->consecutive5xx},
+                               {"consecutiveGatewayFailures", spec.outlierDetection->consecutiveGatewayFailures},
+                               {"baseEjectionTimeMs", spec.outlierDetection->baseEjectionTime.count()}};
+  if (!spec.circuitBreaker.empty())
+    out["circuitBreaker"] = {{"maxConnections", spec.circuitBreaker.maxConnections},
+                             {"maxPendingRequests", spec.circuitBreaker.maxPendingRequests},
+                             {"maxRequests", spec.circuitBreaker.maxRequests}};
+  if (spec.sessionAffinity) out["sessionAffinity"] = {{"cookieName", spec.sessionAffinity->cookieName}};
+  if (!spec.ipRules.empty()) out["ipRules"] = {{"allow", spec.ipRules.allow}, {"deny", spec.ipRules.deny}};
+  if (spec.cors) out["cors"] = {{"allowOrigins", spec.cors->allowOrigins}};
+  if (spec.auth.apiKey) out["auth"] = {{"apiKey", {{"consumers", spec.auth.apiKey->keys.size()}}}};
+  if (spec.auth.basic) out["auth"] = {{"basic", {{"realm", spec.auth.basic->realm}}}};
+  if (spec.auth.jwt)
+    out["auth"] = {{"jwt", {{"issuer", spec.auth.jwt->issuer}, {"jwksURI", spec.auth.jwt->jwksUri}}}};
+  if (spec.auth.external) out["auth"] = {{"external", {{"url", spec.auth.external->url}}}};
+  if (spec.rateLimit)
+    out["rateLimit"] = {{"requests", spec.rateLimit->requests}, {"periodMs", spec.rateLimit->period.count()},
+                        {"burst", spec.rateLimit->burst}, {"global", spec.rateLimit->global}};
+  if (spec.redirect) out["redirect"] = {{"status", spec.redirect->status}};
+  if (spec.rewritePathRegex) out["rewriteRegex"] = spec.rewritePathRegex->pattern;
+  return out;
+}
+
 json routeJson(const Route& route) {
   const RouteSpec& spec = route.spec;
   json headers = json::array();
@@ -107,6 +140,7 @@ json routeJson(const Route& route) {
       {"requestHeaders", headerEditsJson(spec.requestHeaders)},
       {"responseHeaders", headerEditsJson(spec.responseHeaders)},
       {"maxRequestBodyBytes", spec.maxRequestBodyBytes},
+      {"policies", policiesJson(spec)},
   };
 }
 

@@ -114,6 +114,9 @@ TEST_SUITE("router") {
     r.requestHeaders.remove = {"X-Debug"};
     r.responseHeaders.remove = {"Server"};
     r.maxRequestBodyBytes = 1024;
+    r.auth.apiKey = ApiKeyAuthSpec{"X-API-Key", "", {{"alice", "APIKEYSECRET"}, {"bob", "OTHERSECRET"}}};
+    r.rateLimit = RateLimitSpec{.requests = 100, .period = Millis(60000), .burst = 20};
+    r.retries = RetrySpec{.attempts = 2};
 
     RouteTableSpec spec;
     spec.routes = {r, regex("shop/orders/re", "/x/.*")};
@@ -124,6 +127,7 @@ TEST_SUITE("router") {
     const std::string text = (*built)->toJson();
     CHECK(text.find("SECRETKEY") == std::string::npos);
     CHECK(text.find("CERTDATA") == std::string::npos);
+    CHECK(text.find("APIKEYSECRET") == std::string::npos);
 
     const nlohmann::json j = nlohmann::json::parse(text);
     CHECK(j["version"] == 42);
@@ -156,6 +160,11 @@ TEST_SUITE("router") {
     CHECK(route["requestHeaders"]["remove"][0] == "X-Debug");
     CHECK(route["responseHeaders"]["remove"][0] == "Server");
     CHECK(route["maxRequestBodyBytes"] == 1024);
+    CHECK(route["policies"]["auth"]["apiKey"]["consumers"] == 2);
+    CHECK(route["policies"]["rateLimit"]["requests"] == 100);
+    CHECK(route["policies"]["rateLimit"]["burst"] == 20);
+    CHECK(route["policies"]["retries"]["attempts"] == 2);
+    CHECK(j["routes"][1]["policies"].empty());
     CHECK(j["routes"][1]["path"]["type"] == "RegularExpression");
 
     REQUIRE(j["certificates"].size() == 1);
