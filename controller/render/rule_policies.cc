@@ -677,8 +677,12 @@ bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field,
         // there and must not make this key look wrong too.
         const json* auth = member(rule, "auth");
         const bool hasJwt = auth && auth->is_object() && member(*auth, "jwt");
-        if (spec.key == proxy::RateLimitKey::Consumer && !auth) {
-          reporter_.invalid(kf, "InvalidField", "Consumer needs an auth method that identifies the consumer");
+        // External auth admits or refuses but names no consumer.
+        const bool identifies = auth && auth->is_object() &&
+                                (member(*auth, "apiKey") || member(*auth, "basic") || hasJwt);
+        if (spec.key == proxy::RateLimitKey::Consumer && !identifies) {
+          reporter_.invalid(kf, "InvalidField",
+                            "Consumer needs an auth method that identifies the consumer (apiKey, basic or jwt)");
         } else if (spec.key == proxy::RateLimitKey::Claim && !hasJwt) {
           reporter_.invalid(kf, "InvalidField", "Claim:NAME needs auth.jwt");
         }

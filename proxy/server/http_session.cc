@@ -491,9 +491,11 @@ class Session {
     if (!policies->empty()) {
       policy::Verdict verdict = policies->admit(view, ex.clientAddress, admission);
       if (verdict && policies->needsExternalAuth())
-        verdict = co_await externalAuth(*route->spec.auth.external, req, ex, admission);
+        verdict = co_await externalAuth(*route->spec.auth.external, req, *path, query, ex, admission);
       if (verdict) verdict = policies->limit(view, ex.clientAddress, admission, worker_.gateway());
       if (!verdict) {
+        // CORS headers too, so that a browser script can read why it was refused.
+        for (auto& header : admission.responseHeaders) ex.responseHeaders.push_back(std::move(header));
         for (auto& header : verdict.replyHeaders) ex.responseHeaders.push_back(std::move(header));
         co_return co_await reply(ex, verdict.status, verdict.message, clientKeepAlive);
       }
@@ -533,11 +535,12 @@ class Session {
     return location;
   }
 
-  // External authorization: the request's method, original target and chosen headers go
+  // External authorization: the request's method, normalized target and chosen headers go
   // to the auth service (no body). 2xx admits and copies the chosen answer headers onto
   // the upstream request; any other answer goes back to the client with its status;
   // no answer in time fails closed (503) unless failOpen.
-  net::awaitable<policy::Verdict> externalAuth(const ExternalAuthSpec& spec, const Request& req, Exchange& ex,
+  net::awaitable<policy::Verdict> externalAuth(const ExternalAuthSpec& spec, const Request& req,
+                                               std::string_view path, std::string_view query, Exchange& ex,
                                                policy::Admission& admission) {
     for (const auto& name : spec.upstreamHeaders) admission.removeUpstream.push_back(name);  // no spoofing
     auto url = parseHttpUrl(spec.url);
@@ -549,7 +552,8 @@ class Session {
     http::request<http::empty_body> check{req.method(), url->target, 11};
     check.set(http::field::host, url->host);
     check.set("x-forwarded-method", req.method_string());
-    check.set("x-forwarded-uri", req.target());
+    // The normalized path: the one the route matched and the backend will get.
+    check.set("x-forwarded-uri", query.empty() ? std::string(path) : std::string(path) + "?" + std::string(query));
     check.set("x-forwarded-host", ex.host);
     check.set("x-forwarded-for", ex.clientAddress);
     check.set("x-forwarded-proto", tls_ ? "https" : "http");
@@ -562,6 +566,7 @@ class Session {
     if (!conn) conn = co_await connectTo(endpoint, spec.timeout, address, worker_.upstreams().backend("auth:" + spec.url), ec);
     http::response_parser<http::string_body> answer;
     answer.body_limit(64 * 1024);
+    if (req.method() == http::verb::head) answer.skip(true);  // a HEAD answer has no body
     if (conn) {
       conn->stream.expires_at(deadline);
       co_await http::async_write(conn->stream, check, net::redirect_error(kAwait, ec));

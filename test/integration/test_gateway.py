@@ -53,7 +53,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from configs import tagged
 from conftest import running_portico
-from helpers import apiroute, dump, free_port, http_get, port_open, raw_exchange, wait_until
+from helpers import Portico, apiroute, dump, free_port, http_get, port_open, raw_exchange, wait_until
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "portico-tests"
@@ -540,12 +540,6 @@ def test_external_auth_down_fails_closed_or_open(gw):
     assert time.monotonic() - t0 < 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: external auth sends the client's HEAD method to the auth service but parses the "
-    "answer as if it had a body (no response_parser::skip for HEAD); a correct auth service "
-    "answers HEAD with Content-Length and no body, so portico waits out auth.external.timeout "
-    "and fails closed: HEAD /ext/res with X-Token: good gets 503 after 500 ms instead of 200 "
-    "(and X-Token: bad gets 503 instead of 403)"))
 def test_external_auth_head_request(gw):
     p = gw["p"]
     t0 = time.monotonic()
@@ -555,24 +549,12 @@ def test_external_auth_head_request(gw):
     assert time.monotonic() - t0 < 0.4
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (auth bypass): with auth.external.failOpen: true, a HEAD request with a credential "
-    "the auth service rejects is proxied: portico waits for a body the auth service's HEAD "
-    "answer (403, Content-Length: 6, no body) never sends, the timeout (or the service closing "
-    "the connection: 'partial message') counts as 'service unavailable' and failOpen admits "
-    "it: HEAD /extfo/res with X-Token: bad gets 200 after 500 ms instead of 403"))
 def test_external_auth_fail_open_head_request_is_still_denied(gw):
     p = gw["p"]
     r = requests.head(p.url + "/extfo/res", headers={"X-Token": "bad"}, timeout=5)
     assert r.status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the auth service gets the raw request target in X-Forwarded-Uri while routing and "
-    "the backend use the normalized path (route_policies.h: 'a policy and the backend see the "
-    "same path'): GET /ext/public/../private is authorized as X-Forwarded-Uri "
-    "/ext/public/../private (and /ext/%70rivate as /ext/%70rivate) but the backend serves "
-    "/ext/private, so an auth service deciding on the path can be bypassed"))
 def test_external_auth_sees_the_path_the_backend_gets(gw):
     p, auth = gw["p"], gw["auth"]
     for target in ("/ext/public/../private?x=1", "/ext/%70rivate?x=1", "//ext/private?x=1"):
@@ -583,27 +565,16 @@ def test_external_auth_sees_the_path_the_backend_gets(gw):
         assert check["headers"]["x-forwarded-uri"] == "/ext/private?x=1", (target, check["headers"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rateLimit key Consumer is accepted with auth.external (render only checks that some "
-    "auth method is set), but external auth never sets a consumer, so every request the auth "
-    "service allows gets 401 'rate limit by consumer needs an authenticated consumer'; "
-    "render should reject the combination (as it does Claim:NAME without jwt) or the "
-    "route should work"))
 def test_consumer_rate_limit_with_external_auth(gw, backends, tmp_path):
     a = backends["a"].url
     cfg = dump(apiroute("extrl", [tagged("ext-rl", a, "/extrl", rateLimit={
         "requests": 5, "period": "1m", "key": "Consumer"}, auth={"external": {
             "url": gw["auth"].url + "/check", "forwardHeaders": ["X-Token"]}})]))
-    with running_portico(cfg, str(tmp_path), wait_ready=False) as p:
-        wait_until(lambda: p.proc.poll() is not None or http_get(p.admin + "/readyz", timeout=1)[0] == 200,
-                   10, what="portico ready or exited")
-        if p.proc.poll() is not None:  # refusing the config is a fix too
-            p.exit_code = p.proc.returncode
-            p.stop()
-            assert p.exit_code != 0 and "rateLimit" in p.stderr()
-            return
-        r = get(p, "/extrl/x", {"X-Token": "good"})
-        assert r.status_code == 200, (r.status_code, r.text)
+    # External auth names no consumer: render refuses the combination (a first bad file
+    # exits 1 with the field).
+    p = Portico(cfg, str(tmp_path), wait_ready=False)
+    code = p.wait_exit(10)
+    assert code == 1 and "rateLimit.key" in p.stderr() and "Consumer" in p.stderr(), p.stderr()
 
 
 # --- 5. Rate limits ----------------------------------------------------------------------

@@ -525,6 +525,10 @@ TEST_CASE("rateLimit diagnostics") {
             "InvalidField");
   renderBad({{"rateLimit", {{"requests", 1}, {"period", "1s"}, {"key", "Claim:sub"}}}}, "spec.rules[0].rateLimit.key",
             "InvalidField");
+  // External auth admits or refuses but names no consumer.
+  renderBad({{"auth", {{"external", {{"url", "http://authz:8080/check"}}}}},
+             {"rateLimit", {{"requests", 1}, {"period", "1s"}, {"key", "Consumer"}}}},
+            "spec.rules[0].rateLimit.key", "InvalidField");
   // A Consumer key with an auth whose Secret is missing: only the Secret is reported.
   auto r = renderRule({{"auth", {{"apiKey", {{"secretName", "keys"}}}}},
                        {"rateLimit", {{"requests", 1}, {"period", "1s"}, {"key", "Consumer"}}}});
