@@ -52,7 +52,7 @@ backends() {  # N url backends on the upstream's addresses
   for i in $(seq 1 "$1"); do out+="{url: \"http://127.0.0.$i:$up_port\"}, "; done
   echo "[${out%, }]"
 }
-write_config() {  # name, rule fields (YAML flow mapping entries)
+write_config() {  # rule fields (YAML flow mapping entries)
   cat > "$dir/portico.yaml" <<EOF
 apiVersion: v1
 kind: Secret
@@ -74,13 +74,13 @@ kind: APIRoute
 metadata: {name: bench, namespace: default}
 spec:
   rules:
-    - {name: r, match: {path: {type: Prefix, value: /}}, backends: $(backends 10)$2}
+    - {name: r, match: {path: {type: Prefix, value: /}}, backends: $(backends 10)$1}
 EOF
 }
 
-run_row() {  # label, rule fields, extra wrk header
-  local label=$1 fields=$2 header=${3:-}
-  write_config "$label" "$fields"
+run_once() {  # rule fields, extra wrk header -> "status req/s us/req"
+  local fields=$1 header=${2:-}
+  write_config "$fields"
   taskset -c $proxy_cpu "$repo/build/portico" --config "$dir/portico.yaml" --listen-address 127.0.0.1 \
     --http-port "$http_port" --https-port 0 --admin-port "$admin_port" --workers 1 --access-log false \
     2> "$dir/portico.err" &
@@ -88,21 +88,14 @@ run_row() {  # label, rule fields, extra wrk header
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.1; done
   local args=(-t1 -c"$conns" -d"${duration}s")
   [[ -n $header ]] && args+=(-H "$header")
-  local check
-  check=$(curl -s -o /dev/null -w "%{http_code}" ${header:+-H "$header"} "http://127.0.0.1:$http_port/")
-  local results=()
-  for _ in $(seq "$rounds"); do
-    local t0 n rps
-    t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    rps=$(taskset -c $harness_cpu wrk "${args[@]}" "http://127.0.0.1:$http_port/" | awk '/Requests\/sec/ {print $2}')
-    local t1; t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    n=$(awk -v r="$rps" -v d="$duration" 'BEGIN {print r * d}')
-    results+=("$rps $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz * 1e6 / n}')")
-  done
+  local status t0 t1 rps
+  status=$(curl -s -o /dev/null -w "%{http_code}" ${header:+-H "$header"} "http://127.0.0.1:$http_port/")
+  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  rps=$(taskset -c $harness_cpu wrk "${args[@]}" "http://127.0.0.1:$http_port/" | awk '/Requests\/sec/ {print $2}')
+  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  local med
-  med=$(printf "%s\n" "${results[@]}" | sort -n | awk -v r="$rounds" 'NR == int((r + 1) / 2)')
-  printf "%s %s %s\n" "$label" "$check" "$med"
+  echo "$status $rps $(awk -v a="$t0" -v b="$t1" -v r="$rps" -v d="$duration" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%.2f", (b - a) / hz * 1e6 / (r * d)}')"
 }
 
 rows=(
@@ -119,12 +112,27 @@ rows=(
   "basic(SHA-512-crypt)|, auth: {basic: {secretName: users}}|Authorization: Basic $(printf 'bench:secret' | base64)"
   "jwt(RS256)|, auth: {jwt: {issuer: bench, secretName: jwks}}|Authorization: Bearer $(cat "$dir/token")"
 )
-echo "# ${duration}s x ${rounds} rounds, wrk -t1 -c$conns, one Portico worker on cpu $proxy_cpu; 10 url backends"
-printf "%-26s %6s %10s %9s %8s\n" "row" "status" "req/s" "us/req" "vs RR"
-base=""
+# Rounds outside, rows inside: a slow spell of the machine hits every row alike.
+declare -A samples statuses
+for _ in $(seq "$rounds"); do
+  for row in "${rows[@]}"; do
+    IFS='|' read -r label fields header <<< "$row"
+    read -r status rps us <<< "$(run_once "$fields" "$header")"
+    statuses[$label]=$status
+    samples[$label]+="$rps $us"$'\n'
+  done
+done
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+echo "# ${duration}s x ${rounds} rounds (interleaved), wrk -t1 -c$conns, one Portico worker on cpu $proxy_cpu; 10 url backends"
+echo "# us/req: Portico's CPU time per request (lower is better); ratios to the RoundRobin row"
+printf "%-24s %6s %10s %8s %9s %9s\n" "row" "status" "req/s" "us/req" "req/s/RR" "cpu/RR"
+base_rps="" base_us=""
 for row in "${rows[@]}"; do
-  IFS='|' read -r label fields header <<< "$row"
-  read -r name status rps us <<< "$(run_row "$label" "$fields" "$header")"
-  [[ -z $base ]] && base=$rps
-  printf "%-26s %6s %10s %9s %8s\n" "$name" "$status" "$rps" "$us" "$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.3f", a / b}')"
+  IFS='|' read -r label _ <<< "$row"
+  rps=$(printf "%s" "${samples[$label]}" | awk 'NF {print $1}' | median)
+  us=$(printf "%s" "${samples[$label]}" | awk 'NF {print $2}' | median)
+  [[ -z $base_rps ]] && base_rps=$rps base_us=$us
+  printf "%-24s %6s %10s %8s %9s %9s\n" "$label" "${statuses[$label]}" "$rps" "$us" \
+    "$(awk -v a="$rps" -v b="$base_rps" 'BEGIN {printf "%.3f", a / b}')" \
+    "$(awk -v a="$us" -v b="$base_us" 'BEGIN {printf "%.3f", a / b}')"
 done
