@@ -12,6 +12,7 @@
 
 #include "controller/render/field_path.h"
 #include "controller/render/validation.h"
+#include "proxy/common/base64.h"
 
 namespace portico::controller {
 namespace {
@@ -19,15 +20,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kTlsType = "kubernetes.io/tls";
-
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 struct BioDeleter {
   void operator()(BIO* b) const { BIO_free(b); }
@@ -74,33 +66,16 @@ static std::string keyField(std::string_view parent, std::string_view key) {
 }
 
 Expected<std::string> decodeBase64(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t symbols = 0;
-  size_t padding = 0;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    if (padding > 0) return makeError("not valid base64 (data after padding)");
-    int v = base64Value(c);
-    if (v < 0) return makeError("not valid base64");
-    ++symbols;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (symbols % 4 == 1 || padding > 2 || (padding > 0 && (symbols + padding) % 4 != 0)) {
-    return makeError("not valid base64 (bad length)");
-  }
-  return out;
+  // Kubernetes writes canonical base64; hand-written files may wrap lines or drop padding.
+  std::string compact;
+  compact.reserve(text.size() + 2);
+  for (char c : text)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') compact.push_back(c);
+  if (compact.size() % 4 == 1) return makeError("not valid base64 (bad length)");
+  while (compact.size() % 4 != 0) compact.push_back('=');
+  auto decoded = proxy::decodeBase64(compact, proxy::Base64Alphabet::Standard);
+  if (!decoded) return makeError("not valid base64");
+  return std::move(*decoded);
 }
 
 Expected<TlsKeyPair> decodeTlsSecret(const json& secret) {

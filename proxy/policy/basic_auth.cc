@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "proxy/common/base64.h"
+
 namespace portico::proxy::policy {
 
 namespace {
@@ -31,40 +33,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
-}
-
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// Strict RFC 4648 base64 with padding: length a multiple of 4, '=' only as the final one or
-// two characters, unused bits of the last symbol zero (one canonical encoding per value).
-std::optional<std::string> decodeBase64Strict(std::string_view in) {
-  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
-  std::size_t pad = 0;
-  if (in.back() == '=') pad = (in[in.size() - 2] == '=') ? 2 : 1;
-  const std::size_t symbols = in.size() - pad;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < symbols; ++i) {
-    const int v = base64Value(in[i]);
-    if (v < 0) return std::nullopt;  // includes a '=' in the middle
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical
-  return out;
 }
 
 bool isCryptChar(char c) {
@@ -138,7 +106,7 @@ std::optional<BasicCredentials> parseBasicAuthorization(std::string_view value) 
   if (value.size() < 7 || !iequals(value.substr(0, 5), "basic") || value[5] != ' ') return std::nullopt;
   value.remove_prefix(5);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  auto decoded = decodeBase64Strict(value);
+  auto decoded = value.empty() ? std::nullopt : decodeBase64(value, Base64Alphabet::Standard);
   if (!decoded) return std::nullopt;
   const auto colon = decoded->find(':');
   if (colon == std::string::npos || colon == 0) return std::nullopt;

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "proxy/common/base64.h"
+
 namespace portico::proxy::policy {
 
 namespace {
@@ -21,15 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::atomic<std::uint64_t> nextGeneration{1};
-
-int base64UrlValue(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
 
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -247,25 +240,7 @@ bool keyFitsAlg(const Jwk& key, std::string_view alg) {
   return algFitsKeyType(alg, key) && (key.alg.empty() || key.alg == alg);
 }
 
-std::optional<std::string> base64UrlDecode(std::string_view in) {
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = base64UrlValue(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
+std::optional<std::string> base64UrlDecode(std::string_view in) { return decodeBase64(in, Base64Alphabet::Url); }
 
 Expected<KeySet> parseJwks(std::string_view json) {
   if (json.size() > kMaxJwksBytes) return makeError("JWKS: larger than " + std::to_string(kMaxJwksBytes) + " bytes");
