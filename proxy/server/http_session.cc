@@ -748,6 +748,8 @@ class Session {
         if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", false);
       }
       ex.endpoint = pick.endpoint;
+      if (pick.backend->tls)  // never downgrade an https:// backend to plaintext
+        co_return co_await reply(ex, 502, "https:// upstreams are not supported yet", false);
       EndpointState& endpointState = *pick.endpointState;
       BackendState& backendState = *pick.backendState;
       tried.push_back(&endpointState);

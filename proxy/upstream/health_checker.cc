@@ -140,7 +140,8 @@ class HealthChecker::Impl {
       if (!route.spec.healthCheck) continue;
       for (const BackendSpec& backend : route.spec.backends)
         for (const EndpointSpec& endpoint : backend.endpoints)
-          wanted.try_emplace(endpoint.address(), endpoint, *route.spec.healthCheck);
+          if (!backend.tls)  // probes speak plain HTTP, like the data plane today
+            wanted.try_emplace(endpoint.address(), endpoint, *route.spec.healthCheck);
     }
     for (auto it = probes_.begin(); it != probes_.end();) {
       auto want = wanted.find(it->first);
