@@ -5,17 +5,11 @@
 
 #include <stdexcept>
 
+#include "proxy/policy/sha256.h"
+
 namespace portico::proxy::policy {
 
 namespace {
-
-std::array<unsigned char, 32> sha256(std::string_view data) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != out.size())
-    throw std::runtime_error("SHA-256 failed");  // only on a broken OpenSSL installation
-  return out;
-}
 
 // All ones when `condition` is 1, zero when it is 0, without a branch.
 inline std::size_t maskOf(std::size_t condition) { return ~(condition - 1); }

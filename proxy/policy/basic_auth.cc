@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "proxy/common/base64.h"
+#include "proxy/policy/sha256.h"
 
 namespace portico::proxy::policy {
 
@@ -134,19 +135,9 @@ struct BasicAuthenticator::Impl {
 
   std::string cacheKey(const BasicCredentials& c, const std::string& stored) const {
     const std::uint64_t userLen = c.user.size(), passLen = c.password.size();
-    std::array<unsigned char, 32> out{};
-    unsigned int outLen = 0;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, pepper.data(), pepper.size()) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, &userLen, sizeof userLen) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, c.user.data(), c.user.size()) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, &passLen, sizeof passLen) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, c.password.data(), c.password.size()) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, stored.data(), stored.size()) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, out.data(), &outLen) == 1;
-    EVP_MD_CTX_free(ctx);
-    if (!ok) throw std::runtime_error("SHA-256 failed");
+    auto bytesOf = [](const std::uint64_t& n) { return std::string_view(reinterpret_cast<const char*>(&n), sizeof n); };
+    const Sha256Digest out = sha256({std::string_view(reinterpret_cast<const char*>(pepper.data()), pepper.size()),
+                                     bytesOf(userLen), c.user, bytesOf(passLen), c.password, stored});
     return std::string(reinterpret_cast<const char*>(out.data()), out.size());
   }
 

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "proxy/policy/sha256.h"
+
 namespace portico::proxy::policy {
 
 namespace {
@@ -51,12 +53,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::string sha256(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");
-  return std::string(reinterpret_cast<const char*>(out), len);
+std::string sha256Bytes(std::string_view data) {
+  const Sha256Digest digest = sha256(data);
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
 const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
@@ -278,7 +277,7 @@ Expected<nlohmann::json> JwtVerifier::verify(std::string_view token, std::chrono
     return makeError("signing keys not available");
   }
 
-  const std::string cacheKey = sha256(token);
+  const std::string cacheKey = sha256Bytes(token);
   if (auto claims = cache_->find(cacheKey, keys->generation, now)) {
     ++cache_->hits;
     return *claims;

@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/policy/sha256.h"
+
 namespace portico::proxy::policy {
 
 // ---- decision rendering ----------------------------------------------------------------
@@ -207,16 +209,12 @@ RateLimitDecision LocalRateLimiter::decide(std::string_view policyId, std::strin
   const int64_t nowNs = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
 
   // Long keys are replaced by their digest (32 raw bytes, marked as such).
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  Sha256Digest digest{};
   bool digested = false;
   if (key.size() > kMaxRawKeyBytes) {
-    unsigned int length = 0;
-    if (EVP_Digest(key.data(), key.size(), digest.data(), &length, EVP_sha256(), nullptr) == 1) {
-      key = std::string_view(reinterpret_cast<const char*>(digest.data()), length);
-      digested = true;
-    } else {
-      key = key.substr(0, kMaxRawKeyBytes);  // cannot happen with the default provider
-    }
+    digest = sha256(key);
+    key = std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size());
+    digested = true;
   }
   const uint64_t policyHash = sipHash(hashKey0_, hashKey1_, policyId);
   const uint64_t hash = sipHash(hashKey0_ ^ policyHash, hashKey1_ + digested, key);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/policy/rate_limiter.h"
+#include "proxy/policy/sha256.h"
 
 namespace portico::proxy::policy {
 
@@ -93,9 +94,8 @@ ReplyPtr command(redisContext* ctx, const std::vector<std::string_view>& args) {
 }
 
 std::string sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) length = 0;
+  const Sha256Digest digest = sha256(data);
+  const unsigned int length = digest.size();
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(length * 2);

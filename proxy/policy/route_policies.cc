@@ -97,9 +97,10 @@ Verdict RoutePolicies::admit(const RequestView& request, std::string_view client
       presented = router::findRawQueryValue(request.query(), apiKey_->query());
       admission.removeQueryParam = apiKey_->query();
     }
-    std::string decoded = presented && apiKey_->header().empty() ? router::decodeQueryComponent(*presented)
-                                                                 : std::string(presented.value_or(""));
-    admission.consumer = apiKey_->authenticate(decoded);
+    std::string decodedQueryValue;  // a header value is used as it is, without a copy
+    std::string_view key = presented.value_or("");
+    if (presented && apiKey_->header().empty()) key = decodedQueryValue = router::decodeQueryComponent(*presented);
+    admission.consumer = apiKey_->authenticate(key);
     if (!admission.consumer) return deny(401, presented ? "invalid API key" : "missing API key");
     admission.removeUpstream.push_back(apiKey_->consumerHeader());
     admission.setUpstream.emplace_back(apiKey_->consumerHeader(), *admission.consumer);
