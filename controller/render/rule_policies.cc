@@ -509,12 +509,8 @@ bool RulePolicyReader::readApiKey(const json& auth, const std::string& field, pr
     } else {
       out.header = "X-API-Key";
     }
-    auto secretName = readSecretName(*a, f);
-    if (!secretName) return false;
-    size_t before = reporter_.count();
-    auto keys = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
-                              apiKeysFromSecret);
-    if (!keys || reporter_.count() != before) return false;
+    auto keys = readSecret(*a, f, apiKeysFromSecret);
+    if (!keys) return false;
     out.keys = std::move(*keys);
     spec.apiKey = std::move(out);
     return true;
@@ -536,10 +532,7 @@ bool RulePolicyReader::readBasic(const json& auth, const std::string& field, pro
       }
       out.realm = *realm;
     }
-    auto secretName = readSecretName(*b, f);
-    if (!secretName) return false;
-    auto htpasswd = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
-                                  htpasswdFromSecret);
+    auto htpasswd = readSecret(*b, f, htpasswdFromSecret);
     if (!htpasswd) return false;
     out.htpasswd = std::move(*htpasswd);
     spec.basic = std::move(out);
@@ -601,10 +594,7 @@ bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy
       }
       out.jwksUri = *uri;
     } else {
-      auto secretName = readSecretName(*j, f);
-      if (!secretName) return false;
-      auto jwks = resolveSecret(index_, ns_, *secretName, childField(f, "secretName"), reporter_,
-                                jwksFromSecret);
+      auto jwks = readSecret(*j, f, jwksFromSecret);
       if (!jwks) return false;
       out.jwks = std::move(*jwks);
     }

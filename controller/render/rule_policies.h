@@ -20,7 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/render/field_path.h"
 #include "controller/render/render_context.h"
+#include "controller/render/secrets.h"
 #include "proxy/config/route_spec.h"
 
 namespace portico::controller {
@@ -62,6 +64,15 @@ class RulePolicyReader {
                                        const std::string& parent);
   // A secret name at object[key], required.
   std::optional<std::string> readSecretName(const nlohmann::json& object, const std::string& parent);
+  // `object`'s secretName, looked up in the rule's namespace and decoded by `decode`;
+  // nullopt (with a diagnostic) when the name, the Secret or its data is bad.
+  template <class Decode>
+  auto readSecret(const nlohmann::json& object, const std::string& parent, Decode decode) {
+    using Result = decltype(resolveSecret(index_, ns_, std::string(), parent, reporter_, decode));
+    auto name = readSecretName(object, parent);
+    if (!name) return Result();
+    return resolveSecret(index_, ns_, *name, childField(parent, "secretName"), reporter_, decode);
+  }
 
   template <class F>
   bool clean(F&& read) {

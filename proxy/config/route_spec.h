@@ -108,6 +108,7 @@ struct HealthCheckSpec {
   Millis timeout{1000};
   uint32_t healthyThreshold = 2;    // consecutive passes to mark an endpoint up
   uint32_t unhealthyThreshold = 3;  // consecutive failures to mark it down
+  bool operator==(const HealthCheckSpec&) const = default;
 };
 
 // Passive outlier detection from live traffic.

@@ -766,7 +766,7 @@ class Session {
       if (retry && retry->perTryTimeout.count() > 0) tryTimeout = std::min(tryTimeout, retry->perTryTimeout);
       if (tryTimeout.count() <= 0) tryTimeout = std::chrono::milliseconds(1);
 
-      const std::string address = pick.endpoint->address();
+      const std::string& address = endpointState.address;  // the pool key, built once per table
       UpstreamConnectionPtr conn;
       std::optional<ResponseParser> response;
       for (bool freshRetryUsed = false;;) {

@@ -145,7 +145,7 @@ class HealthChecker::Impl {
     }
     for (auto it = probes_.begin(); it != probes_.end();) {
       auto want = wanted.find(it->first);
-      if (want != wanted.end() && sameCheck(want->second.second, it->second->spec)) {
+      if (want != wanted.end() && want->second.second == it->second->spec) {
         wanted.erase(want);
         ++it;
         continue;
@@ -159,11 +159,6 @@ class HealthChecker::Impl {
       probes_.emplace(address, probe);
       net::co_spawn(ioc_, probeLoop(probe), net::detached);
     }
-  }
-
-  static bool sameCheck(const HealthCheckSpec& a, const HealthCheckSpec& b) {
-    return a.path == b.path && a.host == b.host && a.interval == b.interval && a.timeout == b.timeout &&
-           a.healthyThreshold == b.healthyThreshold && a.unhealthyThreshold == b.unhealthyThreshold;
   }
 
   const TablePublisher& tables_;

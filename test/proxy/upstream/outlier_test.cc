@@ -102,3 +102,27 @@ TEST_SUITE("upstream registry") {
     CHECK(registry.endpoint("10.0.0.8:80")->ejections == 5);  // still held by a worker: kept
   }
 }
+
+#include <boost/asio/io_context.hpp>
+
+#include "proxy/upstream/upstream_pool.h"
+
+TEST_SUITE("upstream pool") {
+  TEST_CASE("a table swap closes the idle connections of endpoints that left, and each counts for its backend") {
+    boost::asio::io_context ioc;
+    UpstreamPool pool(ioc, 16);
+    auto backend = std::make_shared<BackendState>("ns/svc:80");
+    for (const char* endpoint : {"10.0.0.1:80", "10.0.0.1:80", "10.0.0.2:80"}) {
+      auto conn = std::make_unique<UpstreamConnection>(ioc, backend);
+      conn->endpoint = endpoint;
+      pool.put(std::move(conn), std::chrono::seconds(60));
+    }
+    CHECK(pool.idleCount() == 3);
+    CHECK(backend->connections == 3);  // the circuit breaker's maxConnections counter
+    pool.retainIf([](const std::string& endpoint) { return endpoint == "10.0.0.1:80"; });
+    CHECK(pool.idleCount() == 2);
+    CHECK(backend->connections == 2);
+    pool.closeAll();
+    CHECK(backend->connections == 0);
+  }
+}
