@@ -10,7 +10,23 @@ bool isUnreserved(unsigned char c) noexcept {
          c == '.' || c == '_' || c == '~';
 }
 
-bool isForbidden(unsigned char c) noexcept { return c < 0x20 || c == 0x7f || c == '#'; }
+bool isControl(unsigned char c) noexcept { return c < 0x20 || c == 0x7f; }
+bool isForbidden(unsigned char c) noexcept { return isControl(c) || c == '#'; }
+
+// "%2F", "%2f", "%5C", "%5c" at i.
+bool escapedSlashAt(std::string_view s, size_t i) noexcept {
+  if (i + 2 >= s.size() || s[i] != '%') return false;
+  const char hi = s[i + 1], lo = static_cast<char>(s[i + 2] | 0x20);
+  return (hi == '2' && lo == 'f') || (hi == '5' && lo == 'c');
+}
+
+// A segment that is "." or ".." once its ";parameters" are cut off.
+bool hiddenDotSegment(std::string_view segment) noexcept {
+  const size_t semicolon = segment.find(';');
+  if (semicolon == std::string_view::npos) return false;
+  const std::string_view base = segment.substr(0, semicolon);
+  return base == "." || base == "..";
+}
 
 constexpr char kUpperHex[] = "0123456789ABCDEF";
 
@@ -41,6 +57,7 @@ std::optional<std::string> normalizePath(std::string_view rawPath) {
         const int lo = hexValue(rawPath[i + 2]);
         if (hi < 0 || lo < 0) return std::nullopt;
         const auto decoded = static_cast<unsigned char>(hi * 16 + lo);
+        if (isControl(decoded)) return std::nullopt;  // "%00" is never a path byte
         if (isUnreserved(decoded)) {
           out.push_back(static_cast<char>(decoded));
         } else {
@@ -56,6 +73,7 @@ std::optional<std::string> normalizePath(std::string_view rawPath) {
     }
     const bool last = i >= n;
     const std::string_view segment(out.data() + segmentStart, out.size() - segmentStart);
+    if (hiddenDotSegment(segment)) return std::nullopt;
     if (segment == ".") {
       out.resize(segmentStart);
     } else if (segment == "..") {
@@ -69,6 +87,46 @@ std::optional<std::string> normalizePath(std::string_view rawPath) {
     }
     if (last) break;
     ++i;  // skip the '/'
+  }
+  return out;
+}
+
+PathNormalization normalizePath(std::string_view rawPath, EscapedSlashes action) {
+  PathNormalization out;
+  bool found = false;
+  for (size_t i = 0; i < rawPath.size() && !found; ++i) found = rawPath[i] == '\\' || escapedSlashAt(rawPath, i);
+  out.escapedSlashes = found;
+  if (!found || action == EscapedSlashes::Keep) {
+    out.path = normalizePath(rawPath);
+    return out;
+  }
+  if (action == EscapedSlashes::Reject) return out;
+  std::string unescaped;
+  unescaped.reserve(rawPath.size());
+  for (size_t i = 0; i < rawPath.size(); ++i) {
+    if (rawPath[i] == '\\') {
+      unescaped.push_back('/');
+    } else if (escapedSlashAt(rawPath, i)) {
+      unescaped.push_back('/');
+      i += 2;
+    } else {
+      unescaped.push_back(rawPath[i]);
+    }
+  }
+  out.path = normalizePath(unescaped);
+  return out;
+}
+
+std::string withoutPathParameters(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  for (size_t i = 0; i < path.size();) {
+    if (path[i] == ';') {
+      const size_t slash = path.find('/', i);
+      i = slash == std::string_view::npos ? path.size() : slash;
+      continue;
+    }
+    out.push_back(path[i++]);
   }
   return out;
 }

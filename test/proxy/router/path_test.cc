@@ -86,7 +86,7 @@ TEST_SUITE("router") {
     CHECK(norm("/a%20b") == "/a%20b");
     CHECK(norm("/%3f%23%25") == "/%3F%23%25");
     CHECK(norm("/caf%c3%a9") == "/caf%C3%A9");
-    CHECK(norm("/%00") == "/%00");  // an encoded NUL is data, not a terminator
+    CHECK(norm("/%00") == "<rejected>");  // issue 10: %00 is always 400
   }
 
   TEST_CASE("normalizePath keeps an encoded slash inside one segment, which is not a dot segment") {
@@ -144,5 +144,63 @@ TEST_SUITE("router") {
     auto emptyQuery = splitTarget("/a?");
     CHECK(emptyQuery.path == "/a");
     CHECK(emptyQuery.query.empty());
+  }
+}
+
+using portico::proxy::router::EscapedSlashes;
+using portico::proxy::router::withoutPathParameters;
+
+namespace {
+std::string norm(std::string_view raw, EscapedSlashes action) {
+  auto out = normalizePath(raw, action);
+  return out.path ? *out.path : std::string("<rejected>");
+}
+}  // namespace
+
+TEST_SUITE("router") {
+  TEST_CASE("%00 and escaped control bytes are never a path") {
+    CHECK(norm("/a%00b") == "<rejected>");
+    CHECK(norm("/a%0Ab") == "<rejected>");
+    CHECK(norm("/a%0db") == "<rejected>");
+    CHECK(norm("/a%7F") == "<rejected>");
+    CHECK(norm("/a%20b") == "/a%20b");
+  }
+
+  TEST_CASE("a dot segment hidden behind path parameters is rejected") {
+    CHECK(norm("/..;/admin") == "<rejected>");
+    CHECK(norm("/public/..;x=1/admin") == "<rejected>");
+    CHECK(norm("/a/.;/b") == "<rejected>");
+    CHECK(norm("/a/%2e%2e;/b") == "<rejected>");
+    CHECK(norm("/a/..x;/b") == "/a/..x;/b");
+    CHECK(norm("/app;jsessionid=1/x") == "/app;jsessionid=1/x");
+  }
+
+  TEST_CASE("escaped slashes: reject, unescape or keep") {
+    for (std::string_view raw : {"/admin%2Fx", "/admin%2fx", "/admin%5Cx", "/admin%5cx", "/admin\\x"}) {
+      CAPTURE(raw);
+      auto rejected = normalizePath(raw, EscapedSlashes::Reject);
+      CHECK(rejected.escapedSlashes);
+      CHECK_FALSE(rejected.path);
+      CHECK(norm(raw, EscapedSlashes::UnescapeAndForward) == "/admin/x");
+      CHECK(norm(raw, EscapedSlashes::UnescapeAndRedirect) == "/admin/x");
+    }
+    CHECK(norm("/admin%2Fx", EscapedSlashes::Keep) == "/admin%2Fx");
+    CHECK(norm("/admin\\x", EscapedSlashes::Keep) == "/admin\\x");
+    // Unescaped, a dot segment behind an escaped slash is a dot segment like any other.
+    CHECK(norm("/public%2F..%2Fadmin", EscapedSlashes::UnescapeAndForward) == "/admin");
+    CHECK(norm("/public\\..\\admin", EscapedSlashes::UnescapeAndForward) == "/admin");
+    auto plain = normalizePath("/plain/path", EscapedSlashes::Reject);
+    CHECK_FALSE(plain.escapedSlashes);
+    CHECK(*plain.path == "/plain/path");
+    // "%2" at the end is a bad escape, not an escaped slash.
+    CHECK(norm("/a%2", EscapedSlashes::Reject) == "<rejected>");
+    CHECK_FALSE(normalizePath("/a%2", EscapedSlashes::Reject).escapedSlashes);
+  }
+
+  TEST_CASE("withoutPathParameters removes each segment's parameters") {
+    CHECK(withoutPathParameters("/admin;x=1/a") == "/admin/a");
+    CHECK(withoutPathParameters("/admin;x;y") == "/admin");
+    CHECK(withoutPathParameters("/a;/b;c/") == "/a/b/");
+    CHECK(withoutPathParameters("/plain") == "/plain");
   }
 }

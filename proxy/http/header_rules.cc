@@ -1,0 +1,101 @@
+#include "proxy/http/header_rules.h"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+
+namespace portico::proxy::http1 {
+namespace {
+
+namespace http = boost::beast::http;
+using boost::beast::iequals;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+AnnouncedFraming checkFraming(const Fields& fields, bool http10) {
+  AnnouncedFraming out;
+  int transferEncodings = 0, contentLengths = 0;
+  std::string_view te, cl;
+  for (const auto& field : fields) {
+    if (field.name() == http::field::transfer_encoding) {
+      ++transferEncodings;
+      te = field.value();
+    } else if (field.name() == http::field::content_length) {
+      ++contentLengths;
+      cl = field.value();
+    }
+  }
+  if (transferEncodings) {
+    if (http10) return {Framing::None, 0, "Transfer-Encoding in an HTTP/1.0 message"};
+    if (contentLengths) return {Framing::None, 0, "both Content-Length and Transfer-Encoding"};
+    if (transferEncodings > 1 || !iequals(trim(te), "chunked"))
+      return {Framing::None, 0, "Transfer-Encoding other than exactly one \"chunked\""};
+    out.framing = Framing::Chunked;
+    return out;
+  }
+  if (contentLengths) {
+    if (contentLengths > 1) return {Framing::None, 0, "more than one Content-Length header"};
+    cl = trim(cl);
+    // 19 digits always fit in 64 bits; Beast's parser enforces the body size itself.
+    if (cl.empty() || cl.size() > 19) return {Framing::None, 0, "invalid Content-Length"};
+    uint64_t n = 0;
+    for (char c : cl) {
+      if (c < '0' || c > '9') return {Framing::None, 0, "invalid Content-Length"};
+      n = n * 10 + uint64_t(c - '0');
+    }
+    out.framing = Framing::Length;
+    out.length = n;
+  }
+  return out;
+}
+
+bool isHopOrFraming(const Fields::value_type& field) {
+  switch (field.name()) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+    case http::field::transfer_encoding:
+    case http::field::content_length:
+    case http::field::http2_settings:
+    case http::field::host:
+    case http::field::expect:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<std::string_view> connectionOptions(const Fields& fields) {
+  std::vector<std::string_view> names;
+  for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection;
+       ++it)
+    for (auto token : http::token_list{it->value()}) names.push_back(token);
+  return names;
+}
+
+std::string joinedValues(const Fields& fields, std::string_view name) {
+  std::string out;
+  for (auto it = fields.find(name); it != fields.end() && iequals(it->name_string(), name); ++it) {
+    const std::string_view value = trim(it->value());
+    if (value.empty()) continue;
+    if (!out.empty()) out += ", ";
+    out += value;
+  }
+  return out;
+}
+
+bool containsName(const std::vector<std::string_view>& names, std::string_view name) {
+  for (auto n : names)
+    if (iequals(n, name)) return true;
+  return false;
+}
+
+}  // namespace portico::proxy::http1
