@@ -51,25 +51,34 @@ sigset_t blockTerminationSignals() {
   return set;
 }
 
-// Standalone mode: the file's tables, published one version after another.
+// Standalone mode: the file's tables, published one version after another. The watcher
+// hands over a change once the file has settled; the loader refuses a version that lost
+// its end marker; anything refused (unreadable, a directory, no documents, a YAML or
+// render error) is logged and counted, and the last good table keeps serving.
 class FileTableSource {
  public:
-  FileTableSource(std::string path, std::chrono::milliseconds pollInterval, proxy::TablePublisher& publisher,
-                  proxy::Metrics& metrics, bool json)
-      : path_(std::move(path)), watcher_(path_, pollInterval), publisher_(publisher), metrics_(metrics), json_(json) {}
+  FileTableSource(const controller::Options& options, proxy::TablePublisher& publisher, proxy::Metrics& metrics)
+      : path_(*options.configFile),
+        watcher_(path_, {.pollInterval = options.configPollInterval, .settle = options.configSettle}),
+        loader_(path_, options.configRequireEndMarker),
+        publisher_(publisher),
+        metrics_(metrics),
+        json_(options.jsonLogs) {}
 
-  // The first load must succeed; its error is the process's exit message.
+  // The first load must succeed; its error is the process's exit message. It does not wait
+  // for the file to settle: there is no older table to keep, and a start is not a race
+  // with a writer (a file cut for good is what the end marker is for).
   Expected<bool> loadFirst() {
-    auto text = watcher_.poll();
-    if (!text) return makeError(path_ + ": cannot read: " + watcher_.lastError());
+    auto text = watcher_.readNow();
+    if (!text) return text.error();
     auto published = publish(*text);
     if (!published) return published.error();
     return true;
   }
 
   void watch() {
-    watcher_.start([this](const std::string& text) {
-      auto published = publish(text);
+    watcher_.start([this](const controller::ConfigFileWatcher::Update& update) {
+      auto published = update ? publish(*update) : Expected<bool>(update.error());
       metrics_.recordReload(published.has_value());
       if (!published)
         spdlog::error(msg("config reload rejected, keeping table version " +
@@ -81,7 +90,7 @@ class FileTableSource {
  private:
   Expected<bool> publish(const std::string& text) {
     const auto started = std::chrono::steady_clock::now();
-    auto spec = controller::renderConfigText(text, path_);
+    auto spec = loader_.render(text);
     if (!spec) return spec.error();
     auto table = proxy::RouteTable::build(std::move(*spec), publisher_.version() + 1);
     if (!table) return makeError(path_ + ": " + table.error().message);
@@ -91,13 +100,15 @@ class FileTableSource {
     metrics_.setTableVersion(version);
     metrics_.recordPublishLatency(std::chrono::steady_clock::now() - started);
     spdlog::info(msg("published table version " + std::to_string(version) + " with " +
-                         std::to_string(routes) + " routes from " + path_,
+                         std::to_string(routes) + " routes from " + path_ +
+                         (loader_.endMarkerRequired() ? " (end marker required from now on)" : ""),
                      json_));
     return true;
   }
 
   std::string path_;
   controller::ConfigFileWatcher watcher_;
+  controller::ConfigFileLoader loader_;
   proxy::TablePublisher& publisher_;
   proxy::Metrics& metrics_;
   bool json_;
@@ -129,7 +140,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<FileTableSource> fileSource;
   std::unique_ptr<controller::ClusterController> cluster;
   if (options.configFile) {
-    fileSource = std::make_unique<FileTableSource>(*options.configFile, options.configPollInterval, publisher, metrics, options.jsonLogs);
+    fileSource = std::make_unique<FileTableSource>(options, publisher, metrics);
     if (auto first = fileSource->loadFirst(); !first) {
       std::fprintf(stderr, "portico: %s\n", first.error().message.c_str());
       return 1;

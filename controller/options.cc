@@ -36,6 +36,11 @@ Modes:
   --config FILE              standalone: serve the APIRoute and Secret documents of a YAML
                              file, reloaded when it changes
   --config-poll-interval DUR how often the file is checked for changes (default 500ms)
+  --config-settle DUR        a change (or an unreadable file) is acted on only once the file
+                             has stayed the same this long (default 1s; 0 acts at once)
+  --config-require-end-marker
+                             the file must end with the line "# portico:end" from the start
+                             (otherwise: once a version of it did)
   --kubeconfig FILE          watch a cluster from outside (default: in-cluster account)
 
 Listeners:
@@ -142,6 +147,14 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
       {"body-timeout", duration(o.server.bodyTimeout)},
       {"shutdown-grace", duration(o.shutdownGrace)},
       {"config-poll-interval", duration(o.configPollInterval)},
+      {"config-settle", duration(o.configSettle)},
+      {"config-require-end-marker",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto b = parseBool(v);
+         if (!b) return "must be true or false";
+         o.configRequireEndMarker = *b;
+         return std::nullopt;
+       }},
       {"ingress-class", text(o.ingressClass)},
       {"watch-namespace",
        [&o](const std::string& v) -> std::optional<std::string> {
@@ -219,8 +232,8 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
     auto it = valued.find(name);
     if (it == valued.end()) return makeError("unknown flag --" + name + " (see --help)");
     if (!value) {
-      if (name == "leader-elect") {
-        value = "true";  // a switch: --leader-elect alone turns it on
+      if (name == "leader-elect" || name == "config-require-end-marker") {
+        value = "true";  // a switch: the flag alone turns it on
       } else if (i + 1 < argc) {
         value = argv[++i];
       } else {

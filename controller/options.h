@@ -24,6 +24,8 @@ struct Options {
   std::string logLevel = "info";
   std::chrono::milliseconds shutdownGrace{30000};
   std::chrono::milliseconds configPollInterval{500};  // standalone file change detection
+  std::chrono::milliseconds configSettle{1000};       // a change goes live once unchanged this long
+  bool configRequireEndMarker = false;                // the file must end with "# portico:end"
   proxy::ServerOptions server;
   bool showHelp = false;
   bool showVersion = false;

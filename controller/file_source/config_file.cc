@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -165,12 +166,26 @@ struct Converter {
 };
 
 Expected<std::string> readFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return makeError(path + ": cannot read: is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return makeError(path + ": cannot read: " + std::strerror(errno));
   std::ostringstream content;
   content << in.rdbuf();
   if (in.bad()) return makeError(path + ": cannot read: " + std::strerror(errno));
   return content.str();
+}
+
+Error yamlError(const YAML::Exception& e, const std::string& path) {
+  if (e.mark.is_null()) return makeError(path + ": yaml: " + e.msg);
+  return makeError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                   ": yaml: " + e.msg);
+}
+
+std::string_view trimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
 }
 
 std::string joinLines(const std::vector<std::string>& lines) {
@@ -204,9 +219,11 @@ Expected<LoadedConfig> loadConfigText(const std::string& text, const std::string
   try {
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) return makeError(path + ": yaml: " + e.msg);
-    return makeError(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                     std::to_string(e.mark.column + 1) + ": yaml: " + e.msg);
+    return yamlError(e, path);
+  }
+  if (std::none_of(documents.begin(), documents.end(), [](const YAML::Node& d) { return !d.IsNull(); })) {
+    return makeError(path + ": no documents: the file is empty or only comments; refusing it, as it "
+                            "would remove every route");
   }
 
   LoadedConfig config;
@@ -305,6 +322,47 @@ Expected<proxy::RouteTableSpec> renderConfigFile(const std::string& path, Render
   auto text = readFile(path);
   if (!text) return text.error();
   return renderConfigText(*text, path, std::move(options));
+}
+
+EndMarkerScan findEndMarker(std::string_view text) {
+  EndMarkerScan scan;
+  int line = 0;
+  bool contentAfter = false;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    ++line;
+    std::string_view l = trimBlanks(text.substr(start, end - start));
+    if (l == kEndMarker) {
+      scan.line = line;
+      contentAfter = false;
+    } else if (!l.empty()) {
+      contentAfter = true;
+    }
+    start = end + 1;
+  }
+  if (scan.line != 0) scan.where = contentAfter ? EndMarkerScan::Where::NotLast : EndMarkerScan::Where::Last;
+  return scan;
+}
+
+Expected<proxy::RouteTableSpec> ConfigFileLoader::render(const std::string& text, RenderOptions options) {
+  EndMarkerScan marker = findEndMarker(text);
+  if (marker.where == EndMarkerScan::Where::Last) {
+    // From now on the marker is how a complete file is told from a cut one.
+    requireEndMarker_ = true;
+    sawEndMarker_ = true;
+  }
+  if (marker.where == EndMarkerScan::Where::NotLast) {
+    return makeError(path_ + ":" + std::to_string(marker.line) + ": \"" + std::string(kEndMarker) +
+                     "\" must be the last line of the file: it marks the file as complete");
+  }
+  if (marker.where == EndMarkerScan::Where::Absent && requireEndMarker_) {
+    return makeError(path_ + ": does not end with the line \"" + std::string(kEndMarker) + "\" (" +
+                     (sawEndMarker_ ? "an earlier version of the file did" : "--config-require-end-marker") +
+                     "): it may be cut short by a write in progress or an interrupted one; refusing it");
+  }
+  return renderConfigText(text, path_, std::move(options));
 }
 
 }  // namespace portico::controller

@@ -40,9 +40,10 @@ struct LoadedConfig {
 // v1 Secret documents into Kubernetes-shaped JSON. Plain scalars resolve like YAML 1.2's
 // core schema (null, true/false, ints, floats); quoted and block scalars stay strings, so
 // `port: 8080` is a number and `port: "8080"` a string. metadata.namespace defaults to
-// "default". Fails on unreadable files ("FILE: cannot read: ..."), YAML syntax errors
-// ("FILE:LINE:COL: yaml: ..."), and, listing every one, documents of another kind,
-// without metadata.name, with duplicate keys, or repeating an object ("FILE:LINE: ...").
+// "default". Fails on unreadable files and directories ("FILE: cannot read: ..."), YAML
+// syntax errors ("FILE:LINE:COL: yaml: ..."), a stream with no documents (an empty file
+// would remove every route), and, listing every one, documents of another kind, without
+// metadata.name, with duplicate keys, or repeating an object ("FILE:LINE: ...").
 [[nodiscard]] Expected<LoadedConfig> loadConfigFile(const std::string& path);
 
 // The same from text already read; `path` only names it in messages.
@@ -58,5 +59,44 @@ struct LoadedConfig {
 [[nodiscard]] Expected<proxy::RouteTableSpec> renderConfigText(const std::string& text,
                                                                const std::string& path,
                                                                RenderOptions options = {});
+
+// The end marker: an optional last line that says the file is complete. A file written in
+// place (truncate, then write) can be read, or left behind by a writer that died, cut
+// short, and a cut can still parse: a rule that lost its auth block, or a Secret value
+// that lost its tail, is a weaker policy, not an error. Writers that write in place end
+// the file with this line; a file without it cannot be mistaken for a complete one once
+// Portico knows the marker is used (see ConfigFileLoader). Atomic writers (an editor's
+// rename, a ConfigMap's symlink swap) need no marker.
+inline constexpr std::string_view kEndMarker = "# portico:end";
+
+struct EndMarkerScan {
+  enum class Where { Absent, Last, NotLast };
+  Where where = Where::Absent;
+  int line = 0;  // 1-based line of the last marker line; 0 if absent
+};
+// Finds a line that is exactly kEndMarker (surrounding blanks allowed). Last: no other
+// non-blank line follows it.
+EndMarkerScan findEndMarker(std::string_view text);
+
+// One standalone file across its versions: renderConfigText plus the end-marker rule.
+// Once a version of the file ended with kEndMarker (or from the start, with
+// requireEndMarker), every later version must end with it, or it is refused as possibly
+// cut short. A marker that is not the last line is always an error. Not thread-safe; the
+// file's versions come one at a time.
+class ConfigFileLoader {
+ public:
+  explicit ConfigFileLoader(std::string path, bool requireEndMarker = false)
+      : path_(std::move(path)), requireEndMarker_(requireEndMarker) {}
+
+  [[nodiscard]] Expected<proxy::RouteTableSpec> render(const std::string& text, RenderOptions options = {});
+
+  bool endMarkerRequired() const { return requireEndMarker_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool requireEndMarker_;
+  bool sawEndMarker_ = false;  // requireEndMarker_ came from the file, not the caller
+};
 
 }  // namespace portico::controller

@@ -64,4 +64,24 @@ TEST_CASE("the usage text lists the gateway flags") {
   }
 }
 
+TEST_CASE("standalone reload flags: --config-settle and --config-require-end-marker") {
+  auto defaults = parse({"--config", "p.yaml"});
+  REQUIRE(defaults.has_value());
+  CHECK(defaults->configSettle == 1000ms);
+  CHECK_FALSE(defaults->configRequireEndMarker);
+
+  auto o = parse({"--config", "p.yaml", "--config-settle", "200ms", "--config-require-end-marker"});
+  REQUIRE(o.has_value());
+  CHECK(o->configSettle == 200ms);
+  CHECK(o->configRequireEndMarker);
+  CHECK(parse({"--config-settle=0s"})->configSettle == 0ms);
+  CHECK_FALSE(parse({"--config-require-end-marker=false"})->configRequireEndMarker);
+  CHECK(errorOf({"--config-settle", "soon"}).find("flag --config-settle") != std::string::npos);
+  CHECK(errorOf({"--config-require-end-marker=maybe"}).find("flag --config-require-end-marker") !=
+        std::string::npos);
+  for (const char* flag : {"--config-settle", "--config-require-end-marker"}) {
+    CHECK(usage().find(flag) != std::string::npos);
+  }
+}
+
 }  // TEST_SUITE

@@ -149,12 +149,29 @@ TEST_CASE("a missing or invalid name, a duplicate key and a repeated object are 
 }
 
 TEST_CASE("empty documents and comments are skipped; a scalar document is an error") {
-  auto empty = loadConfigText("---\n# nothing\n---\n", "f.yaml");
-  REQUIRE(empty.has_value());
-  CHECK(empty->objects.apiRoutes.empty());
+  auto config = loadConfigText("---\n# nothing\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\n",
+                               "f.yaml");
+  REQUIRE_MESSAGE(config.has_value(), (config ? std::string() : config.error().message));
+  CHECK(config->objects.secrets.size() == 1);
   auto scalar = loadConfigText("hello\n", "f.yaml");
   REQUIRE_FALSE(scalar.has_value());
   CHECK(contains(scalar.error().message, "must be a mapping"));
+}
+
+TEST_CASE("a stream with no documents is refused: it would remove every route") {
+  for (const char* text : {"", "\n\n", "# only a comment\n", "---\n# nothing\n---\n", "...\n"}) {
+    CAPTURE(text);
+    auto config = loadConfigText(text, "f.yaml");
+    REQUIRE_FALSE(config.has_value());
+    CHECK(config.error().message.rfind("f.yaml: no documents", 0) == 0);
+  }
+}
+
+TEST_CASE("a directory is refused with a clear error") {
+  TempDir dir;
+  auto config = loadConfigFile(dir.path());
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message == dir.path() + ": cannot read: is a directory, not a file");
 }
 
 TEST_CASE("an unreadable file is an error naming the file") {
@@ -252,6 +269,60 @@ TEST_CASE("a string where the schema wants a number is an error, not a silent co
                                 "f.yaml");
   REQUIRE_FALSE(table.has_value());
   CHECK(contains(table.error().message, "f.yaml:7: APIRoute default/api spec.rules[0].backends[0].weight: must be an integer"));
+}
+
+TEST_CASE("findEndMarker: the marker is a whole line; Last when only blanks follow it") {
+  using Where = EndMarkerScan::Where;
+  CHECK(findEndMarker("a: 1\n").where == Where::Absent);
+  CHECK(findEndMarker("a: 1\n# portico:en").where == Where::Absent);
+  CHECK(findEndMarker("a: 1  # portico:end\n").where == Where::Absent);
+  auto last = findEndMarker("a: 1\n# portico:end\n\n  \n");
+  CHECK(last.where == Where::Last);
+  CHECK(last.line == 2);
+  CHECK(findEndMarker("a: 1\n# portico:end").where == Where::Last);
+  CHECK(findEndMarker("a: 1\r\n  # portico:end \r\n").where == Where::Last);
+  auto notLast = findEndMarker("a: 1\n# portico:end\nb: 2\n");
+  CHECK(notLast.where == Where::NotLast);
+  CHECK(notLast.line == 2);
+}
+
+TEST_CASE("once a version ends with the end marker, a version without it is refused as possibly cut") {
+  const std::string secured = std::string(kGoodFile).substr(0, std::string(kGoodFile).find("---")) +
+                              "      auth:\n        apiKey: {header: X-API-Key, secretName: keys}\n"
+                              "---\napiVersion: v1\nkind: Secret\nmetadata: {name: keys}\n"
+                              "stringData:\n  alice: a-long-secret-key\n";
+  // Cut in the middle of the Secret value: still valid YAML, and a weaker key.
+  const std::string cut = secured.substr(0, secured.find("a-long-secret-key") + 3) + "\n";
+  REQUIRE(renderConfigText(cut, "cfg.yaml").has_value());
+
+  ConfigFileLoader loader("cfg.yaml");
+  CHECK_FALSE(loader.endMarkerRequired());
+  REQUIRE(loader.render(secured).has_value());  // no marker yet: not required
+  REQUIRE(loader.render(secured + "# portico:end\n").has_value());
+  CHECK(loader.endMarkerRequired());
+  auto refused = loader.render(cut);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message ==
+        "cfg.yaml: does not end with the line \"# portico:end\" (an earlier version of the file did): it may be cut "
+        "short by a write in progress or an interrupted one; refusing it");
+  // A cut inside the marker line itself is no marker either.
+  CHECK_FALSE(loader.render(secured + "# portico:e").has_value());
+  CHECK(loader.render(secured + "\n# portico:end").has_value());
+}
+
+TEST_CASE("--config-require-end-marker: required from the first version; a misplaced marker is an error") {
+  ConfigFileLoader loader("cfg.yaml", /*requireEndMarker=*/true);
+  auto refused = loader.render(kGoodFile);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(contains(refused.error().message, "(--config-require-end-marker)"));
+  CHECK(loader.render(std::string(kGoodFile) + "# portico:end\n").has_value());
+
+  ConfigFileLoader relaxed("cfg.yaml");
+  auto misplaced = relaxed.render("# portico:end\n" + std::string(kGoodFile));
+  REQUIRE_FALSE(misplaced.has_value());
+  CHECK(misplaced.error().message ==
+        "cfg.yaml:1: \"# portico:end\" must be the last line of the file: it marks the file as complete");
+  CHECK_FALSE(relaxed.endMarkerRequired());
 }
 
 }  // TEST_SUITE
