@@ -59,6 +59,14 @@ Limits and timeouts:
   --body-timeout DUR         silence while reading or writing a body (default 60s)
   --shutdown-grace DUR       on SIGTERM, time for in-flight requests (default 30s)
 
+Request hygiene:
+  --headers-with-underscores drop|reject|allow
+                             header names with '_' are dropped before routing and upstream
+                             (default), refused with 400, or passed on
+  --escaped-slashes reject|unescape-and-redirect|unescape-and-forward|keep
+                             %2F, %5C or a backslash in a path: 400 (default), 307 to the
+                             path with '/', routed and forwarded with '/', or left as is
+
 Kubernetes:
   --ingress-class NAME       IngressClass / ingressClassName served (default portico)
   --watch-namespace NS       repeatable; default all namespaces
@@ -178,6 +186,20 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
            auto& list = o.server.trustedProxies;
            if (std::find(list.begin(), list.end(), cidr) == list.end()) list.push_back(cidr);
          }
+         return std::nullopt;
+       }},
+      {"headers-with-underscores",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto action = proxy::http1::parseUnderscoreHeaders(v);
+         if (!action) return "must be drop, reject or allow";
+         o.server.admission.underscores = *action;
+         return std::nullopt;
+       }},
+      {"escaped-slashes",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto action = proxy::http1::parseEscapedSlashes(v);
+         if (!action) return "must be reject, unescape-and-redirect, unescape-and-forward or keep";
+         o.server.admission.escapedSlashes = *action;
          return std::nullopt;
        }},
       {"redis-address",

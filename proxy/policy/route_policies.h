@@ -53,6 +53,9 @@ class GatewayRuntime {
   // The client address: the peer, or the first untrusted X-Forwarded-For hop behind
   // trusted proxies.
   std::string clientAddress(std::string_view peer, std::string_view forwardedFor) const;
+  // Whether the peer is a trusted proxy, whose X-Forwarded-Proto/-Host/-Port and
+  // Forwarded headers are passed on instead of being replaced.
+  bool trustsPeer(std::string_view peer) const { return !trusted_.empty() && trusted_.contains(peer); }
   LocalRateLimiter& localLimiter() { return local_; }
   RedisRateLimiter* redisLimiter() { return redis_.get(); }
   JwksCache& jwks() { return jwks_; }

@@ -18,12 +18,15 @@
 
 #include <charconv>
 
+#include "proxy/http/head_writer.h"
+#include "proxy/http/request_admission.h"
 #include "proxy/router/cookie.h"
 #include "proxy/router/path.h"
 #include "proxy/router/query.h"
 #include "proxy/upstream/http_fetch.h"
 #include "proxy/upstream/outlier.h"
 #include "proxy/server/access_log.h"
+#include "proxy/server/body_relay.h"
 #include "proxy/server/http_errors.h"
 #include "proxy/server/worker.h"
 
@@ -48,11 +51,6 @@ constexpr auto kAwait = net::use_awaitable;
 // "No limit". Not boost::none: Beast 1.74 compares a Content-Length with the optional
 // limit, and any number is greater than an empty optional.
 constexpr uint64_t kUnlimited = std::numeric_limits<uint64_t>::max();
-
-// Headers that describe one hop and must not be forwarded (RFC 9110 7.6.1), besides the
-// ones the Connection header names.
-constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                          "trailer", "upgrade"};
 
 // The router's view of a Beast request header.
 class BeastRequestView final : public RequestView {
@@ -87,114 +85,6 @@ bool hasObsFold(const net::const_buffer& header, size_t n, bool& afterNewline) {
   return false;
 }
 
-std::string lowerHost(std::string_view hostHeader) {
-  // Strip the port: "[::1]:8080" -> "[::1]", "example.com:80" -> "example.com".
-  std::string_view h = hostHeader;
-  if (!h.empty() && h.front() == '[') {
-    if (auto close = h.find(']'); close != std::string_view::npos) h = h.substr(0, close + 1);
-  } else if (auto colon = h.rfind(':'); colon != std::string_view::npos) {
-    h = h.substr(0, colon);
-  }
-  std::string out(h);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!out.empty() && out.back() == '.') out.pop_back();  // "example.com." is example.com
-  return out;
-}
-
-bool validHostHeader(std::string_view h) {
-  if (h.empty() || h.size() > 255) return false;
-  for (unsigned char c : h) {
-    if (!(std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
-      return false;
-  }
-  return true;
-}
-
-template <class Fields>
-void removeHopByHop(Fields& fields) {
-  // Collect first: erasing while iterating the Connection tokens would invalidate them.
-  std::vector<std::string> named;
-  for (auto token : http::token_list{fields[http::field::connection]}) named.emplace_back(token);
-  for (const auto& name : named) fields.erase(name);
-  for (auto name : kHopByHop) fields.erase(name);
-}
-
-template <class Fields>
-void applyHeaderEdits(Fields& fields, const HeaderEdits& edits) {
-  for (const auto& name : edits.remove) fields.erase(name);
-  for (const auto& [name, value] : edits.set) fields.set(name, value);
-  for (const auto& [name, value] : edits.add) fields.insert(name, value);
-}
-
-enum class Side { None, From, To };
-struct RelayResult {
-  Side failed = Side::None;
-  error_code ec;
-  bool wroteSome = false;  // the header (at least) went out
-};
-
-// Moves a message body from one stream to another through `buffer`, the serializer
-// writing the (already edited) header with the first piece. Reads time out after
-// `readTimeout` of silence, writes after `writeTimeout`.
-// Feeds already-received bytes to the parser without I/O, until they run out, the body
-// buffer is full, or the message ends.
-template <bool isRequest>
-void parseBuffered(http::parser<isRequest, http::buffer_body>& parser, beast::flat_buffer& buffer,
-                   error_code& ec) {
-  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
-    const size_t n = parser.put(buffer.data(), ec);
-    buffer.consume(n);
-    if (ec == http::error::need_more || ec == http::error::need_buffer) {
-      ec = {};
-      if (n == 0) break;
-    } else if (ec) {
-      return;
-    }
-  }
-}
-
-template <bool isRequest, class From, class To>
-net::awaitable<RelayResult> relayBody(From& from, beast::flat_buffer& fromBuffer,
-                                      http::parser<isRequest, http::buffer_body>& parser, To& to,
-                                      char* buffer, std::chrono::milliseconds readTimeout,
-                                      std::chrono::milliseconds writeTimeout, uint64_t& bytes) {
-  auto& msg = parser.get();
-  http::serializer<isRequest, http::buffer_body> serializer{msg};
-  error_code ec;
-  bool wroteSome = false;
-  do {
-    if (!parser.is_done()) {
-      msg.body().data = buffer;
-      msg.body().size = Worker::kBodyBufferSize;
-      // Body bytes that came in with the header (the whole body of a small response) are
-      // parsed in place: an async read would complete at once, but only after a round
-      // trip through the scheduler.
-      parseBuffered(parser, fromBuffer, ec);
-      if (ec) co_return RelayResult{Side::From, ec, wroteSome};
-      if (!parser.is_done() && msg.body().size > 0) {
-        beast::get_lowest_layer(from).expires_after(readTimeout);
-        co_await http::async_read(from, fromBuffer, parser, net::redirect_error(kAwait, ec));
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) co_return RelayResult{Side::From, ec, wroteSome};
-      }
-      msg.body().size = Worker::kBodyBufferSize - msg.body().size;
-      msg.body().data = buffer;
-      msg.body().more = !parser.is_done();
-    } else {
-      msg.body().data = nullptr;
-      msg.body().size = 0;
-      msg.body().more = false;
-    }
-    bytes += msg.body().size;
-    beast::get_lowest_layer(to).expires_after(writeTimeout);
-    co_await http::async_write(to, serializer, net::redirect_error(kAwait, ec));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return RelayResult{Side::To, ec, wroteSome};
-    wroteSome = true;
-  } while (!serializer.is_done());
-  co_return RelayResult{};
-}
-
 // One direction of an upgraded connection, byte for byte.
 template <class From, class To>
 net::awaitable<void> pumpBytes(From& from, To& to) {
@@ -225,26 +115,31 @@ UpstreamError classify(const error_code& ec) {
   return UpstreamError::Reset;
 }
 
-// Per-request facts for the access log and metrics.
+// Per-request facts for the access log and metrics, and the storage of what the request
+// sends upstream.
 struct Exchange {
   Clock::time_point start;
   std::string requestId;
   std::string host;
   std::string clientAddress;  // the peer, or the client behind trusted proxies
+  http1::AdmittedRequest request;
   const Route* route = nullptr;
   TableRuntimeConstSharedPtr tableRuntime;  // pinned with the table
   const RouteRuntime* runtime = nullptr;
   const EndpointSpec* endpoint = nullptr;
   unsigned status = 0;
   uint64_t responseBytes = 0;
-  // The client's side, kept before the header is edited into the upstream request
-  // (which drops Connection and says HTTP/1.1).
   bool clientKeepAlive = false;
   unsigned clientVersion = 11;
   // Added to whatever response the client gets (affinity cookie, CORS).
   std::vector<std::pair<std::string, std::string>> responseHeaders;
+  // The upstream request: its plan (views into the strings below and into the client's
+  // header) and the header section written from it, then reused for the response's.
+  http1::RequestHeadPlan upstream;
+  std::string upstreamTarget, forwardedFor;
+  policy::Admission admission;
+  std::string head;
 };
-
 
 bool idempotent(http::verb method) {
   switch (method) {
@@ -322,6 +217,8 @@ class Session {
       : worker_(worker), options_(worker.options()), stream_(stream),
         clientIp_(std::move(clientIp)), tls_(tls) {
     handle_.stream = &beast::get_lowest_layer(stream_);
+    error_code ec;
+    localPort_ = std::to_string(handle_.stream->socket().local_endpoint(ec).port());
     worker_.registerSession(&handle_);
     worker_.metrics().connectionOpened();
   }
@@ -355,13 +252,20 @@ class Session {
 
  private:
   // Reads until a complete request header is parsed. The first byte may take up to the
-  // keep-alive timeout; from there the whole header must arrive within the header
-  // timeout (slow-loris clients are cut).
+  // keep-alive timeout (then the connection just closes); from there the whole header
+  // must arrive within the header timeout, or the client is told 408 (slow-loris clients
+  // are cut). That deadline cancels the read rather than closing the socket, as the
+  // stream's own timeout would, so the 408 can still be written; its timer exists only
+  // while a partial header is waited for.
   net::awaitable<error_code> readRequestHeader(RequestParser& parser, bool& gotBytes) {
     auto& tcpStream = beast::get_lowest_layer(stream_);
     gotBytes = buffer_.size() > 0;
     handle_.idle = !gotBytes;
-    tcpStream.expires_after(gotBytes ? options_.headerTimeout : options_.keepAliveTimeout);
+    auto headerDeadline = Clock::now() + options_.headerTimeout;
+    if (gotBytes) tcpStream.expires_never();
+    else tcpStream.expires_after(options_.keepAliveTimeout);
+    std::optional<net::steady_timer> headerTimer;
+    bool timedOut = false;
     error_code ec;
     bool afterNewline = false;
     size_t headerBytes = 0;
@@ -387,8 +291,19 @@ class Session {
         if (n > 0) continue;  // the rest may already be complete
       }
       if (worker_.draining() && !gotBytes) co_return http::error::end_of_stream;
+      if (gotBytes && !headerTimer) {
+        headerTimer.emplace(worker_.ioc(), headerDeadline);
+        // Runs after the timer is gone only with an error, and then touches nothing.
+        headerTimer->async_wait([&tcpStream, &timedOut](const error_code& waitError) {
+          if (waitError) return;
+          timedOut = true;
+          error_code ignored;
+          tcpStream.socket().cancel(ignored);
+        });
+      }
       const size_t n =
           co_await stream_.async_read_some(buffer_.prepare(kReadSize), net::redirect_error(kAwait, ec));
+      if (timedOut) co_return beast::error::timeout;
       if (ec) {
         if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
           ec = gotBytes ? http::error::partial_message : http::error::end_of_stream;
@@ -398,7 +313,8 @@ class Session {
       if (!gotBytes) {
         gotBytes = true;
         handle_.idle = false;
-        tcpStream.expires_after(options_.headerTimeout);
+        headerDeadline = Clock::now() + options_.headerTimeout;
+        tcpStream.expires_never();
       }
     }
   }
@@ -428,38 +344,16 @@ class Session {
       ex.requestId = std::string(id->value());
     else
       ex.requestId = newRequestId(worker_.random());
+    http1::AdmittedRequest& rq = ex.request;
+    if (auto refusal = http1::admitRequest(req, options_.admission, rq))
+      co_return co_await reply(ex, refusal->status, refusal->message, false);
     const bool bodyPending = !parser.is_done();
     const bool clientKeepAlive = req.keep_alive() && !worker_.draining() && !bodyPending;
-
-    if (req.version() != 11 && req.version() != 10)
-      co_return co_await reply(ex, 505, "only HTTP/1.0 and HTTP/1.1 are served here", false);
-    if (req.count(http::field::host) > 1) co_return co_await reply(ex, 400, "more than one Host header", false);
-    if (req.count(http::field::transfer_encoding) && !parser.chunked())
-      co_return co_await reply(ex, 400, "transfer-encoding other than chunked", false);
-    if (req.count(http::field::content_length) > 1)
-      co_return co_await reply(ex, 400, "more than one Content-Length header", false);
-
-    std::string_view target = req.target();
-    std::string_view hostHeader = req[http::field::host];
-    if (target.starts_with("http://") || target.starts_with("https://")) {
-      // absolute-form: the authority in the target replaces Host (RFC 9112 3.2.2).
-      target.remove_prefix(target.find("//") + 2);
-      const size_t slash = std::min(target.find_first_of("/?"), target.size());
-      hostHeader = target.substr(0, slash);
-      target.remove_prefix(slash);
-      if (target.empty()) target = "/";
+    ex.host = rq.host;
+    if (rq.redirectTo) {
+      ex.responseHeaders.emplace_back("location", *rq.redirectTo);
+      co_return co_await reply(ex, 307, "redirecting to the path without escaped slashes", clientKeepAlive);
     }
-    if (target.empty() || target.front() != '/')
-      co_return co_await reply(ex, 400, "request target must be a path", false);
-    if (req.version() == 11 && hostHeader.empty())
-      co_return co_await reply(ex, 400, "missing Host header", false);
-    if (!hostHeader.empty() && !validHostHeader(hostHeader))
-      co_return co_await reply(ex, 400, "invalid Host header", false);
-    ex.host = lowerHost(hostHeader);
-
-    const auto [rawPath, query] = router::splitTarget(target);
-    const std::optional<std::string> path = router::normalizePath(rawPath);
-    if (!path) co_return co_await reply(ex, 400, "invalid request path", false);
 
     // Pin the table: this request finishes on it even if a new one is published.
     RouteTableConstSharedPtr table = worker_.table();
@@ -467,11 +361,12 @@ class Session {
     if (!tls_ && table->redirectsToHttps(ex.host)) {
       std::string location = "https://" + ex.host;
       if (options_.httpsRedirectPort != 443) location += ":" + std::to_string(options_.httpsRedirectPort);
-      location += std::string(target);
+      location += rq.path;
+      if (!rq.query.empty()) location += "?" + std::string(rq.query);
       ex.responseHeaders.emplace_back("location", std::move(location));
       co_return co_await reply(ex, 308, "redirecting to https", clientKeepAlive);
     }
-    const BeastRequestView view(req, ex.host, *path, query);
+    const BeastRequestView view(req, ex.host, rq.routingPath(), rq.query);
     const Route* route = table->match(view);
     if (!route) co_return co_await reply(ex, 404, "no route for this host and path", clientKeepAlive);
     ex.route = route;
@@ -480,18 +375,21 @@ class Session {
 
     const uint64_t bodyLimit =
         route->spec.maxRequestBodyBytes ? route->spec.maxRequestBodyBytes : options_.maxRequestBodyBytes;
-    if (auto length = parser.content_length(); length && *length > bodyLimit)
+    if (rq.body == http1::Framing::Length && rq.contentLength > bodyLimit)
       co_return co_await reply(ex, 413, "request body larger than this route allows", false);
     parser.body_limit(bodyLimit);
 
-    ex.clientAddress = worker_.gateway().clientAddress(clientIp_, req["x-forwarded-for"]);
-    policy::Admission admission;
+    // X-Forwarded-For over several lines is one list (RFC 9110 5.3), for the trusted-proxy
+    // walk and for the header sent upstream.
+    ex.forwardedFor = http1::joinedValues(req, "x-forwarded-for");
+    ex.clientAddress = worker_.gateway().clientAddress(clientIp_, ex.forwardedFor);
+    policy::Admission& admission = ex.admission;
     const policy::RoutePolicies* policies = ex.runtime->policies;
     if (!policies) co_return co_await reply(ex, 503, "this route's policies failed to load", clientKeepAlive);
     if (!policies->empty()) {
       policy::Verdict verdict = policies->admit(view, ex.clientAddress, admission);
       if (verdict && policies->needsExternalAuth())
-        verdict = co_await externalAuth(*route->spec.auth.external, req, *path, query, ex, admission);
+        verdict = co_await externalAuth(*route->spec.auth.external, req, rq.path, rq.query, ex, admission);
       if (verdict) verdict = policies->limit(view, ex.clientAddress, admission, worker_.gateway());
       if (!verdict) {
         // CORS headers too, so that a browser script can read why it was refused.
@@ -502,11 +400,12 @@ class Session {
       for (auto& header : admission.responseHeaders) ex.responseHeaders.push_back(std::move(header));
     }
     if (route->spec.redirect) {
-      ex.responseHeaders.emplace_back("location", redirectLocation(*route->spec.redirect, ex.host, *path, query));
+      ex.responseHeaders.emplace_back("location",
+                                      redirectLocation(*route->spec.redirect, ex.host, rq.path, rq.query));
       co_return co_await reply(ex, route->spec.redirect->status, "redirecting", clientKeepAlive);
     }
 
-    const PickRequest pickRequest = pickRequestFor(route->spec, req, *path, query, ex);
+    const PickRequest pickRequest = pickRequestFor(route->spec, req, rq.routingPath(), rq.query, ex);
     const Pick pick = ex.runtime->balancer->pick(pickRequest, *ex.runtime->cursors, worker_.random());
     if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", clientKeepAlive);
 
@@ -519,11 +418,10 @@ class Session {
                                 net::redirect_error(kAwait, ec));
       if (ec) co_return false;
     }
-    req.erase(http::field::expect);
     ex.clientKeepAlive = req.keep_alive();
     ex.clientVersion = req.version();
-    const bool upgrade = prepareUpstreamRequest(req, *route, *path, query, hostHeader, ex, admission);
-    co_return co_await forward(parser, *route, ex, upgrade, pickRequest, pick);
+    planUpstreamRequest(req, *route, ex);
+    co_return co_await forward(parser, *route, ex, pickRequest, pick);
   }
 
   std::string redirectLocation(const RedirectSpec& redirect, const std::string& host, const std::string& path,
@@ -645,42 +543,60 @@ class Session {
     ex.responseHeaders.emplace_back("set-cookie", std::move(value));
   }
 
-  // Edits the client's request header in place into the upstream request header.
-  bool prepareUpstreamRequest(Request& req, const Route& route, const std::string& path,
-                              std::string_view query, std::string_view hostHeader, Exchange& ex,
-                              const policy::Admission& admission) {
-    const bool upgrade = req.count(http::field::upgrade) &&
-                         http::token_list{req[http::field::connection]}.exists("upgrade");
-    const std::string upgradeProtocol = upgrade ? std::string(req[http::field::upgrade]) : std::string();
-    const std::string originalHost(hostHeader);
-    removeHopByHop(req);
-    if (upgrade) {
-      req.set(http::field::upgrade, upgradeProtocol);
-      req.set(http::field::connection, "Upgrade");
-    }
+  // What goes upstream, as a plan that the head writer turns into bytes on each try. The
+  // forwarding headers are Portico's own, except X-Forwarded-Proto/-Host/-Port and
+  // Forwarded from a trusted proxy, which are passed on; X-Forwarded-For is the client's
+  // list (when any) plus the peer.
+  void planUpstreamRequest(const Request& req, const Route& route, Exchange& ex) {
+    const http1::AdmittedRequest& rq = ex.request;
+    const policy::Admission& admission = ex.admission;
+    http1::RequestHeadPlan& plan = ex.upstream;
 
-    std::optional<std::string> regexRewritten = ex.runtime->policies->regexRewrite(path);
-    std::string newTarget = regexRewritten ? std::move(*regexRewritten) : rewrittenPath(route.spec, path);
-    const std::string forwardedQuery =
-        admission.removeQueryParam ? router::withoutQueryParam(query, *admission.removeQueryParam) : std::string(query);
-    if (!forwardedQuery.empty()) {
-      newTarget += '?';
-      newTarget += forwardedQuery;
+    // Rewrites work on the path routing matched (";parameters" removed); without one the
+    // backend gets the normalized path as it was.
+    if (auto regexRewritten = ex.runtime->policies->regexRewrite(rq.routingPath()))
+      ex.upstreamTarget = std::move(*regexRewritten);
+    else if (route.spec.rewritePathPrefix)
+      ex.upstreamTarget = rewrittenPath(route.spec, std::string(rq.routingPath()));
+    else
+      ex.upstreamTarget = rq.path;
+    if (admission.removeQueryParam) {
+      const std::string query = router::withoutQueryParam(rq.query, *admission.removeQueryParam);
+      if (!query.empty()) ex.upstreamTarget += "?" + query;
+    } else if (!rq.query.empty()) {
+      ex.upstreamTarget += "?";
+      ex.upstreamTarget += rq.query;
     }
-    req.target(newTarget);
-    if (route.spec.rewriteHost) req.set(http::field::host, *route.spec.rewriteHost);
+    plan.method = req.method_string();
+    plan.target = ex.upstreamTarget;
+    plan.host = route.spec.rewriteHost ? std::string_view(*route.spec.rewriteHost) : rq.authority;
+    plan.upgrade = rq.upgrade;
+    plan.edits = &route.spec.requestHeaders;
+    plan.underscores = options_.admission.underscores;
 
-    std::string forwardedFor(req["x-forwarded-for"]);
-    forwardedFor += forwardedFor.empty() ? clientIp_ : ", " + clientIp_;
-    for (const auto& name : admission.removeUpstream) req.erase(name);
-    for (const auto& [name, value] : admission.setUpstream) req.set(name, value);
-    req.set("x-forwarded-for", forwardedFor);
-    req.set("x-forwarded-proto", tls_ ? "https" : "http");
-    if (!originalHost.empty()) req.set("x-forwarded-host", originalHost);
-    req.set("x-request-id", ex.requestId);
-    applyHeaderEdits(req, route.spec.requestHeaders);
-    req.version(11);
-    return upgrade;
+    const bool trusted = worker_.gateway().trustsPeer(clientIp_);
+    auto fromTrustedProxy = [&](std::string_view name) -> std::optional<std::string_view> {
+      if (!trusted) return std::nullopt;
+      auto it = req.find(name);
+      if (it == req.end() || it->value().empty()) return std::nullopt;
+      return it->value();
+    };
+    ex.forwardedFor += ex.forwardedFor.empty() ? clientIp_ : ", " + clientIp_;
+    plan.own.reserve(8 + admission.setUpstream.size());
+    plan.own.emplace_back("X-Forwarded-For", ex.forwardedFor);
+    plan.own.emplace_back("X-Forwarded-Proto", fromTrustedProxy("x-forwarded-proto").value_or(tls_ ? "https" : "http"));
+    if (auto host = fromTrustedProxy("x-forwarded-host")) plan.own.emplace_back("X-Forwarded-Host", *host);
+    else if (!rq.authority.empty()) plan.own.emplace_back("X-Forwarded-Host", rq.authority);
+    plan.own.emplace_back("X-Forwarded-Port", fromTrustedProxy("x-forwarded-port").value_or(localPort_));
+    plan.own.emplace_back("X-Real-IP", ex.clientAddress);
+    plan.own.emplace_back("X-Request-Id", ex.requestId);
+    for (const auto& [name, value] : admission.setUpstream) plan.own.emplace_back(name, value);
+    // Identity headers are only ever Portico's: a client's X-Consumer never passes, on
+    // any route, and neither do the credentials and identity headers the policies name.
+    plan.strip.reserve(2 + admission.removeUpstream.size());
+    plan.strip.emplace_back("x-consumer");
+    if (!trusted) plan.strip.emplace_back("forwarded");
+    for (const auto& name : admission.removeUpstream) plan.strip.emplace_back(name);
   }
 
   static std::string rewrittenPath(const RouteSpec& spec, const std::string& path) {
@@ -723,9 +639,10 @@ class Session {
   // route's retry policy allows. Separately, a pooled connection found closed before any
   // response byte is replaced by a fresh one once (bodiless requests only: nothing was
   // consumed that could not be sent again); that is not a retry.
-  net::awaitable<bool> forward(RequestParser& parser, const Route& route, Exchange& ex, bool upgrade,
+  net::awaitable<bool> forward(RequestParser& parser, const Route& route, Exchange& ex,
                                const PickRequest& pickRequest, Pick pick) {
     Request& req = parser.get();
+    const bool upgrade = !ex.request.upgrade.empty();
     const RouteSpec& spec = route.spec;
     const bool hasBody = !parser.is_done();
     const bool isHead = req.method() == http::verb::head;
@@ -738,6 +655,8 @@ class Session {
     CountGuard activeRetry;
     std::vector<const EndpointState*> tried;
     BodyBuffer body(worker_);
+    // Host is always sent: an HTTP/1.0 request without one gets the endpoint's address.
+    const bool hostFromEndpoint = ex.upstream.host.empty();
 
     for (uint32_t attempt = 0;; ++attempt) {
       if (attempt > 0) {
@@ -788,9 +707,18 @@ class Session {
         }
         const bool canReconnect = conn->reused && !hasBody && !freshRetryUsed;
 
+        http1::RequestHeadPlan& plan = ex.upstream;
+        if (hostFromEndpoint) plan.host = address;
+        // The fields now, before any of the body (and its trailers) is parsed.
+        http1::writeRequestHead(ex.head, req, plan);
+        auto writeHead = [&](http1::Framing framing, uint64_t length) {
+          http1::endRequestHead(ex.head, plan, framing, length);
+        };
+        const http1::AnnouncedFraming announced{ex.request.body, ex.request.contentLength, {}};
         uint64_t requestBytes = 0;
-        const RelayResult sent = co_await relayBody(stream_, buffer_, parser, conn->stream, body.get(),
-                                                    options_.bodyTimeout, tryTimeout, requestBytes);
+        const RelayResult sent =
+            co_await relayMessage(stream_, buffer_, parser, conn->stream, ex.head, writeHead, announced, true,
+                                  body.get(), Worker::kBodyBufferSize, options_.bodyTimeout, tryTimeout, requestBytes);
         if (sent.failed == Side::From) co_return co_await clientBodyFailed(ex, sent.ec);
         if (sent.failed == Side::To) {
           if (canReconnect) {
@@ -836,9 +764,9 @@ class Session {
       setAffinityCookie(spec, pickRequest, pick, ex);
       ex.status = status;
       if (status == 101) {
-        if (!upgrade) {
+        if (!upgrade || !beast::iequals(response->get()[http::field::upgrade], ex.request.upgrade)) {
           worker_.metrics().recordUpstreamError(UpstreamError::Reset);
-          co_return co_await reply(ex, 502, "upstream switched protocols unasked", false);
+          co_return co_await reply(ex, 502, "upstream switched to a protocol the client did not ask for", false);
         }
         co_await tunnel(*response, *conn, route, ex);
         co_return false;
@@ -920,45 +848,52 @@ class Session {
     }
   }
 
+  // The response header for the client: the upstream's fields that pass the filter, the
+  // route's edits, Portico's own (CORS, affinity), framing chosen by relayMessage.
+  http1::ResponseHeadPlan responsePlan(const Route& route, Exchange& ex, unsigned status) const {
+    http1::ResponseHeadPlan plan;
+    plan.status = status;
+    plan.http10Client = ex.clientVersion == 10;
+    plan.edits = &route.spec.responseHeaders;
+    plan.underscores = options_.admission.underscores;
+    plan.own.reserve(ex.responseHeaders.size());
+    for (const auto& [name, value] : ex.responseHeaders) plan.own.emplace_back(name, value);
+    return plan;
+  }
+
   net::awaitable<bool> relayResponse(ResponseParser& response, UpstreamConnectionPtr conn, const Route& route,
                                      const Request& req, Exchange& ex, char* bodyBuffer) {
     Response& res = response.get();
-    const bool upstreamKeepAlive = res.keep_alive() && !response.need_eof();
     const unsigned status = ex.status;
+    const http1::AnnouncedFraming announced = http1::checkFraming(res, res.version() == 10);
+    if (!announced.error.empty()) {
+      // The connection is dropped with `conn`: its framing cannot be trusted.
+      worker_.metrics().recordUpstreamError(UpstreamError::Reset);
+      spdlog::warn("{} malformed response from {}: {}", ex.requestId, conn->endpoint, announced.error);
+      co_return co_await reply(ex, 502, "upstream sent a malformed response", false);
+    }
     const bool bodyless = req.method() == http::verb::head || status == 204 || status == 304;
-    bool keepClient = ex.clientKeepAlive && !worker_.draining();
-    removeHopByHop(res);
-    applyHeaderEdits(res, route.spec.responseHeaders);
-    for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
-    if (!bodyless) {
-      const bool delimited = response.chunked() || response.content_length().has_value();
-      if (!delimited) {
-        // Close-delimited upstream body: chunk it for HTTP/1.1 clients so the client
-        // connection can stay open.
-        if (ex.clientVersion == 11) res.chunked(true);
-        else keepClient = false;
-      } else if (response.chunked() && ex.clientVersion == 10) {
-        res.chunked(false);
-        keepClient = false;
-      }
-    }
-    res.version(11);
-    res.keep_alive(keepClient);
-    if (keepClient && ex.clientVersion == 10) res.set(http::field::connection, "keep-alive");
+    http1::AnnouncedFraming in = announced;
+    if (bodyless) in = {};
+    else if (in.framing == http1::Framing::None) in.framing = http1::Framing::UntilClose;
+    const bool upstreamKeepAlive = res.keep_alive() && !response.need_eof() && in.framing != http1::Framing::UntilClose;
+    const bool keepClient = ex.clientKeepAlive && !worker_.draining();
 
-    if (bodyless) {
-      // Header only, whatever framing the header announces.
-      error_code ec;
-      http::response_serializer<http::buffer_body> serializer{res};
-      beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
-      co_await http::async_write_header(stream_, serializer, net::redirect_error(kAwait, ec));
-      if (ec) co_return false;
-      if (response.is_done() && upstreamKeepAlive) worker_.pool().put(std::move(conn), route.spec.timeouts.idle);
-      co_return keepClient;
-    }
-    const RelayResult relayed = co_await relayBody(conn->stream, conn->buffer, response, stream_, bodyBuffer,
-                                                   route.spec.timeouts.request, options_.bodyTimeout,
-                                                   ex.responseBytes);
+    http1::ResponseHeadPlan plan = responsePlan(route, ex, status);
+    if (bodyless && announced.framing == http1::Framing::Length && status != 204)
+      plan.representationLength = announced.length;
+    // The fields now, before any of the body (and its trailers) is parsed.
+    http1::writeResponseHead(ex.head, res, plan);
+    bool keptAlive = keepClient;
+    auto writeHead = [&](http1::Framing framing, uint64_t length) {
+      // A body of unknown length goes to an HTTP/1.0 client until the connection closes.
+      keptAlive = keepClient && framing != http1::Framing::UntilClose;
+      http1::endResponseHead(ex.head, plan, framing, length, keptAlive);
+    };
+    const RelayResult relayed =
+        co_await relayMessage(conn->stream, conn->buffer, response, stream_, ex.head, writeHead, in,
+                              ex.clientVersion == 11, bodyBuffer, Worker::kBodyBufferSize,
+                              route.spec.timeouts.request, options_.bodyTimeout, ex.responseBytes);
     if (relayed.failed == Side::From) {
       const UpstreamError kind = classify(relayed.ec);
       worker_.metrics().recordUpstreamError(kind);
@@ -973,20 +908,19 @@ class Session {
       co_return false;
     }
     if (relayed.failed == Side::To) co_return false;
-    if (upstreamKeepAlive) worker_.pool().put(std::move(conn), route.spec.timeouts.idle);
-    co_return keepClient;
+    if (upstreamKeepAlive && response.is_done()) worker_.pool().put(std::move(conn), route.spec.timeouts.idle);
+    co_return keptAlive;
   }
 
   // After a 101: pass the upgrade response on, then bytes both ways until one side ends.
-  net::awaitable<void> tunnel(ResponseParser& response, UpstreamConnection& conn, const Route& route,
-                              const Exchange& ex) {
-    Response& res = response.get();
-    applyHeaderEdits(res, route.spec.responseHeaders);
-    for (const auto& [name, value] : ex.responseHeaders) res.insert(name, value);
+  net::awaitable<void> tunnel(ResponseParser& response, UpstreamConnection& conn, const Route& route, Exchange& ex) {
+    http1::ResponseHeadPlan plan = responsePlan(route, ex, 101);
+    plan.upgrade = ex.request.upgrade;
+    http1::writeResponseHead(ex.head, response.get(), plan);
+    http1::endResponseHead(ex.head, plan, http1::Framing::None, 0, true);
     error_code ec;
-    http::response_serializer<http::buffer_body> serializer{res};
     beast::get_lowest_layer(stream_).expires_after(options_.bodyTimeout);
-    co_await http::async_write_header(stream_, serializer, net::redirect_error(kAwait, ec));
+    co_await net::async_write(stream_, net::buffer(ex.head), net::redirect_error(kAwait, ec));
     if (ec) co_return;
     // Bytes that arrived with the headers belong to the new protocol.
     if (conn.buffer.size()) {
@@ -1060,6 +994,7 @@ class Session {
   const ServerOptions& options_;
   Stream& stream_;
   std::string clientIp_;
+  std::string localPort_;  // X-Forwarded-Port
   bool tls_;
   beast::flat_buffer buffer_;
   SessionHandle handle_;

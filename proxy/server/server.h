@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/http/admission_options.h"
+
 namespace portico::proxy {
 
 class TablePublisher;
@@ -32,6 +34,7 @@ struct ServerOptions {
   std::vector<std::string> trustedProxies;
   std::string redisAddress;  // "host:port" for global rate limits; empty: none
   std::chrono::milliseconds redisTimeout{50};
+  http1::AdmissionOptions admission;  // underscores in header names, escaped slashes
   bool accessLog = true;
   bool accessLogJson = false;
 };

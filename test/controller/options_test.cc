@@ -58,6 +58,22 @@ TEST_CASE("--redis-address host:port and --redis-timeout") {
   CHECK(errorOf({"--redis-timeout", "fast"}).find("flag --redis-timeout") != std::string::npos);
 }
 
+TEST_CASE("request hygiene flags: --headers-with-underscores and --escaped-slashes") {
+  using portico::proxy::http1::UnderscoreHeaders;
+  using portico::proxy::router::EscapedSlashes;
+  auto defaults = parse({});
+  REQUIRE(defaults.has_value());
+  CHECK(defaults->server.admission.underscores == UnderscoreHeaders::Drop);
+  CHECK(defaults->server.admission.escapedSlashes == EscapedSlashes::Reject);
+  auto o = parse({"--headers-with-underscores", "reject", "--escaped-slashes", "unescape-and-redirect"});
+  REQUIRE(o.has_value());
+  CHECK(o->server.admission.underscores == UnderscoreHeaders::Reject);
+  CHECK(o->server.admission.escapedSlashes == EscapedSlashes::UnescapeAndRedirect);
+  CHECK(parse({"--escaped-slashes", "keep"})->server.admission.escapedSlashes == EscapedSlashes::Keep);
+  CHECK(errorOf({"--headers-with-underscores", "maybe"}).find("drop, reject or allow") != std::string::npos);
+  CHECK(errorOf({"--escaped-slashes", "decode"}).find("flag --escaped-slashes") != std::string::npos);
+}
+
 TEST_CASE("the usage text lists the gateway flags") {
   for (const char* flag : {"--trusted-proxy", "--redis-address", "--redis-timeout"}) {
     CHECK(usage().find(flag) != std::string::npos);

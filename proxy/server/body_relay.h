@@ -1,0 +1,150 @@
+// Relays one HTTP/1.1 message from a parser to a stream with framing Portico computes:
+// the body is decoded by Beast's parser (Content-Length or chunked, trailers discarded)
+// into a fixed buffer and written out again as Content-Length, chunks Portico writes, or
+// raw bytes until close. The header section (built by http1::writeRequestHead or
+// writeResponseHead) goes out with the first body piece. Internal to proxy/server.
+#pragma once
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <span>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "proxy/http/header_rules.h"
+
+namespace portico::proxy {
+
+enum class Side { None, From, To };
+struct RelayResult {
+  Side failed = Side::None;
+  boost::system::error_code ec;
+  bool wroteSome = false;  // the header (at least) went out
+};
+
+namespace relay_detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// Feeds already-received bytes to the parser without I/O, until they run out, the body
+// buffer is full, or the message ends.
+template <bool isRequest>
+void parseBuffered(http::parser<isRequest, http::buffer_body>& parser, beast::flat_buffer& buffer,
+                   boost::system::error_code& ec) {
+  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
+    const size_t n = parser.put(buffer.data(), ec);
+    buffer.consume(n);
+    if (ec == http::error::need_more || ec == http::error::need_buffer) {
+      ec = {};
+      if (n == 0) break;
+    } else if (ec) {
+      return;
+    }
+  }
+}
+
+// The next piece of the decoded body into `data`: at most `capacity` bytes, at least one
+// unless the message ended (0).
+template <bool isRequest, class From>
+net::awaitable<size_t> readPiece(From& from, beast::flat_buffer& fromBuffer,
+                                 http::parser<isRequest, http::buffer_body>& parser, char* data, size_t capacity,
+                                 std::chrono::milliseconds timeout, boost::system::error_code& ec) {
+  if (parser.is_done()) co_return 0;
+  auto& body = parser.get().body();
+  body.data = data;
+  body.size = capacity;
+  // Body bytes that came in with the header are parsed in place: an async read would
+  // complete at once, but only after a round trip through the scheduler.
+  parseBuffered(parser, fromBuffer, ec);
+  // Otherwise whatever the next read brings: a streamed body (server-sent events, a slow
+  // download) goes on as it arrives, not once a buffer is full.
+  while (!ec && !parser.is_done() && body.size == capacity) {
+    beast::get_lowest_layer(from).expires_after(timeout);
+    co_await http::async_read_some(from, fromBuffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+  }
+  co_return capacity - body.size;
+}
+
+// "<hex size>\r\n" into `out`; returns its length.
+inline size_t chunkHeader(size_t size, char (&out)[24]) {
+  char* end = std::to_chars(out, out + 20, size, 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return size_t(end - out);
+}
+
+}  // namespace relay_detail
+
+// Relays the body `parser` is reading from `from` to `to`, preceded by `head`, which
+// `writeHead(framing, length)` completes with the framing chosen here. `in` is the framing the peer announced
+// (UntilClose for a response with neither Content-Length nor chunked, None for no body);
+// `chunkedOut` says how a body of unknown length goes out: chunked (true) or raw until
+// the connection closes (false, for HTTP/1.0 clients). A body that is complete with its
+// first piece goes out with a Content-Length, whatever its input framing. Reads time out
+// after `readTimeout` of silence, writes after `writeTimeout`. `bytes` counts body bytes.
+template <bool isRequest, class From, class To, class WriteHead>
+boost::asio::awaitable<RelayResult> relayMessage(From& from, boost::beast::flat_buffer& fromBuffer,
+                                                 boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
+                                                 To& to, std::string& head, WriteHead& writeHead,
+                                                 const http1::AnnouncedFraming& announced,
+                                                 bool chunkedOut, char* buffer, size_t capacity,
+                                                 std::chrono::milliseconds readTimeout,
+                                                 std::chrono::milliseconds writeTimeout, uint64_t& bytes) {
+  namespace net = boost::asio;
+  namespace beast = boost::beast;
+  using http1::Framing;
+  using relay_detail::chunkHeader;
+  static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
+  boost::system::error_code ec;
+  const Framing in = announced.framing;
+
+  size_t n = in == Framing::None ? 0
+                                 : co_await relay_detail::readPiece(from, fromBuffer, parser, buffer, capacity,
+                                                                    readTimeout, ec);
+  if (ec) co_return RelayResult{Side::From, ec, false};
+  Framing out = in;
+  if (in == Framing::None) out = Framing::None;
+  else if (parser.is_done()) out = Framing::Length;  // the whole body is here: its length is known
+  else if (in != Framing::Length) out = chunkedOut ? Framing::Chunked : Framing::UntilClose;
+  writeHead(out, in == Framing::Length ? announced.length : uint64_t(n));
+
+  bool headSent = false;
+  for (;;) {
+    const bool last = in == Framing::None || parser.is_done();
+    char size[24];
+    std::array<net::const_buffer, 5> pieces;
+    size_t count = 0;
+    if (!headSent) pieces[count++] = net::buffer(head);
+    if (n > 0) {
+      if (out == Framing::Chunked) pieces[count++] = net::buffer(size, chunkHeader(n, size));
+      pieces[count++] = net::buffer(buffer, n);
+      if (out == Framing::Chunked) pieces[count++] = net::buffer(kCrlf.data(), kCrlf.size());
+    }
+    if (last && out == Framing::Chunked) pieces[count++] = net::buffer(kLastChunk.data(), kLastChunk.size());
+    bytes += n;
+    if (count > 0) {
+      beast::get_lowest_layer(to).expires_after(writeTimeout);
+      co_await net::async_write(to, std::span(pieces.data(), count), net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return RelayResult{Side::To, ec, headSent};
+    }
+    headSent = true;
+    if (last) co_return RelayResult{Side::None, {}, true};
+    n = co_await relay_detail::readPiece(from, fromBuffer, parser, buffer, capacity, readTimeout, ec);
+    if (ec) co_return RelayResult{Side::From, ec, true};
+  }
+}
+
+}  // namespace portico::proxy
