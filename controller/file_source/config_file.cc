@@ -11,6 +11,9 @@
 #include <sstream>
 #include <vector>
 
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/mark.h>
 #include <yaml-cpp/yaml.h>
 
 #include "controller/render/field_path.h"
@@ -176,6 +179,126 @@ Expected<std::string> readFile(const std::string& path) {
   return content.str();
 }
 
+// Counts what converting a stream to JSON would produce, from the parser's events, without
+// expanding an alias: the nodes and scalar bytes written in the file, and those that
+// aliases add. Each anchor's expanded size is kept (saturating), so an alias costs O(1)
+// however deep the nesting. Marks the worst alias for the error message.
+class AliasExpansionCounter : public YAML::EventHandler {
+ public:
+  struct Size {
+    uint64_t nodes = 0;
+    uint64_t bytes = 0;
+  };
+
+  uint64_t ownNodes = 0;
+  uint64_t ownBytes = 0;
+  uint64_t aliasNodes = 0;
+  uint64_t aliasBytes = 0;
+  int worstAliasLine = 0;
+  int selfAliasLine = 0;  // an alias inside the node its anchor names (a cycle)
+
+  void OnDocumentStart(const YAML::Mark&) override {
+    anchors_.clear();
+    open_.assign(1, Frame{});
+  }
+  void OnDocumentEnd() override { open_.clear(); }
+
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override { leaf(anchor, 0); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t anchor, const std::string& value) override {
+    leaf(anchor, value.size());
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) {
+      // yaml-cpp rejects unknown anchors itself; a known one that is not closed yet is
+      // an alias inside its own anchor's node.
+      if (selfAliasLine == 0) selfAliasLine = lineOfMark(mark);
+      return;
+    }
+    aliasNodes = add(aliasNodes, it->second.nodes);
+    aliasBytes = add(aliasBytes, it->second.bytes);
+    if (it->second.nodes >= worstAliasNodes_) {
+      worstAliasNodes_ = it->second.nodes;
+      worstAliasLine = lineOfMark(mark);
+    }
+    addToParent(it->second);
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Frame {
+    Size size;
+    YAML::anchor_t anchor = YAML::NullAnchor;
+  };
+  static constexpr uint64_t kCap = uint64_t{1} << 60;  // sums of two stay far from overflow
+  static uint64_t add(uint64_t a, uint64_t b) { return std::min(a + b, kCap); }
+
+  void addToParent(const Size& s) {
+    if (open_.empty()) return;
+    open_.back().size.nodes = add(open_.back().size.nodes, s.nodes);
+    open_.back().size.bytes = add(open_.back().size.bytes, s.bytes);
+  }
+  void leaf(YAML::anchor_t anchor, uint64_t bytes) {
+    ownNodes = add(ownNodes, 1);
+    ownBytes = add(ownBytes, bytes);
+    Size s{1, bytes};
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = s;
+    addToParent(s);
+  }
+  void open(YAML::anchor_t anchor) {
+    ownNodes = add(ownNodes, 1);
+    open_.push_back(Frame{Size{1, 0}, anchor});
+  }
+  void close() {
+    if (open_.size() < 2) return;  // the document's own frame stays
+    Frame frame = open_.back();
+    open_.pop_back();
+    if (frame.anchor != YAML::NullAnchor) anchors_[frame.anchor] = frame.size;
+    addToParent(frame.size);
+  }
+
+  std::map<YAML::anchor_t, Size> anchors_;  // closed anchors of the current document
+  std::vector<Frame> open_;                 // [0]: the document
+  uint64_t worstAliasNodes_ = 0;
+};
+
+// Refuses a stream whose aliases would multiply it (see kAliasNodeAllowance), before any
+// node is built or expanded.
+std::optional<Error> checkAliasExpansion(const std::string& text, const std::string& path) {
+  AliasExpansionCounter counter;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (parser.HandleNextDocument(counter)) {
+  }
+  auto where = [&](int line) { return path + ":" + std::to_string(line) + ": yaml: "; };
+  if (counter.selfAliasLine != 0) {
+    return makeError(where(counter.selfAliasLine) + "an alias refers to the node that contains it");
+  }
+  const uint64_t nodeLimit = kAliasNodeAllowance + kAliasRatio * counter.ownNodes;
+  if (counter.aliasNodes > nodeLimit) {
+    return makeError(where(counter.worstAliasLine) + "excessive aliasing: aliases would add " +
+                     std::to_string(counter.aliasNodes) + " nodes to the " + std::to_string(counter.ownNodes) +
+                     " written (limit " + std::to_string(kAliasNodeAllowance) + " + " +
+                     std::to_string(kAliasRatio) + " per node written)");
+  }
+  const uint64_t byteLimit = kAliasByteAllowance + kAliasRatio * counter.ownBytes;
+  if (counter.aliasBytes > byteLimit) {
+    return makeError(where(counter.worstAliasLine) + "excessive aliasing: aliases would add " +
+                     std::to_string(counter.aliasBytes) + " bytes of values to the " +
+                     std::to_string(counter.ownBytes) + " written (limit " + std::to_string(kAliasByteAllowance) +
+                     " + " + std::to_string(kAliasRatio) + " per byte written)");
+  }
+  return std::nullopt;
+}
+
 Error yamlError(const YAML::Exception& e, const std::string& path) {
   if (e.mark.is_null()) return makeError(path + ": yaml: " + e.msg);
   return makeError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
@@ -217,6 +340,7 @@ int LoadedConfig::lineOf(const ObjectRef& object, std::string_view field) const 
 Expected<LoadedConfig> loadConfigText(const std::string& text, const std::string& path) {
   std::vector<YAML::Node> documents;
   try {
+    if (auto tooMany = checkAliasExpansion(text, path)) return *tooMany;
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     return yamlError(e, path);

@@ -8,6 +8,7 @@
 // the caller keeps serving the last good table.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -36,14 +37,26 @@ struct LoadedConfig {
   int lineOf(const ObjectRef& object, std::string_view field) const;
 };
 
+// How far aliases (*name) may multiply a file when it is turned into JSON. An alias
+// repeats its anchor's whole node, so a few hundred bytes of nested aliases can stand for
+// billions of nodes ("billion laughs"). Like Kubernetes' YAML decoder (go-yaml refuses
+// "excessive aliasing"), a stream is refused when aliases would add more than
+// kAliasNodeAllowance + kAliasRatio x (the nodes written in the file) nodes, or more than
+// kAliasByteAllowance + kAliasRatio x (the scalar bytes written) bytes of scalars. The
+// count is made on the parser's events before anything is expanded.
+inline constexpr uint64_t kAliasNodeAllowance = 10000;
+inline constexpr uint64_t kAliasByteAllowance = 1 << 20;
+inline constexpr uint64_t kAliasRatio = 10;
+
 // Reads a YAML stream (documents separated by ---) of portico.dev/v1alpha1 APIRoute and
 // v1 Secret documents into Kubernetes-shaped JSON. Plain scalars resolve like YAML 1.2's
 // core schema (null, true/false, ints, floats); quoted and block scalars stay strings, so
 // `port: 8080` is a number and `port: "8080"` a string. metadata.namespace defaults to
 // "default". Fails on unreadable files and directories ("FILE: cannot read: ..."), YAML
-// syntax errors ("FILE:LINE:COL: yaml: ..."), a stream with no documents (an empty file
-// would remove every route), and, listing every one, documents of another kind, without
-// metadata.name, with duplicate keys, or repeating an object ("FILE:LINE: ...").
+// syntax errors ("FILE:LINE:COL: yaml: ..."), excessive or self-referencing aliases
+// ("FILE:LINE: yaml: ..."), a stream with no documents (an empty file would remove every
+// route), and, listing every one, documents of another kind, without metadata.name, with
+// duplicate keys, or repeating an object ("FILE:LINE: ...").
 [[nodiscard]] Expected<LoadedConfig> loadConfigFile(const std::string& path);
 
 // The same from text already read; `path` only names it in messages.

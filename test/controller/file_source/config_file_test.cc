@@ -1,4 +1,8 @@
 // Standalone config files: YAML to JSON, line numbers, strict errors.
+#include <sys/resource.h>
+
+#include <chrono>
+
 #include <doctest/doctest.h>
 
 #include "controller/file_source/config_file.h"
@@ -269,6 +273,95 @@ TEST_CASE("a string where the schema wants a number is an error, not a silent co
                                 "f.yaml");
   REQUIRE_FALSE(table.has_value());
   CHECK(contains(table.error().message, "f.yaml:7: APIRoute default/api spec.rules[0].backends[0].weight: must be an integer"));
+}
+
+namespace {
+
+// The classic "billion laughs": each level is a list of nine aliases of the level above,
+// 9^levels strings from a few hundred bytes.
+std::string billionLaughs(int levels) {
+  std::string text = "apiVersion: v1\nkind: Secret\nmetadata: {name: lol}\nstringData:\n  l0: &l0 \"lol\"\n";
+  for (int i = 1; i <= levels; ++i) {
+    std::string prev = "*l" + std::to_string(i - 1);
+    text += "  l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) text += (k ? ", " : "") + prev;
+    text += "]\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("billion laughs: excessive aliasing is refused with file:line before anything is expanded") {
+  std::string text = billionLaughs(9);  // 9^9 = 387,420,489 strings
+  REQUIRE(text.size() < 1000);
+  auto peakKib = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+  };
+  const long peakBefore = peakKib();
+  auto started = std::chrono::steady_clock::now();
+  auto config = loadConfigText(text, "lol.yaml");
+  auto took = std::chrono::steady_clock::now() - started;
+  // The process's peak RSS did not grow by more than a few MB (expanding would need GBs).
+  CHECK(peakKib() - peakBefore < 16 * 1024);
+  REQUIRE_FALSE(config.has_value());
+  // The worst alias is on the last line (line 14: the ninth level).
+  CHECK(config.error().message.rfind("lol.yaml:14: yaml: excessive aliasing: aliases would add ", 0) == 0);
+  CHECK(contains(config.error().message, "(limit 10000 + 10 per node written)"));
+  // Expanding even 1% of it would take seconds and gigabytes; counting takes microseconds.
+  CHECK(took < std::chrono::milliseconds(200));
+
+  // renderConfigText and the loader say the same.
+  auto table = renderConfigText(text, "lol.yaml");
+  REQUIRE_FALSE(table.has_value());
+  CHECK(table.error().message == config.error().message);
+}
+
+TEST_CASE("one large value repeated by aliases is refused by the byte bound") {
+  std::string big(100000, 'x');
+  std::string text = "apiVersion: v1\nkind: Secret\nmetadata: {name: big}\nstringData:\n  a: &big \"" + big +
+                     "\"\n  list: [";
+  for (int i = 0; i < 50; ++i) text += (i ? ", " : "") + std::string("*big");
+  text += "]\n";
+  auto config = loadConfigText(text, "big.yaml");
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message.rfind("big.yaml:6: yaml: excessive aliasing: aliases would add 5000000 bytes", 0) ==
+        0);
+}
+
+TEST_CASE("modest aliasing, as people share a block between rules, loads") {
+  std::string text =
+      "apiVersion: portico.dev/v1alpha1\nkind: APIRoute\nmetadata: {name: shared}\nspec:\n  rules:\n"
+      "    - name: r0\n      backends: &backends [{url: 'http://127.0.0.1:9001'}, {url: 'http://127.0.0.1:9002'}]\n"
+      "      requestHeaders: &headers {set: {X-Env: prod, X-Team: shop}, remove: [X-Debug]}\n";
+  for (int i = 1; i < 200; ++i) {
+    text += "    - name: r" + std::to_string(i) + "\n      match: {path: {type: Prefix, value: /p" +
+            std::to_string(i) + "}}\n      backends: *backends\n      requestHeaders: *headers\n";
+  }
+  auto config = loadConfigText(text, "shared.yaml");
+  REQUIRE_MESSAGE(config.has_value(), (config ? std::string() : config.error().message));
+  const json& rules = config->objects.apiRoutes[0]["spec"]["rules"];
+  REQUIRE(rules.size() == 200);
+  CHECK(rules[199]["backends"][1]["url"] == "http://127.0.0.1:9002");
+  CHECK(rules[199]["requestHeaders"]["set"]["X-Team"] == "shop");
+
+  // The limit counts the whole stream: more documents do not buy more aliasing each.
+  std::string many;
+  for (int d = 0; d < 30; ++d) {
+    many += "---\n" + billionLaughs(4);  // 9^4 = 6561 strings, within the allowance alone
+    many.replace(many.find("name: lol}"), 10, "name: lol" + std::to_string(d) + "}");
+  }
+  auto spread = loadConfigText(many, "many.yaml");
+  REQUIRE_FALSE(spread.has_value());
+  CHECK(contains(spread.error().message, "excessive aliasing"));
+}
+
+TEST_CASE("an alias inside the node its anchor names is refused instead of recursing forever") {
+  auto config = loadConfigText("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: &d\n  self: *d\n", "cyc.yaml");
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message == "cyc.yaml:5: yaml: an alias refers to the node that contains it");
 }
 
 TEST_CASE("findEndMarker: the marker is a whole line; Last when only blanks follow it") {
