@@ -17,11 +17,14 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 
 FROM debian:bookworm-slim AS runtime
 # Runtime counterparts of the -dev packages in scripts/install-deps.sh (Boost is used
-# header-only): cpprestsdk, yaml-cpp, spdlog (+ fmt), RE2, OpenSSL; CA certificates
-# for https:// backends, JWKS URLs and external auth.
+# header-only): cpprestsdk, yaml-cpp, spdlog (+ fmt), RE2, hiredis (Redis rate limits),
+# libcrypt (htpasswd hashes), OpenSSL; CA certificates for https:// backends, JWKS URLs
+# and external auth. scripts/check-image-libs.py (run by the integration tests) fails
+# when the binary links a library whose package is not in this list.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 libre2-9 libssl3 \
+      ca-certificates libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 libre2-9 \
+      libhiredis0.14 libcrypt1 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 portico \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
