@@ -52,6 +52,9 @@ Listeners:
   --workers N                worker threads, one event loop each (default: cores)
 
 Limits and timeouts:
+  --max-connections N        client connections open at once, whole process; at the limit
+                             new ones wait in the listen backlog (default: (open-file
+                             limit - 64 - 8 x workers) / 2, the soft limit raised to the hard)
   --max-request-body-bytes N default body limit when a route sets none (default 104857600)
   --max-header-bytes N       request header section limit, else 431 (default 32768)
   --header-timeout DUR       first byte to end of a request header (default 10s)
@@ -134,6 +137,13 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
          auto n = parseNumber<unsigned>(v);
          if (!n || *n == 0 || *n > 256) return "must be a number from 1 to 256";
          o.server.workers = *n;
+         return std::nullopt;
+       }},
+      {"max-connections",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto n = parseNumber<uint64_t>(v);
+         if (!n || *n == 0) return "must be a number of connections, at least 1";
+         o.server.maxConnections = *n;
          return std::nullopt;
        }},
       {"max-request-body-bytes",

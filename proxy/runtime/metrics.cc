@@ -80,6 +80,21 @@ std::string Metrics::render() const {
   line("# HELP portico_active_connections Open downstream connections.\n");
   line("# TYPE portico_active_connections gauge\n");
   line("portico_active_connections {}\n", activeConnections());
+  line("# HELP portico_connections_limit Most client connections open at once (--max-connections); at the limit the listeners pause.\n");
+  line("# TYPE portico_connections_limit gauge\n");
+  line("portico_connections_limit {}\n", connections_.limit());
+  line("# HELP portico_accept_paused_total Times a listener stopped accepting for a while, by reason.\n");
+  line("# TYPE portico_accept_paused_total counter\n");
+  constexpr const char* kPauses[] = {"connection_limit", "out_of_files", "accept_error"};
+  for (size_t i = 0; i < acceptPauses_.size(); ++i)
+    line("portico_accept_paused_total{{reason=\"{}\"}} {}\n", kPauses[i], acceptPauses_[i].load(std::memory_order_relaxed));
+  line("# HELP portico_listeners_paused Listeners (per worker) not accepting right now.\n");
+  line("# TYPE portico_listeners_paused gauge\n");
+  line("portico_listeners_paused {}\n", listenersPaused_.load(std::memory_order_relaxed));
+  line("# HELP portico_accept_errors_total Failed accept() calls; out_of_files is EMFILE/ENFILE/ENOBUFS/ENOMEM.\n");
+  line("# TYPE portico_accept_errors_total counter\n");
+  line("portico_accept_errors_total{{reason=\"out_of_files\"}} {}\n", acceptErrorsOutOfFiles_.load(std::memory_order_relaxed));
+  line("portico_accept_errors_total{{reason=\"other\"}} {}\n", acceptErrorsOther_.load(std::memory_order_relaxed));
   line("# HELP portico_table_version Version of the live routing table.\n");
   line("# TYPE portico_table_version gauge\n");
   line("portico_table_version {}\n", tableVersion_.load(std::memory_order_relaxed));

@@ -22,6 +22,40 @@ struct RouteStats {
 
 enum class UpstreamError { ConnectFailure, Reset, Timeout };
 
+// Why a listener stopped accepting for a while.
+enum class AcceptPause { ConnectionLimit, OutOfFiles, AcceptError };
+
+// The process-wide connection budget (--max-connections), shared by every worker. A worker
+// takes a slot before it calls accept() and the slot comes back when the connection closes:
+// one atomic add and one subtract per connection, never per request. Its count is what
+// portico_active_connections shows.
+class ConnectionLimiter {
+ public:
+  void setLimit(int64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
+  int64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  int64_t open() const { return open_.load(std::memory_order_relaxed); }
+  bool full() const { return open() >= limit(); }
+
+  // Takes a slot if one is free. Two workers racing for the last slot: one gets it.
+  bool tryAcquire() {
+    const int64_t max = limit();
+    int64_t n = open_.load(std::memory_order_relaxed);
+    while (n < max) {
+      if (open_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  // Takes a slot whatever the count (a connection that exists already).
+  void acquire() { open_.fetch_add(1, std::memory_order_relaxed); }
+  void release() { open_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  // Its own cache line: every worker writes it, and the Metrics counters around it are
+  // written per request.
+  alignas(64) std::atomic<int64_t> open_{0};
+  std::atomic<int64_t> limit_{INT64_MAX};
+};
+
 class Metrics {
  public:
   static constexpr std::array<double, 14> kLatencyBuckets{
@@ -35,9 +69,22 @@ class Metrics {
   void recordResponse(RouteStats* route, unsigned status, std::chrono::nanoseconds latency);
   void recordUpstreamError(UpstreamError kind);
 
-  void connectionOpened() { activeConnections_.fetch_add(1, std::memory_order_relaxed); }
-  void connectionClosed() { activeConnections_.fetch_sub(1, std::memory_order_relaxed); }
-  int64_t activeConnections() const { return activeConnections_.load(std::memory_order_relaxed); }
+  // Open client connections are counted by the workers in connections() (from accept to
+  // close); these two stay for the session code and count nothing.
+  void connectionOpened() {}
+  void connectionClosed() {}
+  int64_t activeConnections() const { return connections_.open(); }
+  ConnectionLimiter& connections() { return connections_; }
+  const ConnectionLimiter& connections() const { return connections_; }
+
+  // Any worker, on the accept path only (never per connection in the normal case).
+  void recordAcceptPause(AcceptPause why) {
+    acceptPauses_[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void recordAcceptError(bool outOfFiles) {
+    (outOfFiles ? acceptErrorsOutOfFiles_ : acceptErrorsOther_).fetch_add(1, std::memory_order_relaxed);
+  }
+  void listenerPaused(bool paused) { listenersPaused_.fetch_add(paused ? 1 : -1, std::memory_order_relaxed); }
 
   // Controller thread.
   void setTableVersion(uint64_t v) { tableVersion_.store(v, std::memory_order_relaxed); }
@@ -54,7 +101,11 @@ class Metrics {
   std::atomic<uint64_t> latencyCount_{0};
   std::atomic<uint64_t> latencySumMicros_{0};
   std::array<std::atomic<uint64_t>, 3> upstreamErrors_{};
-  std::atomic<int64_t> activeConnections_{0};
+  ConnectionLimiter connections_;
+  std::array<std::atomic<uint64_t>, 3> acceptPauses_{};
+  std::atomic<uint64_t> acceptErrorsOutOfFiles_{0};
+  std::atomic<uint64_t> acceptErrorsOther_{0};
+  std::atomic<int64_t> listenersPaused_{0};
   std::atomic<uint64_t> tableVersion_{0};
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> reloadErrors_{0};

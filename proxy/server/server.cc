@@ -3,6 +3,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <thread>
 
 #include "proxy/server/worker.h"
@@ -14,6 +16,32 @@ namespace portico::proxy {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+uint64_t defaultMaxConnections(uint64_t fileLimit, unsigned workers) {
+  const uint64_t reserved = 64 + 8 * uint64_t{std::max(1u, workers)};
+  return fileLimit > reserved + 2 ? (fileLimit - reserved) / 2 : 1;
+}
+
+namespace {
+// The soft limit often stays at 1024 for select()'s sake while the hard one is far higher
+// (systemd: 1024/524288); a program that needs many descriptors raises it itself, as Go's
+// runtime does at start. Returns the limit in force.
+uint64_t raiseFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur != limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      spdlog::info("raised the open-file limit from {} to {}", before, limit.rlim_cur);
+    } else {
+      limit.rlim_cur = before;
+    }
+  }
+  // RLIM_INFINITY cannot be set for NOFILE on Linux, but be safe: fs.nr_open's default.
+  return limit.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : uint64_t{limit.rlim_cur};
+}
+}  // namespace
+
 class ProxyServer::Impl {
  public:
   Impl(ServerOptions options, TablePublisher& tables, Metrics& metrics, UpstreamRegistry& upstreams)
@@ -24,11 +52,23 @@ class ProxyServer::Impl {
         policies_(gateway_) {}
 
   void start() {
+    const uint64_t fileLimit = raiseFileLimit();
+    const unsigned workers = std::max(1u, options_.workers);
+    const uint64_t derived = defaultMaxConnections(fileLimit, workers);
+    const uint64_t limit = options_.maxConnections ? options_.maxConnections : derived;
+    metrics_.connections().setLimit(static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
+    if (options_.maxConnections > derived) {
+      spdlog::warn("--max-connections {} is more than the open-file limit {} allows ({}); when descriptors run "
+                   "out, listeners pause instead",
+                   options_.maxConnections, fileLimit, derived);
+    }
+    spdlog::info("at most {} client connections ({}; open-file limit {})", limit,
+                 options_.maxConnections ? "--max-connections" : "derived from the open-file limit", fileLimit);
     const auto address = net::ip::make_address(options_.listenAddress);
     const tcp::endpoint http(address, options_.httpPort);
     std::optional<tcp::endpoint> https;
     if (options_.httpsPort) https.emplace(address, options_.httpsPort);
-    for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) {
+    for (unsigned i = 0; i < workers; ++i) {
       auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, upstreams_, gateway_, policies_, tls_);
       try {
         worker->listen(http, https);

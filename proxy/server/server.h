@@ -30,6 +30,9 @@ struct ServerOptions {
   std::chrono::milliseconds keepAliveTimeout{60000};  // idle client connection
   std::chrono::milliseconds bodyTimeout{60000};       // between two body reads
   size_t upstreamMaxIdlePerEndpoint = 1024;           // per worker
+  // Client connections open at once, for the whole process; at the limit the listeners
+  // stop accepting until one closes. 0: defaultMaxConnections of the open-file limit.
+  uint64_t maxConnections = 0;
   // Peers whose X-Forwarded-For is believed when finding the client address (CIDRs).
   std::vector<std::string> trustedProxies;
   std::string redisAddress;  // "host:port" for global rate limits; empty: none
@@ -39,14 +42,23 @@ struct ServerOptions {
   bool accessLogJson = false;
 };
 
+// The connection limit when none is given: every client connection may hold a second
+// descriptor for its upstream connection (in flight or pooled, at most one per client
+// connection with HTTP/1.1), and the process needs some for itself: per worker its epoll,
+// eventfd/timerfd, two listeners and health-check probes; for the process the admin
+// listener and its clients, the Kubernetes or file watcher, Redis, JWKS and external-auth
+// fetches, log and config files. So: (fileLimit - 64 - 8 * workers) / 2, at least 1.
+uint64_t defaultMaxConnections(uint64_t fileLimit, unsigned workers);
+
 class ProxyServer {
  public:
   // `upstreams` holds health, ejections and breaker counters; it outlives the server.
   ProxyServer(ServerOptions options, TablePublisher& tables, Metrics& metrics, UpstreamRegistry& upstreams);
   ~ProxyServer();
 
-  // Binds every listener (throws std::system_error naming the address on failure),
-  // then starts the worker threads.
+  // Raises the soft open-file limit to the hard one, sets the connection limit, binds every
+  // listener (throws std::system_error naming the address on failure), then starts the
+  // worker threads.
   void start();
   // Stops accepting, closes idle keep-alive connections, lets in-flight requests end;
   // returns when no connection is left or `grace` passed. Then stops the workers.

@@ -1,7 +1,12 @@
 #include "proxy/server/worker.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <spdlog/spdlog.h>
+
+#include <sys/resource.h>
+
+#include <limits>
 
 #include "proxy/server/http_session.h"
 
@@ -22,9 +27,12 @@ Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& 
 }
 
 Worker::~Worker() {
+  draining_ = true;  // the handlers that still run below must not accept again
   boost::system::error_code ignored;
-  if (httpAcceptor_) httpAcceptor_->close(ignored);
-  if (httpsAcceptor_) httpsAcceptor_->close(ignored);
+  for (Listener* l : {&http_, &https_}) {
+    if (l->acceptor) l->acceptor->close(ignored);
+    l->timer.cancel();
+  }
   for (SessionHandle* session : sessions_) session->stream->socket().close(ignored);
   pool_.closeAll();
   limiterSweepTimer_.cancel();
@@ -43,18 +51,75 @@ tcp::acceptor bindReusePort(net::io_context& ioc, const tcp::endpoint& endpoint)
     throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
   acceptor.bind(endpoint);
   acceptor.listen(net::socket_base::max_listen_connections);
+  // acceptReady calls accept() once the socket was readable; the client may have given up
+  // in between, and then accept() must say so instead of blocking the worker.
+  acceptor.non_blocking(true);
   return acceptor;
+}
+
+using Clock = std::chrono::steady_clock;
+
+// How long a listener waits after accept() failed for want of a descriptor (or memory, or
+// anything unexpected) before it tries again; a connection of the same worker closing
+// wakes it earlier. HAProxy's listeners pause 100 ms on EMFILE/ENFILE/ENOBUFS/ENOMEM and
+// wake when a connection is released; nginx waits accept_mutex_delay (500 ms). A retry
+// costs one failed accept() per listener, so 10 a second are nothing, while a shorter
+// pause brings the listener back sooner once descriptors are free by other means
+// (upstream connections closing, another worker's clients leaving).
+constexpr auto kOutOfFilesPause = std::chrono::milliseconds(100);
+// At the connection limit a closing connection of the same worker wakes its listeners at
+// once; one of another worker is noticed by this poll.
+constexpr auto kConnectionLimitPoll = std::chrono::milliseconds(50);
+// Accept failures and limit pauses are logged at most once per interval for the whole
+// process; the next line says how many were not logged.
+constexpr auto kLogInterval = std::chrono::seconds(5);
+
+class ThrottledLog {
+ public:
+  // The number of events not logged since the last line, if this one may be logged.
+  std::optional<uint64_t> admit() {
+    const int64_t now = Clock::now().time_since_epoch().count();
+    int64_t next = next_.load(std::memory_order_relaxed);
+    if (now < next ||
+        !next_.compare_exchange_strong(next, now + Clock::duration(kLogInterval).count(), std::memory_order_relaxed)) {
+      suppressed_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    return suppressed_.exchange(0, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t> next_{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> suppressed_{0};
+};
+ThrottledLog acceptFailureLog;
+ThrottledLog connectionLimitLog;
+
+std::string suppressedNote(uint64_t n) {
+  return n ? fmt::format(" ({} more since the last message)", n) : std::string();
+}
+
+bool outOfFiles(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+std::string fileLimitText() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "unknown";
+  return std::to_string(limit.rlim_cur);
 }
 }  // namespace
 
 void Worker::listen(const tcp::endpoint& http, const std::optional<tcp::endpoint>& https) {
-  httpAcceptor_.emplace(bindReusePort(ioc_, http));
-  if (https) httpsAcceptor_.emplace(bindReusePort(ioc_, *https));
+  http_.acceptor.emplace(bindReusePort(ioc_, http));
+  if (https) https_.acceptor.emplace(bindReusePort(ioc_, *https));
 }
 
 void Worker::run() {
-  acceptHttp();
-  if (httpsAcceptor_) acceptHttps();
+  waitForConnections(http_);
+  if (https_.acceptor) waitForConnections(https_);
   pool_.startSweeping();
   if (id_ == 0) sweepRateLimits();
   ioc_.run();
@@ -70,26 +135,125 @@ void Worker::sweepRateLimits() {
   });
 }
 
-void Worker::acceptHttp() {
-  httpAcceptor_->async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+// The accept path. The listener waits for readability and then calls accept() itself, so
+// that a slot of the connection limit is taken *before* a connection is accepted (as
+// HAProxy does): at the limit nothing is accepted, the listener pauses, and new clients
+// wait in the kernel's backlog until a connection closes. Accepting and closing at once
+// instead would cost a descriptor and two system calls per refused client while the
+// process is already at its limit, and would turn clients that could have waited into
+// errors; the connections already open are served either way.
+void Worker::waitForConnections(Listener& l) {
+  if (draining_ || !l.acceptor || !l.acceptor->is_open()) return;
+  l.acceptor->async_wait(tcp::acceptor::wait_read, [this, &l](boost::system::error_code ec) {
     if (ec == net::error::operation_aborted || draining_) return;
-    if (!ec) startHttpSession(*this, std::move(socket));
-    else spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
-    acceptHttp();
+    if (ec) {
+      pause(l, AcceptPause::AcceptError);
+      if (auto suppressed = acceptFailureLog.admit())
+        spdlog::error("worker {}: waiting for connections failed: {}{}", id_, ec.message(), suppressedNote(*suppressed));
+      return;
+    }
+    acceptReady(l);
   });
 }
 
-void Worker::acceptHttps() {
-  httpsAcceptor_->async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || draining_) return;
-    if (!ec) {
+void Worker::acceptReady(Listener& l) {
+  auto& limiter = metrics_.connections();
+  for (size_t i = 0; i < kAcceptBatch; ++i) {
+    // Plain connections take their slot now. A TLS connection is counted from the end of
+    // its handshake (registerSession): the session code does not tell the worker about a
+    // failed handshake, so a slot taken here could never come back. Until it does, TLS
+    // handshakes in progress (each bounded by --header-timeout) can exceed the limit.
+    const bool reserved = !l.tls && limiter.tryAcquire();
+    if (!reserved && (!l.tls || limiter.full())) {
+      pause(l, AcceptPause::ConnectionLimit);
+      if (auto suppressed = connectionLimitLog.admit())
+        spdlog::warn("connection limit reached ({} open, --max-connections {}): not accepting until connections "
+                     "close{}", limiter.open(), limiter.limit(), suppressedNote(*suppressed));
+      return;
+    }
+    if (!l.tls && startingCount_ == startingFds_.size()) {
+      // Sessions accepted in this turn have not started yet; let them (co_spawn posted them).
+      limiter.release();
+      net::post(ioc_, [this, &l] {
+        if (!draining_) acceptReady(l);
+      });
+      return;
+    }
+    boost::system::error_code ec;
+    tcp::socket socket = l.acceptor->accept(ec);
+    if (ec) {
+      if (reserved) limiter.release();
+      if (ec == net::error::would_block || ec == net::error::try_again) {  // nothing left
+        endPause(l);
+        break;
+      }
+      const bool noFiles = outOfFiles(ec);
+      metrics_.recordAcceptError(noFiles);
+      pause(l, noFiles ? AcceptPause::OutOfFiles : AcceptPause::AcceptError);
+      if (auto suppressed = acceptFailureLog.admit())
+        spdlog::error("worker {}: accept failed: {} (open-file limit {}, {} connections open); pausing this "
+                      "listener, retrying every {} ms or when a connection closes{}",
+                      id_, ec.message(), fileLimitText(), limiter.open(), kOutOfFilesPause.count(),
+                      suppressedNote(*suppressed));
+      return;
+    }
+    endPause(l);
+    if (l.tls) {
       table();  // so that SNI selects among the newest certificates
       startHttpsSession(*this, std::move(socket), baseTls_);
     } else {
-      spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
+      startingFds_[startingCount_++] = socket.native_handle();
+      startHttpSession(*this, std::move(socket));
     }
-    acceptHttps();
+  }
+  waitForConnections(l);
+}
+
+void Worker::pause(Listener& l, AcceptPause why) {
+  if (l.pausedFor != why) {
+    if (!l.pausedFor) metrics_.listenerPaused(true);
+    l.pausedFor = why;
+    metrics_.recordAcceptPause(why);
+  }
+  l.timerArmed = true;
+  l.timer.expires_after(why == AcceptPause::ConnectionLimit ? Clock::duration(kConnectionLimitPoll)
+                                                            : Clock::duration(kOutOfFilesPause));
+  // Also called when wakePausedListeners cancels the timer: resume either way.
+  l.timer.async_wait([this, &l](boost::system::error_code) {
+    l.timerArmed = false;
+    if (draining_) return;
+    acceptReady(l);
   });
+}
+
+void Worker::endPause(Listener& l) {
+  if (!l.pausedFor) return;
+  l.pausedFor.reset();
+  metrics_.listenerPaused(false);
+}
+
+void Worker::wakePausedListeners() {
+  for (Listener* l : {&http_, &https_}) {
+    if (l->timerArmed) l->timer.cancel();
+  }
+}
+
+void Worker::registerSession(SessionHandle* s) {
+  sessions_.insert(s);
+  const int fd = s->stream->socket().native_handle();
+  for (size_t i = 0; i < startingCount_; ++i) {
+    if (startingFds_[i] == fd) {  // a plain connection: its slot was taken before accept()
+      startingFds_[i] = startingFds_[--startingCount_];
+      return;
+    }
+  }
+  metrics_.connections().acquire();  // a TLS connection, counted from here (see acceptReady)
+}
+
+void Worker::unregisterSession(SessionHandle* s) {
+  sessions_.erase(s);
+  metrics_.connections().release();
+  wakePausedListeners();
 }
 
 int Worker::onServerName(SSL* ssl, int*, void* arg) {
@@ -131,8 +295,11 @@ void Worker::beginDrain() {
   net::post(ioc_, [this] {
     draining_ = true;
     boost::system::error_code ignored;
-    if (httpAcceptor_) httpAcceptor_->close(ignored);
-    if (httpsAcceptor_) httpsAcceptor_->close(ignored);
+    for (Listener* l : {&http_, &https_}) {
+      if (l->acceptor) l->acceptor->close(ignored);
+      l->timer.cancel();
+      endPause(*l);
+    }
     for (SessionHandle* session : sessions_) {
       if (session->idle) session->stream->socket().close(ignored);
     }

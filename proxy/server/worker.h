@@ -3,7 +3,9 @@
 // proxy (pulls in Beast); everything here runs on the worker's thread unless noted.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,7 +46,7 @@ struct TableRuntime {
 };
 using TableRuntimeConstSharedPtr = std::shared_ptr<const TableRuntime>;
 
-// A client connection as the drain logic sees it.
+// A client connection as the drain logic and the connection limit see it.
 struct SessionHandle {
   boost::beast::tcp_stream* stream = nullptr;
   bool idle = true;  // waiting for the first byte of a request
@@ -82,8 +84,11 @@ class Worker {
   boost::asio::io_context& ioc() { return ioc_; }
   bool draining() const { return draining_; }
   std::mt19937_64& random() { return random_; }
-  void registerSession(SessionHandle* s) { sessions_.insert(s); }
-  void unregisterSession(SessionHandle* s) { sessions_.erase(s); }
+  // The session code, once per connection: when its session starts (for TLS, after the
+  // handshake) and when it ends. Unregistering gives the connection's slot in the
+  // process-wide limit back (see acceptReady and registerSession in worker.cc).
+  void registerSession(SessionHandle* s);
+  void unregisterSession(SessionHandle* s);
 
   // Body relay buffers, recycled so a request with a body does not allocate one.
   static constexpr size_t kBodyBufferSize = 64 * 1024;
@@ -91,8 +96,23 @@ class Worker {
   void returnBodyBuffer(std::unique_ptr<char[]> buffer);
 
  private:
-  void acceptHttp();
-  void acceptHttps();
+  // A listening socket and its accept state. Accepting is paused when the connection limit
+  // is reached or accept() fails (out of file descriptors): the listener then waits on its
+  // timer instead of the socket, and pending connections wait in the kernel's backlog.
+  struct Listener {
+    Listener(boost::asio::io_context& ioc, bool tls) : timer(ioc), tls(tls) {}
+    std::optional<boost::asio::ip::tcp::acceptor> acceptor;
+    boost::asio::steady_timer timer;
+    const bool tls;
+    bool timerArmed = false;  // waiting on the timer, not on the socket
+    std::optional<AcceptPause> pausedFor;  // from the first pause to the next accept
+  };
+  void waitForConnections(Listener& listener);
+  void acceptReady(Listener& listener);
+  void pause(Listener& listener, AcceptPause why);
+  void endPause(Listener& listener);
+  // A connection of this worker closed: a slot and a descriptor are free again.
+  void wakePausedListeners();
   void refreshCertificates();
   void sweepRateLimits();
   static int onServerName(SSL* ssl, int* alert, void* arg);
@@ -112,8 +132,13 @@ class Worker {
   TlsContexts& tls_;
   CertificateStoreConstSharedPtr certificates_;
   boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
-  std::optional<boost::asio::ip::tcp::acceptor> httpAcceptor_;
-  std::optional<boost::asio::ip::tcp::acceptor> httpsAcceptor_;
+  Listener http_{ioc_, false};
+  Listener https_{ioc_, true};
+  // Plain connections accepted on a slot taken before accept() whose session has not
+  // registered yet (it starts in a handler co_spawn posts). Fixed size, no allocation.
+  static constexpr size_t kAcceptBatch = 16;  // accept() calls per readiness event
+  std::array<int, 4 * kAcceptBatch> startingFds_{};
+  size_t startingCount_ = 0;
   UpstreamPool pool_;
   BalancerCursorStore cursors_;
   std::unordered_set<SessionHandle*> sessions_;

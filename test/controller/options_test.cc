@@ -100,4 +100,16 @@ TEST_CASE("standalone reload flags: --config-settle and --config-require-end-mar
   }
 }
 
+TEST_CASE("--max-connections: derived from the open-file limit unless given") {
+  auto defaults = parse({});
+  REQUIRE(defaults.has_value());
+  CHECK(defaults->server.maxConnections == 0);  // ProxyServer derives it at start
+  CHECK(parse({"--max-connections", "5"})->server.maxConnections == 5);
+  CHECK(parse({"--max-connections=100000"})->server.maxConnections == 100000);
+  CHECK(errorOf({"--max-connections", "0"}).find("flag --max-connections") != std::string::npos);
+  CHECK(errorOf({"--max-connections", "-1"}).find("flag --max-connections") != std::string::npos);
+  CHECK(errorOf({"--max-connections", "many"}).find("flag --max-connections") != std::string::npos);
+  CHECK(usage().find("--max-connections") != std::string::npos);
+}
+
 }  // TEST_SUITE
