@@ -567,6 +567,7 @@ class Session {
       ex.upstreamTarget += "?";
       ex.upstreamTarget += rq.query;
     }
+    ex.head.reserve(1024);  // one allocation for the request's and the response's header
     plan.method = req.method_string();
     plan.target = ex.upstreamTarget;
     plan.host = route.spec.rewriteHost ? std::string_view(*route.spec.rewriteHost) : rq.authority;

@@ -137,7 +137,8 @@ def test_empty_chunked_body_is_sent_once(proxy, backend):
 def test_chunked_body_streamed_in_pieces_is_rechunked(proxy, backend):
     with raw_connect(proxy.http_port) as s:
         s.sendall(b"POST /pieces HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n")
-        time.sleep(0.3)  # the first piece goes upstream before the rest exists
+        # The first piece goes upstream before the rest exists.
+        wait_until(lambda: any(b"hello" in raw for raw in backend.raw.values()), 5, what="the first piece upstream")
         s.sendall(b"6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
         r = read_response(s, check_close=False)
     assert r.status == 200
@@ -195,6 +196,13 @@ def test_two_client_desync_on_a_shared_upstream_connection(proxy, backend):
         assert not backend.requests_to("/private")
         # One upstream connection carried them all: the desync would have had its chance.
         assert len({x.connection for x in backend.requests}) == 1
+
+
+@pytest.mark.parametrize("name", [b"X-A@b", b"X(a)", b"X-A\"b", b"X-A/b", b"X-\xc3\xa9"])
+def test_header_names_outside_the_token_set_400(proxy, backend, name):
+    r = exchange(proxy, b"GET /n HTTP/1.1\r\nHost: h\r\n" + name + b": 1\r\n\r\n")
+    assert r.status == 400 and r.closed
+    assert not backend.raw
 
 
 # --- Host, absolute form, forwarding headers ------------------------------------------------------
@@ -360,6 +368,8 @@ BAD_RESPONSES = {
     "te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     "cl-list": b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
     "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "bad-name": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX(a): 1\r\n\r\nhello",
+    "te-http10": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 }
 
 
