@@ -63,13 +63,13 @@ TEST_CASE("request hygiene flags: --headers-with-underscores and --escaped-slash
   using portico::proxy::router::EscapedSlashes;
   auto defaults = parse({});
   REQUIRE(defaults.has_value());
-  CHECK(defaults->server.admission.underscores == UnderscoreHeaders::Drop);
-  CHECK(defaults->server.admission.escapedSlashes == EscapedSlashes::Reject);
+  CHECK((defaults->server.admission.underscores == UnderscoreHeaders::Drop));
+  CHECK((defaults->server.admission.escapedSlashes == EscapedSlashes::Reject));
   auto o = parse({"--headers-with-underscores", "reject", "--escaped-slashes", "unescape-and-redirect"});
   REQUIRE(o.has_value());
-  CHECK(o->server.admission.underscores == UnderscoreHeaders::Reject);
-  CHECK(o->server.admission.escapedSlashes == EscapedSlashes::UnescapeAndRedirect);
-  CHECK(parse({"--escaped-slashes", "keep"})->server.admission.escapedSlashes == EscapedSlashes::Keep);
+  CHECK((o->server.admission.underscores == UnderscoreHeaders::Reject));
+  CHECK((o->server.admission.escapedSlashes == EscapedSlashes::UnescapeAndRedirect));
+  CHECK((parse({"--escaped-slashes", "keep"})->server.admission.escapedSlashes == EscapedSlashes::Keep));
   CHECK(errorOf({"--headers-with-underscores", "maybe"}).find("drop, reject or allow") != std::string::npos);
   CHECK(errorOf({"--escaped-slashes", "decode"}).find("flag --escaped-slashes") != std::string::npos);
 }
