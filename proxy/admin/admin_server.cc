@@ -1,6 +1,7 @@
 #include "proxy/admin/admin_server.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -48,14 +49,29 @@ class AdminServer::Impl {
   }
 
  private:
+  // Ends only when the acceptor is closed. Any other failure (out of descriptors, above
+  // all) pauses the loop instead of ending it: the probes on this port must come back
+  // once descriptors do, and a loop that retries at once would spin.
   net::awaitable<void> acceptLoop() {
+    net::steady_timer pause(ioc_);
+    bool failing = false;  // logged once per streak of failures, not per retry
     for (;;) {
       boost::system::error_code ec;
       tcp::socket socket = co_await acceptor_.async_accept(net::redirect_error(net::use_awaitable, ec));
-      if (ec) co_return;
+      if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
+      if (ec) {
+        if (!failing) spdlog::error("admin: accept failed: {}; retrying every {} ms", ec.message(), kAcceptRetry.count());
+        failing = true;
+        pause.expires_after(kAcceptRetry);
+        co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+        continue;
+      }
+      if (failing) spdlog::info("admin: accepting connections again");
+      failing = false;
       net::co_spawn(ioc_, serve(std::move(socket)), net::detached);
     }
   }
+  static constexpr std::chrono::milliseconds kAcceptRetry{100};
 
   net::awaitable<void> serve(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));

@@ -69,10 +69,8 @@ class Metrics {
   void recordResponse(RouteStats* route, unsigned status, std::chrono::nanoseconds latency);
   void recordUpstreamError(UpstreamError kind);
 
-  // Open client connections are counted by the workers in connections() (from accept to
-  // close); these two stay for the session code and count nothing.
-  void connectionOpened() {}
-  void connectionClosed() {}
+  // Open client connections, counted by the workers in connections() (from accept to
+  // close, TLS handshakes included).
   int64_t activeConnections() const { return connections_.open(); }
   ConnectionLimiter& connections() { return connections_; }
   const ConnectionLimiter& connections() const { return connections_; }

@@ -220,11 +220,9 @@ class Session {
     error_code ec;
     localPort_ = std::to_string(handle_.stream->socket().local_endpoint(ec).port());
     worker_.registerSession(&handle_);
-    worker_.metrics().connectionOpened();
   }
   ~Session() {
     worker_.unregisterSession(&handle_);
-    worker_.metrics().connectionClosed();
   }
 
   net::awaitable<void> run() {
@@ -1020,14 +1018,15 @@ void logSessionEnd(std::exception_ptr error) {
   }
 }
 
-net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket) {
+net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);
   beast::tcp_stream stream(std::move(socket));
   Session<beast::tcp_stream> session(worker, stream, std::move(client), false);
   co_await session.run();
 }
 
-net::awaitable<void> serveHttps(Worker& worker, tcp::socket socket, net::ssl::context& tls) {
+net::awaitable<void> serveHttps(Worker& worker, tcp::socket socket, net::ssl::context& tls,
+                                Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls);
   beast::get_lowest_layer(stream).expires_after(worker.options().headerTimeout);
@@ -1043,16 +1042,16 @@ net::awaitable<void> serveHttps(Worker& worker, tcp::socket socket, net::ssl::co
 
 }  // namespace
 
-void startHttpSession(Worker& worker, tcp::socket socket) {
+void startHttpSession(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  net::co_spawn(worker.ioc(), serveHttp(worker, std::move(socket)), logSessionEnd);
+  net::co_spawn(worker.ioc(), serveHttp(worker, std::move(socket), std::move(slot)), logSessionEnd);
 }
 
-void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls) {
+void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls, Worker::ConnectionSlot slot) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  net::co_spawn(worker.ioc(), serveHttps(worker, std::move(socket), tls), logSessionEnd);
+  net::co_spawn(worker.ioc(), serveHttps(worker, std::move(socket), tls, std::move(slot)), logSessionEnd);
 }
 
 }  // namespace portico::proxy

@@ -159,30 +159,17 @@ void Worker::waitForConnections(Listener& l) {
 void Worker::acceptReady(Listener& l) {
   auto& limiter = metrics_.connections();
   for (size_t i = 0; i < kAcceptBatch; ++i) {
-    // Plain connections take their slot now. A TLS connection is counted from the end of
-    // its handshake (registerSession): the session code does not tell the worker about a
-    // failed handshake, so a slot taken here could never come back. Until it does, TLS
-    // handshakes in progress (each bounded by --header-timeout) can exceed the limit.
-    const bool reserved = !l.tls && limiter.tryAcquire();
-    if (!reserved && (!l.tls || limiter.full())) {
+    if (!limiter.tryAcquire()) {
       pause(l, AcceptPause::ConnectionLimit);
       if (auto suppressed = connectionLimitLog.admit())
         spdlog::warn("connection limit reached ({} open, --max-connections {}): not accepting until connections "
                      "close{}", limiter.open(), limiter.limit(), suppressedNote(*suppressed));
       return;
     }
-    if (!l.tls && startingCount_ == startingFds_.size()) {
-      // Sessions accepted in this turn have not started yet; let them (co_spawn posted them).
-      limiter.release();
-      net::post(ioc_, [this, &l] {
-        if (!draining_) acceptReady(l);
-      });
-      return;
-    }
     boost::system::error_code ec;
     tcp::socket socket = l.acceptor->accept(ec);
     if (ec) {
-      if (reserved) limiter.release();
+      limiter.release();  // quietly: waking the listeners here would undo the pause below
       if (ec == net::error::would_block || ec == net::error::try_again) {  // nothing left
         endPause(l);
         break;
@@ -198,12 +185,12 @@ void Worker::acceptReady(Listener& l) {
       return;
     }
     endPause(l);
+    ConnectionSlot slot(*this);  // the one taken above, now held by the connection
     if (l.tls) {
       table();  // so that SNI selects among the newest certificates
-      startHttpsSession(*this, std::move(socket), baseTls_);
+      startHttpsSession(*this, std::move(socket), baseTls_, std::move(slot));
     } else {
-      startingFds_[startingCount_++] = socket.native_handle();
-      startHttpSession(*this, std::move(socket));
+      startHttpSession(*this, std::move(socket), std::move(slot));
     }
   }
   waitForConnections(l);
@@ -238,20 +225,7 @@ void Worker::wakePausedListeners() {
   }
 }
 
-void Worker::registerSession(SessionHandle* s) {
-  sessions_.insert(s);
-  const int fd = s->stream->socket().native_handle();
-  for (size_t i = 0; i < startingCount_; ++i) {
-    if (startingFds_[i] == fd) {  // a plain connection: its slot was taken before accept()
-      startingFds_[i] = startingFds_[--startingCount_];
-      return;
-    }
-  }
-  metrics_.connections().acquire();  // a TLS connection, counted from here (see acceptReady)
-}
-
-void Worker::unregisterSession(SessionHandle* s) {
-  sessions_.erase(s);
+void Worker::releaseConnection() {
   metrics_.connections().release();
   wakePausedListeners();
 }

@@ -85,10 +85,24 @@ class Worker {
   bool draining() const { return draining_; }
   std::mt19937_64& random() { return random_; }
   // The session code, once per connection: when its session starts (for TLS, after the
-  // handshake) and when it ends. Unregistering gives the connection's slot in the
-  // process-wide limit back (see acceptReady and registerSession in worker.cc).
-  void registerSession(SessionHandle* s);
-  void unregisterSession(SessionHandle* s);
+  // handshake) and when it ends. The drain logic closes registered idle sessions.
+  void registerSession(SessionHandle* s) { sessions_.insert(s); }
+  void unregisterSession(SessionHandle* s) { sessions_.erase(s); }
+
+  // A connection's place in the process-wide limit: taken before accept(), then held by
+  // the connection's coroutine until it ends, whichever way (a failed TLS handshake too).
+  class ConnectionSlot {
+   public:
+    explicit ConnectionSlot(Worker& worker) : worker_(&worker) {}
+    ConnectionSlot(ConnectionSlot&& other) noexcept : worker_(std::exchange(other.worker_, nullptr)) {}
+    ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+    ~ConnectionSlot() {
+      if (worker_) worker_->releaseConnection();
+    }
+
+   private:
+    Worker* worker_;
+  };
 
   // Body relay buffers, recycled so a request with a body does not allocate one.
   static constexpr size_t kBodyBufferSize = 64 * 1024;
@@ -112,6 +126,7 @@ class Worker {
   void pause(Listener& listener, AcceptPause why);
   void endPause(Listener& listener);
   // A connection of this worker closed: a slot and a descriptor are free again.
+  void releaseConnection();
   void wakePausedListeners();
   void refreshCertificates();
   void sweepRateLimits();
@@ -134,11 +149,7 @@ class Worker {
   boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
   Listener http_{ioc_, false};
   Listener https_{ioc_, true};
-  // Plain connections accepted on a slot taken before accept() whose session has not
-  // registered yet (it starts in a handler co_spawn posts). Fixed size, no allocation.
   static constexpr size_t kAcceptBatch = 16;  // accept() calls per readiness event
-  std::array<int, 4 * kAcceptBatch> startingFds_{};
-  size_t startingCount_ = 0;
   UpstreamPool pool_;
   BalancerCursorStore cursors_;
   std::unordered_set<SessionHandle*> sessions_;

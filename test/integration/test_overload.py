@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import apiroute, dump, raw_connect, read_response, rss_kib, rule, wait_until
+from helpers import apiroute, dump, http_get, raw_connect, read_response, rss_kib, rule, wait_until
 
 # Generous: the proxy relays bodies through a fixed 64 KiB buffer per connection.
 RSS_GROWTH_LIMIT_KIB = 30 * 1024
@@ -99,6 +99,53 @@ def test_out_of_descriptors_pauses_accept_and_recovers(backends, portico_factory
         for s in extra:
             s.close()
         keep.close()
+
+
+@pytest.mark.timeout(60)
+def test_admin_port_recovers_after_running_out_of_descriptors(backends, portico_factory):
+    p = portico_factory(config(backends), extra_args=["--max-connections", "100000"])
+    extra = []
+    try:
+        limit = open_fds(p.pid) + 8
+        resource.prlimit(p.pid, resource.RLIMIT_NOFILE, (limit, limit))
+        for _ in range(32):
+            extra.append(socket.create_connection(("127.0.0.1", p.admin_port), timeout=5))
+        wait_until(lambda: "admin: accept failed" in p.stderr(), 10, what="the admin accept failure logged")
+        lines0 = stderr_lines(p)
+        time.sleep(1)
+        assert stderr_lines(p) - lines0 <= 2, p.stderr()[-2000:]  # once per streak, not per retry
+        for s in extra:
+            s.close()
+        extra.clear()
+        # The probes answer again: the accept loop paused instead of ending.
+        wait_until(lambda: http_get(p.admin + "/healthz", timeout=1)[0] == 200, 10, what="/healthz again")
+    finally:
+        for s in extra:
+            s.close()
+
+
+@pytest.mark.timeout(60)
+def test_tls_handshakes_count_against_max_connections(backends, portico_factory, certs):
+    from helpers import tls_secret
+    c = certs["a.test"]
+    doc = dump(tls_secret("a-tls", c["cert"], c["key"]),
+               apiroute("tls", [rule("all", backends["a"].url)], hosts=["a.test"], tls={"secretName": "a-tls"}))
+    p = portico_factory(doc, extra_args=["--max-connections", "2", "--header-timeout", "10s"])
+    # Two TCP connections to the TLS port that never start a handshake hold both slots.
+    silent = [socket.create_connection(("127.0.0.1", p.https_port), timeout=5) for _ in range(2)]
+    try:
+        wait_until(lambda: metric_value(p, "portico_active_connections") == 2, 5, what="two slots taken")
+        third = raw_connect(p.http_port)
+        third.sendall(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        third.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            third.recv(1)  # waits in the backlog while the handshakes hold the slots
+        silent.pop().close()
+        assert read_response(third, check_close=False).status == 200
+        third.close()
+    finally:
+        for s in silent:
+            s.close()
 
 
 @pytest.mark.timeout(60)
