@@ -196,8 +196,16 @@ class AliasExpansionCounter : public YAML::EventHandler {
   uint64_t aliasBytes = 0;
   int worstAliasLine = 0;
   int selfAliasLine = 0;  // an alias inside the node its anchor names (a cycle)
+  // yaml-cpp 0.7 (jbeder/yaml-cpp#1040, fixed upstream after 0.8): a token no rule consumes
+  // at the top level (a stray ',') makes HandleNextDocument report an empty document at
+  // the same place forever, and LoadAll loop while it fills memory. Set when a document
+  // starts where the previous one started: the parser made no progress.
+  std::optional<YAML::Mark> stuckAt;
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_ > 0 && mark.pos == lastDocumentPos_) stuckAt = mark;
+    lastDocumentPos_ = mark.pos;
+    ++documents_;
     anchors_.clear();
     open_.assign(1, Frame{});
   }
@@ -265,6 +273,8 @@ class AliasExpansionCounter : public YAML::EventHandler {
     addToParent(frame.size);
   }
 
+  uint64_t documents_ = 0;
+  int lastDocumentPos_ = -1;
   std::map<YAML::anchor_t, Size> anchors_;  // closed anchors of the current document
   std::vector<Frame> open_;                 // [0]: the document
   uint64_t worstAliasNodes_ = 0;
@@ -276,8 +286,10 @@ std::optional<Error> checkAliasExpansion(const std::string& text, const std::str
   AliasExpansionCounter counter;
   std::istringstream in(text);
   YAML::Parser parser(in);
-  while (parser.HandleNextDocument(counter)) {
+  while (!counter.stuckAt && parser.HandleNextDocument(counter)) {
   }
+  if (counter.stuckAt)  // reported like any syntax error: FILE:LINE:COL: yaml: ...
+    throw YAML::ParserException(*counter.stuckAt, "unexpected character the parser cannot continue from");
   auto where = [&](int line) { return path + ":" + std::to_string(line) + ": yaml: "; };
   if (counter.selfAliasLine != 0) {
     return makeError(where(counter.selfAliasLine) + "an alias refers to the node that contains it");

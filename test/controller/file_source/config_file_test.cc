@@ -364,6 +364,19 @@ TEST_CASE("an alias inside the node its anchor names is refused instead of recur
   CHECK(config.error().message == "cyc.yaml:5: yaml: an alias refers to the node that contains it");
 }
 
+TEST_CASE("a stray comma is a syntax error, not an endless stream of empty documents (fuzz finding)") {
+  // yaml-cpp 0.7 reports an empty document at the ',' forever; LoadAll never returns.
+  auto alone = loadConfigText(",", "comma.yaml");
+  REQUIRE_FALSE(alone.has_value());
+  CHECK(alone.error().message.rfind("comma.yaml:1:1: yaml: ", 0) == 0);
+  auto after = loadConfigText("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\n,\n", "after.yaml");
+  REQUIRE_FALSE(after.has_value());
+  CHECK(after.error().message.rfind("after.yaml:5:1: yaml: ", 0) == 0);
+  // Empty documents that do advance still load.
+  auto empties = loadConfigText("---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\n", "e.yaml");
+  CHECK(empties.has_value());
+}
+
 TEST_CASE("findEndMarker: the marker is a whole line; Last when only blanks follow it") {
   using Where = EndMarkerScan::Where;
   CHECK(findEndMarker("a: 1\n").where == Where::Absent);
