@@ -1,7 +1,6 @@
 #include "proxy/http/head_writer.h"
 
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 
 #include <charconv>
@@ -16,26 +15,6 @@ bool safeValue(std::string_view value) {
   for (char c : value)
     if (c == '\r' || c == '\n' || c == '\0') return false;
   return true;
-}
-
-// A name from configuration or a policy that Portico must not write as a plain field.
-bool reservedName(std::string_view name) {
-  switch (http::string_to_field(name)) {
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::upgrade:
-    case http::field::transfer_encoding:
-    case http::field::content_length:
-    case http::field::http2_settings:
-    case http::field::host:
-    case http::field::expect:
-      return true;
-    default:
-      return false;
-  }
 }
 
 bool inList(const std::vector<std::string>& names, std::string_view name) {
@@ -64,6 +43,17 @@ void appendNumber(std::string& out, uint64_t n) {
   out.append(digits, end);
 }
 
+// Content-Length or Transfer-Encoding: chunked; nothing for None and UntilClose.
+void appendFraming(std::string& out, Framing framing, uint64_t contentLength) {
+  if (framing == Framing::Length) {
+    out += "Content-Length: ";
+    appendNumber(out, contentLength);
+    out += "\r\n";
+  } else if (framing == Framing::Chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+}
+
 // The fields every written header shares: the peer's that pass, Portico's own, the edits.
 void appendFields(std::string& out, const Fields& peer, const FieldList& own, const std::vector<std::string_view>& strip,
                   const HeaderEdits* edits, UnderscoreHeaders underscores) {
@@ -80,12 +70,12 @@ void appendFields(std::string& out, const Fields& peer, const FieldList& own, co
     appendField(out, name, field.value());
   }
   for (const auto& [name, value] : own)
-    if (!reservedName(name) && safeValue(value) && !inList(e.remove, name) && !inPairs(e.set, name))
+    if (!isHopOrFramingName(name) && safeValue(value) && !inList(e.remove, name) && !inPairs(e.set, name))
       appendField(out, name, value);
   for (const auto& [name, value] : e.set)
-    if (!reservedName(name) && safeValue(value)) appendField(out, name, value);
+    if (!isHopOrFramingName(name) && safeValue(value)) appendField(out, name, value);
   for (const auto& [name, value] : e.add)
-    if (!reservedName(name) && safeValue(value)) appendField(out, name, value);
+    if (!isHopOrFramingName(name) && safeValue(value)) appendField(out, name, value);
 }
 
 }  // namespace
@@ -101,13 +91,7 @@ void writeRequestHead(std::string& out, const Fields& client, const RequestHeadP
 }
 
 void endRequestHead(std::string& out, const RequestHeadPlan& plan, Framing framing, uint64_t contentLength) {
-  if (framing == Framing::Length) {
-    out += "Content-Length: ";
-    appendNumber(out, contentLength);
-    out += "\r\n";
-  } else if (framing == Framing::Chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
-  }
+  appendFraming(out, framing, contentLength);
   if (!plan.upgrade.empty()) {
     out += "Connection: upgrade\r\n";
     appendField(out, "Upgrade", plan.upgrade);
@@ -128,17 +112,10 @@ void writeResponseHead(std::string& out, const Fields& upstream, const ResponseH
 
 void endResponseHead(std::string& out, const ResponseHeadPlan& plan, Framing framing, uint64_t contentLength,
                      bool keepAlive) {
-  if (framing == Framing::Length) {
-    out += "Content-Length: ";
-    appendNumber(out, contentLength);
-    out += "\r\n";
-  } else if (framing == Framing::Chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
-  } else if (plan.representationLength) {
-    out += "Content-Length: ";
-    appendNumber(out, *plan.representationLength);
-    out += "\r\n";
-  }
+  if (framing == Framing::None && plan.representationLength)
+    appendFraming(out, Framing::Length, *plan.representationLength);
+  else
+    appendFraming(out, framing, contentLength);
   if (!plan.upgrade.empty()) {
     out += "Connection: upgrade\r\n";
     appendField(out, "Upgrade", plan.upgrade);

@@ -54,8 +54,8 @@ AnnouncedFraming checkFraming(const Fields& fields, bool http10) {
   return out;
 }
 
-bool isHopOrFraming(const Fields::value_type& field) {
-  switch (field.name()) {
+bool isHopOrFraming(http::field field) {
+  switch (field) {
     case http::field::connection:
     case http::field::keep_alive:
     case http::field::proxy_connection:
@@ -72,6 +72,8 @@ bool isHopOrFraming(const Fields::value_type& field) {
       return false;
   }
 }
+
+bool isHopOrFramingName(std::string_view name) { return isHopOrFraming(http::string_to_field(name)); }
 
 std::vector<std::string_view> connectionOptions(const Fields& fields) {
   std::vector<std::string_view> names;

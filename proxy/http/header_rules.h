@@ -50,7 +50,10 @@ struct AnnouncedFraming {
 // Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Transfer-Encoding,
 // Content-Length, HTTP2-Settings, Host, Expect. (Host and Upgrade are written again by
 // Portico when they apply.) Case-insensitive.
-[[nodiscard]] bool isHopOrFraming(const Fields::value_type& field);
+[[nodiscard]] bool isHopOrFraming(boost::beast::http::field field);
+[[nodiscard]] inline bool isHopOrFraming(const Fields::value_type& field) { return isHopOrFraming(field.name()); }
+// The same for a name from configuration or a policy (any case).
+[[nodiscard]] bool isHopOrFramingName(std::string_view name);
 
 // The field names listed by the Connection header(s), in the order given, as views into
 // `fields`. Used to drop those fields too (RFC 9110 7.6.1); the caller never lets them

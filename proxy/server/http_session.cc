@@ -440,7 +440,7 @@ class Session {
                                                policy::Admission& admission) {
     for (const auto& name : spec.upstreamHeaders) admission.removeUpstream.push_back(name);  // no spoofing
     auto url = parseHttpUrl(spec.url);
-    if (!url || url->tls) co_return policy::Verdict{503, "external auth needs an http:// URL"};
+    if (!url || url->tls) co_return policy::Verdict{503, "external auth needs an http:// URL", {}};
     const EndpointSpec endpoint{url->host, url->port, 1};
     const std::string address = endpoint.address();
     const auto deadline = Clock::now() + spec.timeout;
@@ -471,7 +471,7 @@ class Session {
     if (!conn || ec) {
       spdlog::warn("{} external auth {} failed: {}", ex.requestId, spec.url, ec.message());
       if (spec.failOpen) co_return policy::Verdict{};
-      co_return policy::Verdict{503, "authorization service unavailable"};
+      co_return policy::Verdict{503, "authorization service unavailable", {}};
     }
     const auto& res = answer.get();
     const unsigned status = res.result_int();
@@ -481,7 +481,7 @@ class Session {
         if (auto it = res.find(name); it != res.end()) admission.setUpstream.emplace_back(name, std::string(it->value()));
       co_return policy::Verdict{};
     }
-    policy::Verdict denied{status >= 300 && status < 600 ? status : 403, "denied by the authorization service"};
+    policy::Verdict denied{status >= 300 && status < 600 ? status : 403, "denied by the authorization service", {}};
     for (auto name : {http::field::www_authenticate, http::field::location, http::field::set_cookie})
       for (auto it = res.find(name); it != res.end() && it->name() == name; ++it)
         denied.replyHeaders.emplace_back(std::string(it->name_string()), std::string(it->value()));
@@ -1018,7 +1018,8 @@ void logSessionEnd(std::exception_ptr error) {
   }
 }
 
-net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
+// `slot` lives in the coroutine frame: the connection holds its place in the limit until it ends.
+net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket, [[maybe_unused]] Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);
   beast::tcp_stream stream(std::move(socket));
   Session<beast::tcp_stream> session(worker, stream, std::move(client), false);
@@ -1026,7 +1027,7 @@ net::awaitable<void> serveHttp(Worker& worker, tcp::socket socket, Worker::Conne
 }
 
 net::awaitable<void> serveHttps(Worker& worker, tcp::socket socket, net::ssl::context& tls,
-                                Worker::ConnectionSlot slot) {
+                                [[maybe_unused]] Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls);
   beast::get_lowest_layer(stream).expires_after(worker.options().headerTimeout);
