@@ -65,11 +65,67 @@ def test_event_to_live_latency(control_plane, crds, namespace, ingress_class, ba
           "max %.1f ms, mean %.1f ms; portico's own publish latency mean %.1f ms over %d publishes" %
           (N_EDITS, p50 * 1e3, p99 * 1e3, max(latencies) * 1e3, statistics.mean(latencies) * 1e3,
            1e3 * lat_sum / published, published))
-    # The reconciler waits for a 100 ms quiet window (1 s at most): live well under 2 s.
-    assert 0.05 < p50 < 1.0, p50
+    # The reconciler renders the first change after a quiet period at once (no quiet window
+    # any more): live well under a second even on a busy machine.
+    assert p50 < 1.0, p50
     assert p99 < 2.0, p99
     assert published >= N_EDITS
     assert metric(p.admin_url, "portico_table_version") >= N_EDITS + 1
+
+
+def _measure_edits(cp, p, host, path, n_edits, edit_body):
+    """Edits one object n_edits times; returns each edit's latency (API write returned -> routed).
+    Polls on a fresh connection each time: on a reused keep-alive connection every proxied 200
+    took a steady ~44 ms in probes (a stall on the data path, not the controller's), which each
+    sample would carry. The figures still include the first proxied request after a table swap,
+    which took up to ~50 ms in probes while the table itself was live within ~10 ms."""
+    latencies = []
+    for i in range(1, n_edits + 1):
+        r = cp.api("PATCH", path, data=json.dumps(edit_body(i)), headers={"Content-Type": "application/merge-patch+json"})
+        assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        deadline = t0 + 10
+        while requests.get(p.http_url + "/e%d" % i, headers={"Host": host, "Connection": "close"},
+                           timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "edit %d not live after 10s" % i
+            time.sleep(0.001)
+        latencies.append(time.monotonic() - t0)
+    return latencies
+
+
+@pytest.mark.parametrize("n_objects", [200, 1000])
+def test_event_to_live_latency_at_scale(control_plane, namespace, ingress_class, backends, service, portico,
+                                        n_objects):
+    """Ingress edit -> live with n_objects Ingresses in the store (one host + one path each)."""
+    cp = control_plane
+    (b,) = backends(["b0"])
+    service("svc-0", [b])
+    objs = [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+             "metadata": {"name": "ing-%05d" % i, "namespace": namespace},
+             "spec": {"ingressClassName": ingress_class, "rules": [{"host": "h%d.scale.e2e.test" % i, "http": {
+                 "paths": [{"path": "/p", "pathType": "Prefix",
+                            "backend": {"service": {"name": "svc-0", "port": {"number": 80}}}}]}}]}}
+            for i in range(n_objects)]
+    ing_path = "/apis/networking.k8s.io/v1/namespaces/%s/ingresses" % namespace
+    _create_all(cp, objs, ing_path)
+    try:
+        p = portico("--watch-namespace", namespace, "--ingress-class", ingress_class, "--access-log", "false",
+                    "--workers", "2", ready_timeout=120)
+        wait_until(lambda: len(routes_of(p.admin_url)["routes"]) == n_objects, timeout=60, what="all Ingresses live")
+
+        def edit(i):
+            return {"spec": {"rules": [{"host": "h0.scale.e2e.test", "http": {"paths": [
+                {"path": "/e%d" % i, "pathType": "Prefix",
+                 "backend": {"service": {"name": "svc-0", "port": {"number": 80}}}}]}}]}}
+
+        lat = _measure_edits(cp, p, "h0.scale.e2e.test", ing_path + "/ing-00000", N_EDITS, edit)
+        print("\n%d Ingresses, %d edits of one: edit->live p50 %.1f ms, p99 %.1f ms, max %.1f ms, mean %.1f ms" %
+              (n_objects, N_EDITS, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3, max(lat) * 1e3,
+               statistics.mean(lat) * 1e3))
+        assert pct(lat, 50) < 1.0
+        assert pct(lat, 99) < 3.0
+    finally:
+        cp.api("DELETE", ing_path, timeout=120)
 
 
 def _create_all(cp, objs, kind_path):

@@ -1,5 +1,7 @@
 #include "controller/reconcile/reconciler.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace portico::controller {
@@ -21,20 +23,28 @@ void Reconciler::stop() {
 }
 
 void Reconciler::run() {
-  uint64_t rendered = 0;  // store generation of the last render
+  // The wait is bounded so that stop() is noticed.
+  constexpr auto kPoll = std::chrono::milliseconds(200);
+  RenderScheduler scheduler(timing_.minInterval);
   while (!stopping_) {
-    uint64_t generation = store_.waitForChange(rendered, std::chrono::milliseconds(200));
-    if (generation == rendered || !store_.synced()) continue;
-    // Coalesce: keep waiting while events still arrive, up to maxDelay.
-    const auto firstSeen = Clock::now();
-    for (;;) {
-      const auto next = store_.waitForChange(generation, timing_.quiet);
-      if (next == generation || Clock::now() - firstSeen >= timing_.maxDelay || stopping_) break;
-      generation = next;
+    if (!store_.synced()) {  // the last initial list arrives as a change
+      scheduler.changed(store_.waitForChange(scheduler.seen(), kPoll));
+      continue;
     }
-    generation = store_.generation();
+    const auto now = Clock::now();
+    if (!scheduler.startRender(now)) {
+      auto timeout = kPoll;
+      if (const auto due = scheduler.nextDue(); due != Clock::time_point::max())
+        timeout = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(due - now),
+                             std::chrono::milliseconds(0), kPoll);
+      scheduler.changed(store_.waitForChange(scheduler.seen(), timeout));
+      continue;
+    }
+    // Read before the snapshot: a change in between is in the snapshot and renders once more,
+    // harmlessly; reading it after could mark a change rendered that the snapshot missed.
+    const uint64_t covered = store_.generation();
     reconcileOnce();
-    rendered = generation;
+    scheduler.finishRender(covered);
   }
 }
 

@@ -1,6 +1,7 @@
-// Turns store changes into live tables: waits for the ObjectStore to change, lets a burst
-// of events settle (a quiet window, bounded by a maximum delay), renders the snapshot,
-// builds and publishes the table, and hands the result on for status. One thread.
+// Turns store changes into live tables: waits for the ObjectStore to change, renders the
+// snapshot, builds and publishes the table, and hands the result on for status. One thread.
+// When to render is RenderScheduler's rule: the first change after a quiet period renders at
+// once; changes that arrive during a render are coalesced into one render right after it.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "controller/informer/object_store.h"
+#include "controller/reconcile/render_scheduler.h"
 #include "controller/render/render.h"
 #include "proxy/runtime/metrics.h"
 #include "proxy/runtime/table_publisher.h"
@@ -16,13 +18,14 @@
 namespace portico::controller {
 
 struct ReconcileTiming {
-  std::chrono::milliseconds quiet{100};    // publish once no event came for this long
-  std::chrono::milliseconds maxDelay{1000};  // ...or once the first pending event is this old
+  // Least time between the starts of two renders (see RenderScheduler); 0: none.
+  std::chrono::milliseconds minInterval{0};
 };
 
 class Reconciler {
  public:
   // Called on the reconciler's thread after each render, whether or not it published.
+  // The next render cannot start before it returns (changes meanwhile are coalesced).
   using OnRendered = std::function<void(const ObjectSnapshot&, const RenderResult&, bool published)>;
 
   Reconciler(ObjectStore& store, proxy::TablePublisher& publisher, proxy::Metrics& metrics,
