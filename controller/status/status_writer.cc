@@ -96,6 +96,27 @@ json conditionsOf(const json& object) {
   return it != status->end() && it->is_array() ? *it : json::array();
 }
 
+// Conditions of types we do not write: another writer's, which a merge patch of the whole
+// list could overwrite.
+bool hasForeignConditions(const json& conditions) {
+  for (const auto& c : conditions) {
+    const std::string type = c.is_object() ? str(c, "type") : std::string();
+    if (std::find(std::begin(kOurConditions), std::end(kOurConditions), type) == std::end(kOurConditions))
+      return true;
+  }
+  return false;
+}
+
+// observedGeneration of the live Programmed condition, if any.
+std::optional<int64_t> programmedGeneration(const json& object) {
+  const json conditions = conditionsOf(object);  // a copy: keep it alive while `c` points into it
+  const json* c = findCondition(conditions, "Programmed");
+  if (!c) return std::nullopt;
+  auto it = c->find("observedGeneration");
+  if (it == c->end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
 json loadBalancerOf(const json& ingress) {
   auto status = ingress.find("status");
   if (status == ingress.end() || !status->is_object()) return json::array();
@@ -154,9 +175,9 @@ StatusInput makeStatusInput(const ObjectSnapshot& snapshot, const RenderResult& 
 }
 
 json computeAPIRouteConditions(const json& apiRoute, const std::vector<const Diagnostic*>& diags, bool published,
-                               bool routed, const std::string& now) {
+                               bool routed, const std::string& now, const json& observedGeneration) {
   const json existing = conditionsOf(apiRoute);
-  const json generation = generationOf(apiRoute);
+  const json generation = observedGeneration.is_null() ? generationOf(apiRoute) : observedGeneration;
   auto make = [&](const std::string& type, bool ok, std::string reason, std::string message) {
     json c = {{"type", type},
               {"status", ok ? "True" : "False"},
@@ -342,8 +363,8 @@ StatusPassResult StatusWriter::syncOnce(const StatusInput& input) {
     result.retryable += tally.retryable;
     result.notLeader = tally.notLeader;
   }
-  if (result.writes > 0 || result.retryable > 0)
-    spdlog::info("status: {} writes, {} to retry", result.writes, result.retryable);
+  if (result.writes > 0 || result.retryable > 0 || result.conflicts > 0)
+    spdlog::info("status: {} writes, {} to retry, {} conflicts", result.writes, result.retryable, result.conflicts);
   return result;
 }
 
@@ -384,23 +405,29 @@ void StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
   json object = original;
   const std::string key = keyOf(object);
   const json& meta0 = metadataOf(original);
+  const json rendered = generationOf(original);  // what the conditions report, even after a re-read
   const std::string path = "/apis/portico.dev/v1alpha1/namespaces/" + str(meta0, "namespace") + "/apiroutes/" +
                            str(meta0, "name");
   for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-    const json desired = computeAPIRouteConditions(object, diags, published, routed, now());
+    const json desired = computeAPIRouteConditions(object, diags, published, routed, now(), rendered);
     if (!conditionsDiffer(conditionsOf(object), desired)) return;
     if (alreadyWritten(writtenRoutes_, key, object, desired, true)) return;
     if (!leaderCheck(result)) return;
     const json& meta = metadataOf(object);
     json patch = {{"status", {{"conditions", desired}}}};
-    // A precondition: another writer's change in between makes this 409 instead of being
-    // overwritten (merge patch replaces the whole conditions list).
-    if (auto rv = str(meta, "resourceVersion"); !rv.empty()) patch["metadata"] = {{"resourceVersion", rv}};
+    // No precondition by default: observedGeneration says which spec the conditions are
+    // about, so a spec edit meanwhile cannot make them wrong, only one generation behind.
+    // A precondition would lose every write to the next edit during a stream of edits.
+    // Another writer's conditions are the exception: the merge patch replaces the whole
+    // list, so then a concurrent change of theirs must 409 rather than be overwritten.
+    const bool precondition = hasForeignConditions(conditionsOf(object));
+    if (auto rv = str(meta, "resourceVersion"); precondition && !rv.empty())
+      patch["metadata"] = {{"resourceVersion", rv}};
     auto r = client_.request("PATCH", path + "/status", patch.dump(), "application/merge-patch+json");
     if (r && r->status == 200) {
       ++result.writes;
       writtenRoutes_[key] = Written{str(meta, "uid"), str(meta, "resourceVersion"), desired};
-      spdlog::debug("status: APIRoute {} conditions updated", key);
+      spdlog::debug("status: APIRoute {} conditions updated (generation {})", key, rendered.dump());
       return;
     }
     if (r && r->status == 404) {
@@ -409,6 +436,7 @@ void StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
       return;
     }
     if (r && r->status == 409) {
+      ++result.conflicts;
       auto fresh = client_.request("GET", path);
       if (fresh && fresh->status == 404) return;
       if (!fresh || fresh->status != 200) {
@@ -417,7 +445,11 @@ void StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
         return;
       }
       json freshObject = json::parse(fresh->body);
-      if (generationOf(freshObject) != generationOf(original)) return;  // a newer render will come
+      if (str(metadataOf(freshObject), "uid") != str(meta0, "uid")) return;  // deleted and re-created
+      // Never move observedGeneration back (a newer leader's write, or ours from a newer render).
+      const auto live = programmedGeneration(freshObject);
+      if (live && rendered.is_number_integer() && *live > rendered.get<int64_t>()) return;
+      spdlog::info("status: APIRoute {} changed meanwhile (409); retrying on the live object", key);
       object = std::move(freshObject);
       continue;
     }

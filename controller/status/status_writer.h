@@ -5,9 +5,16 @@
 // one status pass). The writer's own thread then:
 //  - APIRoutes of our class (spec.ingressClassName unset or equal to options.ingressClass):
 //    computes Accepted / ResolvedRefs / Programmed (see computeAPIRouteConditions) and
-//    PATCHes (application/merge-patch+json, with metadata.resourceVersion as a precondition)
-//    .../apiroutes/NAME/status only for objects whose conditions changed. Conditions of other
-//    types are kept.
+//    PATCHes (application/merge-patch+json) .../apiroutes/NAME/status only for objects whose
+//    conditions changed. Each condition's observedGeneration is the generation that was
+//    rendered, so the write needs no resourceVersion precondition: a spec edit that lands
+//    meanwhile (new generation) does not make it stale, it only makes it one generation
+//    behind until the next render writes again (what Kubernetes controllers do). Without
+//    it, every write lost to the next edit during a stream of edits and status froze.
+//    Conditions of other types are kept; since a merge patch replaces the whole list, an
+//    object that carries another writer's conditions is patched with its resourceVersion
+//    as a precondition instead, and a 409 re-reads it and retries (still with the rendered
+//    generation), so that writer's conditions are never overwritten.
 //  - Ingresses in ownedIngresses: status.loadBalancer.ingress from options.publishAddress
 //    (IP → {ip}, else {hostname}; comma-separated for several) or from the publish Service's
 //    status.loadBalancer.ingress (GET on every pass). A Service without addresses yet leaves
@@ -17,10 +24,10 @@
 // isLeader() is checked right before every write; a non-leader writes nothing and a
 // replica that becomes leader re-runs the last input (the thread polls isLeader() every
 // leaderPoll; resync() does it at once). Failures (transport, 5xx, 429) retry the pass with
-// exponential backoff; 404 (object deleted meanwhile) is dropped quietly; 409 re-reads the
-// object and retries with its fresh status (skipped if its generation moved on: a newer
-// render is coming). Writes already made are remembered, so re-running an input whose
-// snapshot predates them does not write them again.
+// exponential backoff; 404 (object deleted meanwhile) is dropped quietly; 409 (only with a
+// precondition, see above) re-reads the object and retries with its fresh status, unless
+// the live conditions already carry a newer observedGeneration. Writes already made are
+// remembered, so re-running an input whose snapshot predates them does not write them again.
 //
 // Wiring (controller/main.cc / reconcile, cluster mode only):
 //
@@ -98,11 +105,13 @@ struct StatusWriterOptions {
 // status.conditions: Accepted and ResolvedRefs are False with the reason of the first
 // diagnostic for that condition and all their distinct messages joined by "; "; Programmed
 // is True when the table was `published` and `routed` (it holds a route of this APIRoute);
-// else False with reason "Pending" (not published) or "Invalid" (no route). observedGeneration = metadata.generation;
-// lastTransitionTime is kept when the status value did not change. Conditions of other
-// types keep their place.
+// else False with reason "Pending" (not published) or "Invalid" (no route). observedGeneration =
+// `observedGeneration` if given (the generation that was rendered, when `apiRoute` is a newer
+// re-read), else apiRoute's metadata.generation; lastTransitionTime is kept when the status
+// value did not change. Conditions of other types keep their place.
 nlohmann::json computeAPIRouteConditions(const nlohmann::json& apiRoute, const std::vector<const Diagnostic*>& diags,
-                                         bool published, bool routed, const std::string& now);
+                                         bool published, bool routed, const std::string& now,
+                                         const nlohmann::json& observedGeneration = nullptr);
 // True if the Accepted/ResolvedRefs/Programmed conditions differ (ignoring
 // lastTransitionTime, which only moves when the status does).
 bool conditionsDiffer(const nlohmann::json& existing, const nlohmann::json& desired);
@@ -110,6 +119,7 @@ bool conditionsDiffer(const nlohmann::json& existing, const nlohmann::json& desi
 struct StatusPassResult {
   int writes = 0;
   int retryable = 0;
+  int conflicts = 0;  // 409s (each re-read and retried)
   bool notLeader = false;
 };
 
@@ -145,7 +155,8 @@ class StatusWriter {
   void run();
   void writeAPIRoutes(const StatusInput& input, StatusPassResult& result);
   void writeIngresses(const StatusInput& input, StatusPassResult& result);
-  // PATCHes one APIRoute's status; on 409 re-reads it and tries again (a few times).
+  // PATCHes one APIRoute's status (`object` as rendered); on 409 re-reads it and tries
+  // again (a few times), always reporting the rendered generation.
   void patchAPIRoute(const nlohmann::json& object, const std::vector<const Diagnostic*>& diags, bool published,
                      bool routed, StatusPassResult& result);
   std::optional<nlohmann::json> desiredLoadBalancer(StatusPassResult& result);

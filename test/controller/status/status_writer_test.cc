@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "test/controller/status/fake_kube_client.h"
 
@@ -159,7 +160,7 @@ TEST_SUITE("status") {
     CHECK(patches[0].path == "/apis/portico.dev/v1alpha1/namespaces/shop/apiroutes/fresh/status");
     CHECK(patches[0].contentType == "application/merge-patch+json");
     const json body = patches[0].json();
-    CHECK(body["metadata"]["resourceVersion"] == "31");
+    CHECK_FALSE(body.contains("metadata"));  // no resourceVersion precondition to go stale
     CHECK(body["status"]["conditions"].size() == 3);
     CHECK(client.requests().size() == 1);  // no Events without diagnostics
   }
@@ -203,6 +204,9 @@ TEST_SUITE("status") {
   }
 
   TEST_CASE("404 is dropped quietly, 409 re-reads and retries, 5xx is retried later") {
+    // "busy" carries another writer's condition, so its patch has a precondition and can 409.
+    const json audited = json::array({{{"type", "Example.com/Audited"}, {"status", "True"}, {"reason", "Audited"},
+                                       {"message", ""}, {"lastTransitionTime", kT0}}});
     FakeKubeClient client;
     std::string now = kT0;
     StatusWriter writer(client, [] { return true; }, fixedClock(&now));
@@ -211,17 +215,20 @@ TEST_SUITE("status") {
     const std::string down = "/apis/portico.dev/v1alpha1/namespaces/shop/apiroutes/down";
     client.script("PATCH", gone + "/status", 404, R"({"kind":"Status","reason":"NotFound"})");
     client.script("PATCH", busy + "/status", 409, R"({"kind":"Status","reason":"Conflict"})");
-    client.script("GET", busy, 200, route("shop", "busy", 1, "44").dump());
+    client.script("GET", busy, 200, route("shop", "busy", 1, "44", audited).dump());
     client.script("PATCH", down + "/status", 503, R"({"kind":"Status","message":"etcd unavailable"})");
-    const auto r = writer.syncOnce(inputOf({route("shop", "gone"), route("shop", "busy", 1, "40"), route("shop", "down")}));
+    const auto r =
+        writer.syncOnce(inputOf({route("shop", "gone"), route("shop", "busy", 1, "40", audited), route("shop", "down")}));
     CHECK(r.writes == 1);
     CHECK(r.retryable == 1);
+    CHECK(r.conflicts == 1);
     const auto patches = client.requests("PATCH");
     REQUIRE(patches.size() == 4);
     CHECK(patches[1].path == busy + "/status");
     CHECK(patches[1].json()["metadata"]["resourceVersion"] == "40");
     CHECK(patches[2].path == busy + "/status");
     CHECK(patches[2].json()["metadata"]["resourceVersion"] == "44");  // the re-read object's
+    CHECK(patches[2].json()["status"]["conditions"][0]["type"] == "Example.com/Audited");  // kept
     // The failed one is retried on the next pass; the deleted one is not.
     client.clear();
     const auto again = writer.syncOnce(inputOf({route("shop", "down")}));
@@ -229,17 +236,111 @@ TEST_SUITE("status") {
     CHECK(client.requests("PATCH").size() == 1);
   }
 
-  TEST_CASE("a 409 whose re-read shows a newer generation is left to the next render") {
+  TEST_CASE("a 409 whose re-read shows a newer generation still writes the generation that was rendered") {
+    const json audited = json::array({{{"type", "Example.com/Audited"}, {"status", "True"}, {"reason", "Audited"},
+                                       {"message", ""}, {"lastTransitionTime", kT0}}});
     FakeKubeClient client;
     std::string now = kT0;
     StatusWriter writer(client, [] { return true; }, fixedClock(&now));
     const std::string path = "/apis/portico.dev/v1alpha1/namespaces/shop/apiroutes/orders";
     client.script("PATCH", path + "/status", 409);
-    client.script("GET", path, 200, route("shop", "orders", 2, "50").dump());
-    const auto r = writer.syncOnce(inputOf({route("shop", "orders", 1, "40")}));
+    client.script("GET", path, 200, route("shop", "orders", 2, "50", audited).dump());
+    const auto r = writer.syncOnce(inputOf({route("shop", "orders", 1, "40", audited)}));
+    CHECK(r.writes == 1);
+    CHECK(r.conflicts == 1);
+    const auto patches = client.requests("PATCH");
+    REQUIRE(patches.size() == 2);
+    const json body = patches[1].json();
+    CHECK(body["metadata"]["resourceVersion"] == "50");
+    CHECK((*condition(body["status"]["conditions"], "Programmed"))["observedGeneration"] == 1);
+  }
+
+  TEST_CASE("a 409 whose re-read already carries a newer observedGeneration is not moved back") {
+    const json newer = computeAPIRouteConditions(route("shop", "orders", 3), {}, true, true, kT0);
+    json withForeign = newer;
+    withForeign.push_back({{"type", "Example.com/Audited"}, {"status", "True"}, {"reason", "Audited"},
+                           {"message", ""}, {"lastTransitionTime", kT0}});
+    FakeKubeClient client;
+    std::string now = kT0;
+    StatusWriter writer(client, [] { return true; }, fixedClock(&now));
+    const std::string path = "/apis/portico.dev/v1alpha1/namespaces/shop/apiroutes/orders";
+    client.script("PATCH", path + "/status", 409);
+    client.script("GET", path, 200, route("shop", "orders", 3, "60", withForeign).dump());
+    const json old = json::array({withForeign.back()});
+    const auto r = writer.syncOnce(inputOf({route("shop", "orders", 2, "40", old)}));
     CHECK(r.writes == 0);
     CHECK(r.retryable == 0);
     CHECK(client.requests("PATCH").size() == 1);
+  }
+
+  // Regression (issue 15): with a resourceVersion precondition, every status PATCH lost to
+  // the next spec edit (409, dropped), so status never moved while edits kept coming.
+  TEST_CASE("during a stream of spec edits every pass writes, one generation behind at most, then catches up") {
+    // The API server's side of one APIRoute: merge-patch of /status honours a resourceVersion
+    // precondition like the real one; `editBeforeNextPatch` lands a spec edit (generation and
+    // resourceVersion bump) just before the writer's PATCH arrives.
+    struct Server {
+      json object = route("shop", "orders", 1, "100");
+      int rv = 100;
+      bool editBeforeNextPatch = false;
+      int conflicts = 0;
+    } server;
+    std::mutex mu;
+    FakeKubeClient client;
+    const std::string path = "/apis/portico.dev/v1alpha1/namespaces/shop/apiroutes/orders";
+    auto edit = [&] {
+      server.object["metadata"]["generation"] = server.object["metadata"]["generation"].get<int>() + 1;
+      server.object["metadata"]["resourceVersion"] = std::to_string(++server.rv);
+    };
+    client.setHandler([&](const RecordedRequest& req) -> std::optional<Expected<KubeResponse>> {
+      std::lock_guard lock(mu);
+      if (req.method == "GET" && req.path == path) return KubeResponse{200, server.object.dump()};
+      if (req.method != "PATCH" || req.path != path + "/status") return std::nullopt;
+      if (server.editBeforeNextPatch) {
+        edit();
+        server.editBeforeNextPatch = false;
+      }
+      const json patch = req.json();
+      if (patch.contains("metadata") &&
+          patch["metadata"]["resourceVersion"] != server.object["metadata"]["resourceVersion"]) {
+        ++server.conflicts;
+        return KubeResponse{409, R"({"kind":"Status","reason":"Conflict"})"};
+      }
+      server.object["status"] = patch["status"];
+      server.object["metadata"]["resourceVersion"] = std::to_string(++server.rv);
+      return KubeResponse{200, server.object.dump()};
+    });
+    std::string now = kT0;
+    StatusWriter writer(client, [] { return true; }, fixedClock(&now));
+    auto observed = [&] {
+      std::lock_guard lock(mu);
+      return (*condition(server.object["status"]["conditions"], "Programmed"))["observedGeneration"].get<int>();
+    };
+    for (int i = 0; i < 20; ++i) {
+      json snapshot;
+      {
+        std::lock_guard lock(mu);
+        snapshot = server.object;  // what the render saw
+        server.editBeforeNextPatch = true;
+      }
+      const auto r = writer.syncOnce(inputOf({snapshot}));
+      CHECK(r.writes == 1);
+      CHECK(r.conflicts == 0);
+      std::lock_guard lock(mu);
+      const int generation = server.object["metadata"]["generation"].get<int>();
+      const int got = (*condition(server.object["status"]["conditions"], "Programmed"))["observedGeneration"];
+      CHECK(got == snapshot["metadata"]["generation"].get<int>());
+      CHECK(generation - got == 1);  // one edit behind, never more
+    }
+    // The edits stop: the next render's pass catches up.
+    json last;
+    {
+      std::lock_guard lock(mu);
+      last = server.object;
+    }
+    CHECK(writer.syncOnce(inputOf({last})).writes == 1);
+    CHECK(observed() == last["metadata"]["generation"].get<int>());
+    CHECK(server.conflicts == 0);
   }
 
   TEST_CASE("Ingress status comes from --publish-address and is written only when it differs") {
