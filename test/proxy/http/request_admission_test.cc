@@ -19,13 +19,16 @@ Result admit(std::string_view head, AdmissionOptions options = {}) {
   Result r;
   auto parsed = request(head);
   r.refusal = admitRequest(parsed, options, r.admitted);
-  // authority and query view into the parsed header: keep what the tests read.
+  // authority, query and upgrade view into the parsed header, which dies here: keep what
+  // the tests read (ASan found upgrade read after the header was freed).
   if (!r.refusal) {
-    static thread_local std::string authority, query;
+    static thread_local std::string authority, query, upgrade;
     authority = std::string(r.admitted.authority);
     query = std::string(r.admitted.query);
+    upgrade = std::string(r.admitted.upgrade);
     r.admitted.authority = authority;
     r.admitted.query = query;
+    r.admitted.upgrade = upgrade;
   }
   return r;
 }
