@@ -20,4 +20,9 @@ step "e2e control plane (kube-apiserver, etcd, kubectl, helm from Go modules; ca
 e2e/build-testenv.sh >/dev/null
 step "e2e tests"
 build/venv/bin/python -m pytest e2e -q
+step "ASan+UBSan: router and policy unit tests, fuzz corpora (build-asan, a second build)"
+# The untrusted-input parsers under the sanitizers, cheap enough for every run; the full
+# lanes (scripts/sanitize.sh asan|tsan) are a whole extra build each: see README.
+ASAN_TARGETS="router_tests policy_tests fuzz_router_corpus fuzz_jwt_corpus fuzz_cidr_corpus fuzz_base64_corpus" \
+  SANITIZE_JOBS="$(nproc)" SANITIZE_NICE=0 scripts/sanitize.sh asan
 step "done"
