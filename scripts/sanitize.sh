@@ -13,7 +13,7 @@
 # process itself exited 0. UBSan stops at the first report. LSan suppressions:
 # scripts/sanitizers/lsan.supp. Environment: SANITIZE_JOBS (build and CTest jobs, default
 # 2), SANITIZE_NICE (default 15), TSAN_TESTS (the unit test binaries of the tsan lane,
-# default all five), ASAN_TARGETS (build and run only these targets, e.g. "router_tests
+# default all six), ASAN_TARGETS (build and run only these targets, e.g. "router_tests
 # fuzz_jwt_corpus"; implies --unit-only; what scripts/test.sh runs in CI), ASAN_BUILD_DIR.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,7 +95,7 @@ run_tsan() {
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTICO_TSAN=ON \
     -DPORTICO_FUZZ_REGRESSION=OFF >/dev/null
   local start=$SECONDS
-  local tests=(${TSAN_TESTS:-router_tests proxy_tests policy_tests upstream_tests controller_tests})
+  local tests=(${TSAN_TESTS:-router_tests http_tests proxy_tests policy_tests upstream_tests controller_tests})
   "${nice[@]}" cmake --build "$dir" -j "$jobs" --target "${tests[@]}" ||
     { echo "sanitize: tsan build failed" >&2; return 1; }
   echo "sanitize: tsan build took $((SECONDS - start)) s"
