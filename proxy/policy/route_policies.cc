@@ -73,8 +73,18 @@ Expected<RoutePolicies> RoutePolicies::compile(const RouteSpec& spec, GatewayRun
 }
 
 Verdict RoutePolicies::admit(const RequestView& request, std::string_view clientAddress, Admission& admission) const {
-  if (ipRules_ && !ipRules_->allows(clientAddress)) return deny(403, "client address not allowed");
+  Verdict verdict = checkAddress(clientAddress);
+  if (verdict) verdict = applyCors(request, admission);
+  if (verdict) verdict = authenticate(request, admission);
+  return verdict;
+}
 
+Verdict RoutePolicies::checkAddress(std::string_view clientAddress) const {
+  if (ipRules_ && !ipRules_->allows(clientAddress)) return deny(403, "client address not allowed");
+  return {};
+}
+
+Verdict RoutePolicies::applyCors(const RequestView& request, Admission& admission) const {
   if (cors_) {
     const auto origin = request.header("origin");
     const auto requestMethod = request.header("access-control-request-method");
@@ -86,7 +96,10 @@ Verdict RoutePolicies::admit(const RequestView& request, std::string_view client
     }
     admission.responseHeaders = cors_->actualResponseHeaders(origin.value_or(""));
   }
+  return {};
+}
 
+Verdict RoutePolicies::authenticate(const RequestView& request, Admission& admission) const {
   const AuthSpec& auth = spec_->auth;
   if (apiKey_) {
     std::optional<std::string_view> presented;
@@ -127,11 +140,9 @@ Verdict RoutePolicies::admit(const RequestView& request, std::string_view client
   return {};
 }
 
-Verdict RoutePolicies::limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
-                             GatewayRuntime& runtime) const {
-  if (!spec_->rateLimit) return {};
+Verdict RoutePolicies::rateLimitKey(const RequestView& request, std::string_view clientAddress,
+                                    const Admission& admission, std::string& key) const {
   const RateLimitSpec& rl = *spec_->rateLimit;
-  std::string key;
   switch (rl.key) {
     case RateLimitKey::ClientIP:
       key = clientAddress;
@@ -147,6 +158,24 @@ Verdict RoutePolicies::limit(const RequestView& request, std::string_view client
       key = claimAsString(admission.claims, rl.keyName).value_or("");
       break;
   }
+  return {};
+}
+
+Verdict RoutePolicies::rateLimitVerdict(const RateLimitDecision& decision, Admission& admission) {
+  if (decision.unavailable && !decision.allowed) return deny(503, "rate limit store unavailable");
+  HeaderList headers;
+  for (auto& [name, value] : renderRateLimitHeaders(decision).list()) headers.emplace_back(std::string(name), value);
+  if (!decision.allowed) return deny(429, "rate limit exceeded", std::move(headers));
+  for (auto& header : headers) admission.responseHeaders.push_back(std::move(header));
+  return {};
+}
+
+Verdict RoutePolicies::limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
+                             GatewayRuntime& runtime) const {
+  if (!spec_->rateLimit) return {};
+  const RateLimitSpec& rl = *spec_->rateLimit;
+  std::string key;
+  if (Verdict verdict = rateLimitKey(request, clientAddress, admission, key); !verdict) return verdict;
   RateLimitDecision decision;
   if (rl.global && runtime.redisLimiter()) {
     decision = runtime.redisLimiter()->decide(spec_->name, key, rl);
@@ -155,12 +184,7 @@ Verdict RoutePolicies::limit(const RequestView& request, std::string_view client
   } else {
     decision = runtime.localLimiter().decide(spec_->name, key, rl);
   }
-  if (decision.unavailable && !decision.allowed) return deny(503, "rate limit store unavailable");
-  HeaderList headers;
-  for (auto& [name, value] : renderRateLimitHeaders(decision).list()) headers.emplace_back(std::string(name), value);
-  if (!decision.allowed) return deny(429, "rate limit exceeded", std::move(headers));
-  for (auto& header : headers) admission.responseHeaders.push_back(std::move(header));
-  return {};
+  return rateLimitVerdict(decision, admission);
 }
 
 std::optional<std::string> RoutePolicies::regexRewrite(std::string_view path) const {

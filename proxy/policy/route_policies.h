@@ -92,10 +92,19 @@ class RoutePolicies {
   ~RoutePolicies();
 
   bool empty() const { return empty_; }
-  bool needsExternalAuth() const { return spec_->auth.external.has_value(); }
-  // Steps 1-3 (without external auth).
+  // Steps 1-3 (without external auth), each on its own and all three in order.
+  Verdict checkAddress(std::string_view clientAddress) const;
+  Verdict applyCors(const RequestView& request, Admission& admission) const;
+  Verdict authenticate(const RequestView& request, Admission& admission) const;
   Verdict admit(const RequestView& request, std::string_view clientAddress, Admission& admission) const;
-  // Step 4.
+  // Step 4 in halves, for a limiter that answers later: the bucket key (or a refusal: a
+  // Consumer key without a consumer), then the verdict on the limiter's decision.
+  const RateLimitSpec* rateLimit() const { return spec_->rateLimit ? &*spec_->rateLimit : nullptr; }
+  const std::string& name() const { return spec_->name; }
+  Verdict rateLimitKey(const RequestView& request, std::string_view clientAddress, const Admission& admission,
+                       std::string& key) const;
+  static Verdict rateLimitVerdict(const RateLimitDecision& decision, Admission& admission);
+  // Step 4 whole, with the process-wide limiters.
   Verdict limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
                 GatewayRuntime& runtime) const;
   // The path after rewrite.regex, or nullopt when the route has none.

@@ -8,7 +8,7 @@
 
 #include <limits>
 
-#include "proxy/server/http_session.h"
+#include "proxy/server/client_connection.h"
 
 namespace portico::proxy {
 
@@ -289,6 +289,20 @@ std::unique_ptr<char[]> Worker::takeBodyBuffer() {
 
 void Worker::returnBodyBuffer(std::unique_ptr<char[]> buffer) {
   if (bodyBuffers_.size() < 64) bodyBuffers_.push_back(std::move(buffer));
+}
+
+boost::beast::flat_buffer Worker::takeReadBuffer() {
+  if (readBuffers_.empty()) return boost::beast::flat_buffer();
+  boost::beast::flat_buffer buffer = std::move(readBuffers_.back());
+  readBuffers_.pop_back();
+  return buffer;
+}
+
+void Worker::returnReadBuffer(boost::beast::flat_buffer buffer) {
+  // A buffer a huge header made large is not kept.
+  if (buffer.capacity() == 0 || buffer.capacity() > 64 * 1024 || readBuffers_.size() >= 256) return;
+  buffer.clear();
+  readBuffers_.push_back(std::move(buffer));
 }
 
 }  // namespace portico::proxy

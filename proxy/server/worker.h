@@ -17,7 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "proxy/policy/route_policies.h"
 #include "proxy/runtime/metrics.h"
@@ -48,7 +48,7 @@ using TableRuntimeConstSharedPtr = std::shared_ptr<const TableRuntime>;
 
 // A client connection as the drain logic and the connection limit see it.
 struct SessionHandle {
-  boost::beast::tcp_stream* stream = nullptr;
+  TimedSocket* stream = nullptr;
   bool idle = true;  // waiting for the first byte of a request
 };
 
@@ -108,6 +108,10 @@ class Worker {
   static constexpr size_t kBodyBufferSize = 64 * 1024;
   std::unique_ptr<char[]> takeBodyBuffer();
   void returnBodyBuffer(std::unique_ptr<char[]> buffer);
+  // Client read buffers, lent to a connection while it has a request in progress, so that
+  // an idle connection holds none.
+  boost::beast::flat_buffer takeReadBuffer();
+  void returnReadBuffer(boost::beast::flat_buffer buffer);
 
  private:
   // A listening socket and its accept state. Accepting is paused when the connection limit
@@ -154,6 +158,7 @@ class Worker {
   BalancerCursorStore cursors_;
   std::unordered_set<SessionHandle*> sessions_;
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
+  std::vector<boost::beast::flat_buffer> readBuffers_;
   std::mt19937_64 random_;
   boost::asio::steady_timer limiterSweepTimer_{ioc_};
   bool draining_ = false;

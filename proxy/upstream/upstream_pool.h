@@ -15,8 +15,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
+#include "proxy/net/timed_socket.h"
 #include "proxy/upstream/upstream_state.h"
 
 namespace portico::proxy {
@@ -34,7 +34,7 @@ struct UpstreamConnection {
   ~UpstreamConnection() { backend->connections.fetch_sub(1, std::memory_order_relaxed); }
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
-  boost::beast::tcp_stream stream;
+  TimedSocket stream;
   BackendStatePtr backend;
   boost::beast::flat_buffer buffer;  // bytes read past the previous response
   std::string endpoint;              // "host:port", the pool key

@@ -1,0 +1,50 @@
+#include "proxy/net/timed_socket.h"
+
+namespace portico::proxy {
+
+TimedSocket::State::State(boost::asio::ip::tcp::socket s)
+    : socket(std::move(s)), timer(socket.get_executor()) {}
+
+TimedSocket::TimedSocket(boost::asio::io_context& ioc)
+    : state_(std::make_shared<State>(boost::asio::ip::tcp::socket(ioc))) {}
+
+TimedSocket::TimedSocket(boost::asio::ip::tcp::socket socket) : state_(std::make_shared<State>(std::move(socket))) {}
+
+TimedSocket::~TimedSocket() { close(); }
+
+void TimedSocket::close() {
+  boost::system::error_code ignored;
+  state_->closed = true;
+  state_->socket.close(ignored);
+  state_->timer.cancel();
+}
+
+void TimedSocket::expires_at(Clock::time_point deadline) {
+  State& s = *state_;
+  s.deadline = deadline;
+  s.timedOut = false;
+  // Armed for an earlier (or the same) time: it fires then and re-arms. Never armed, or
+  // armed for later than the new deadline: arm now.
+  if (deadline < s.armedFor) arm(state_, deadline);
+}
+
+void TimedSocket::arm(const std::shared_ptr<State>& state, Clock::time_point at) {
+  state->armedFor = at;
+  state->timer.expires_at(at);  // a wait still pending completes with operation_aborted
+  state->timer.async_wait([weak = std::weak_ptr<State>(state)](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: re-armed, or the socket closed
+    if (auto s = weak.lock()) onTimer(s);
+  });
+}
+
+void TimedSocket::onTimer(const std::shared_ptr<State>& state) {
+  State& s = *state;
+  s.armedFor = Clock::time_point::max();
+  if (s.closed || s.deadline == Clock::time_point::max()) return;
+  if (Clock::now() < s.deadline) return arm(state, s.deadline);
+  s.timedOut = true;
+  boost::system::error_code ignored;
+  s.socket.cancel(ignored);
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,249 @@
+#include "proxy/server/client_connection.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/server/access_log.h"
+#include "proxy/server/http_errors.h"
+
+namespace portico::proxy {
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto kAwait = net::use_awaitable;
+constexpr size_t kReadSize = 16 * 1024;
+
+// obs-fold (a header line continued on the next line) is deprecated and a classic
+// smuggling vector; Beast unfolds it, so it is rejected on the raw bytes. The header is
+// consumed in pieces (the start line first), so `afterNewline` carries across calls.
+bool hasObsFold(const net::const_buffer& header, size_t n, bool& afterNewline) {
+  const char* p = static_cast<const char*>(header.data());
+  for (size_t i = 0; i < n; ++i) {
+    if (afterNewline && (p[i] == ' ' || p[i] == '\t')) return true;
+    afterNewline = p[i] == '\n';
+  }
+  return false;
+}
+
+std::string peerAddress(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
+void logSessionEnd(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("session ended by an exception: {}", e.what());
+  }
+}
+
+// `slot` lives in the coroutine frame: the connection holds its place in the limit until
+// it ends, whichever way (a failed TLS handshake too).
+net::awaitable<void> serve(Worker& worker, tcp::socket socket, net::ssl::context* tls,
+                           [[maybe_unused]] Worker::ConnectionSlot slot) {
+  std::string client = peerAddress(socket);
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  if (!tls) {
+    ClientStream stream(std::move(socket));
+    ClientConnection connection(worker, stream, std::move(client));
+    co_await connection.run();
+    co_return;
+  }
+  ClientStream stream(std::move(socket), *tls);
+  stream.timed().expires_after(worker.options().headerTimeout);
+  co_await stream.tlsStream().async_handshake(net::ssl::stream_base::server, net::redirect_error(kAwait, ec));
+  if (ec) {
+    spdlog::debug("tls handshake with {} failed: {}", client, ec.message());
+    co_return;
+  }
+  ClientConnection connection(worker, stream, std::move(client));
+  co_await connection.run();
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& w, ClientStream& s, std::string ip)
+    : worker(w), options(w.options()), stream(s), clientIp(std::move(ip)) {
+  handle_.stream = &stream.timed();
+  error_code ec;
+  localPort = std::to_string(stream.timed().socket().local_endpoint(ec).port());
+  worker.registerSession(&handle_);
+}
+
+ClientConnection::~ClientConnection() {
+  worker.unregisterSession(&handle_);
+  worker.returnReadBuffer(std::move(buffer));
+}
+
+net::awaitable<void> ClientConnection::run() {
+  while (co_await awaitNextRequest()) {
+    const bool keepAlive = co_await serveOne();
+    if (!keepAlive || worker.draining()) break;
+    lendBufferBackIfIdle();
+  }
+  error_code ignored;
+  stream.timed().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.timed().close();
+}
+
+net::awaitable<bool> ClientConnection::awaitNextRequest() {
+  if (buffer.size() > 0) co_return true;  // pipelined: the next request is here already
+  handle_.idle = true;
+  if (worker.draining()) co_return false;
+  stream.timed().expires_after(options.keepAliveTimeout);
+  if (!tls()) {
+    // Readable, or closed, reset, timed out or drained: a read tells which.
+    error_code ec;
+    co_await stream.timed().socket().async_wait(tcp::socket::wait_read, net::redirect_error(kAwait, ec));
+    if (ec) co_return false;
+  }
+  if (buffer.capacity() == 0) buffer = worker.takeReadBuffer();
+  co_return true;
+}
+
+void ClientConnection::lendBufferBackIfIdle() {
+  if (!tls() && buffer.size() == 0 && buffer.capacity() > 0) worker.returnReadBuffer(std::move(buffer));
+}
+
+net::awaitable<bool> ClientConnection::serveOne() {
+  RequestParser parser;
+  parser.header_limit(static_cast<uint32_t>(options.maxHeaderBytes));
+  parser.body_limit(kUnlimitedBody);  // the route's limit is applied once it is known
+  bool gotBytes = false;
+  const error_code ec = co_await readRequestHeader(parser, gotBytes);
+  handle_.idle = false;
+  if (ec) {
+    if (gotBytes) co_await replyToBadHeader(parser, ec);
+    co_return false;
+  }
+  Exchange ex(*this, parser);
+  ex.start = Clock::now();
+  const bool keepAlive = co_await serveRequest(ex);
+  finish(ex);
+  co_return keepAlive;
+}
+
+// Reads until a complete request header is parsed. The first byte may take up to the
+// keep-alive timeout (then the connection just closes); from there the whole header must
+// arrive within the header timeout, or the client is told 408 (slow-loris clients are
+// cut). That deadline cancels the read rather than closing the socket, so the 408 can
+// still be written; its timer exists only while a partial header is waited for.
+net::awaitable<error_code> ClientConnection::readRequestHeader(RequestParser& parser, bool& gotBytes) {
+  TimedSocket& timed = stream.timed();
+  gotBytes = buffer.size() > 0;
+  auto headerDeadline = Clock::now() + options.headerTimeout;
+  if (gotBytes) timed.expires_never();
+  std::optional<net::steady_timer> headerTimer;
+  bool timedOut = false;
+  error_code ec;
+  bool afterNewline = false;
+  size_t headerBytes = 0;
+  for (;;) {
+    if (buffer.size() > 0) {
+      // put() may consume part of the header (the start line, complete field lines) and
+      // still say need_more: those bytes must be consumed, or the next put() parses them
+      // again. Beast 1.74 applies header_limit to each put() alone, so the total is
+      // checked here.
+      const size_t n = parser.put(buffer.data(), ec);
+      if ((!ec || ec == http::error::need_more) && hasObsFold(buffer.data(), n, afterNewline))
+        ec = http::error::bad_field;
+      buffer.consume(n);
+      headerBytes += n;
+      if ((!ec || ec == http::error::need_more) &&
+          headerBytes + (parser.is_header_done() ? 0 : buffer.size()) > options.maxHeaderBytes)
+        ec = http::error::header_limit;
+      if (ec != http::error::need_more) {
+        if (ec || parser.is_header_done()) co_return ec;
+        continue;
+      }
+      ec = {};
+      if (n > 0) continue;  // the rest may already be complete
+    }
+    if (worker.draining() && !gotBytes) co_return http::error::end_of_stream;
+    if (gotBytes && !headerTimer) {
+      headerTimer.emplace(worker.ioc(), headerDeadline);
+      // Runs after the timer is gone only with an error, and then touches nothing.
+      headerTimer->async_wait([&timed, &timedOut](const error_code& waitError) {
+        if (waitError) return;
+        timedOut = true;
+        error_code ignored;
+        timed.socket().cancel(ignored);
+      });
+    }
+    const size_t n = co_await stream.async_read_some(buffer.prepare(kReadSize), net::redirect_error(kAwait, ec));
+    if (timedOut) co_return beast::error::timeout;
+    if (ec) {
+      if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
+        ec = gotBytes ? http::error::partial_message : http::error::end_of_stream;
+      co_return ec;
+    }
+    buffer.commit(n);
+    if (!gotBytes) {
+      gotBytes = true;
+      handle_.idle = false;
+      headerDeadline = Clock::now() + options.headerTimeout;
+      timed.expires_never();
+    }
+  }
+}
+
+net::awaitable<void> ClientConnection::replyToBadHeader(RequestParser& parser, const error_code& ec) {
+  Exchange ex(*this, parser);
+  ex.start = Clock::now();
+  ex.requestId = newRequestId(worker.random());
+  unsigned status = 400;
+  std::string message = "malformed request: " + ec.message();
+  if (ec == http::error::header_limit) {
+    status = 431;
+    message = "request header section too large";
+  } else if (ec == beast::error::timeout) {
+    status = 408;
+    message = "request header not received in time";
+  }
+  co_await reply(ex, status, message, false);
+  parser.get() = Request();  // only what was read of it: nothing to log from a bad header
+  finish(ex);
+}
+
+void ClientConnection::finish(Exchange& ex) {
+  const auto duration = Clock::now() - ex.start;
+  worker.metrics().recordResponse(ex.runtime ? ex.runtime->stats : nullptr, ex.status, duration);
+  if (!options.accessLog) return;
+  const Request& req = ex.req();
+  std::string upstream = ex.endpoint ? ex.endpoint->address() : std::string();
+  AccessRecord record{clientIp, req.method_string(), req.target(), ex.host,
+                      ex.route ? std::string_view(ex.route->spec.name) : std::string_view(),
+                      upstream, ex.requestId, ex.status, ex.responseBytes, duration};
+  logAccess(record, options.accessLogJson);
+}
+
+Exchange::Exchange(ClientConnection& connection, RequestParser& requestParser)
+    : conn(connection), worker(connection.worker), options(connection.options), parser(requestParser) {}
+
+void startHttpSession(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
+  net::co_spawn(worker.ioc(), serve(worker, std::move(socket), nullptr, std::move(slot)), logSessionEnd);
+}
+
+void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls, Worker::ConnectionSlot slot) {
+  net::co_spawn(worker.ioc(), serve(worker, std::move(socket), &tls, std::move(slot)), logSessionEnd);
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,98 @@
+// One request/response exchange as it passes through the pipeline's stages:
+//
+//   client_connection  accept, TLS, keep-alive loop, deadlines, drain; reads the header
+//   request_stream     admission, routing, body limit, filters, balancing, upstream plan
+//   filter_chain       the route's policies as filters, each able to suspend the request
+//   upstream_exchange  pick, breakers, connect, retries, per-try timeouts
+//   response_relay     the response back (or a tunnel after 101)
+//   local_reply        answers Portico gives itself
+//
+// Each stage is a file; they share this state and call each other through the
+// declarations below. The client side is HTTP/1.1 (ClientConnection, the Beast parser);
+// an HTTP/2 codec provides the same Exchange and local-reply/relay entry points for its
+// streams. Worker thread only. Internal to the proxy.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "proxy/http/forwarding_plan.h"
+#include "proxy/http/head_writer.h"
+#include "proxy/http/request_admission.h"
+#include "proxy/policy/route_policies.h"
+#include "proxy/server/worker.h"
+
+namespace portico::proxy {
+
+class ClientConnection;
+
+using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
+using Response = boost::beast::http::response<boost::beast::http::buffer_body>;
+
+// "No limit". Not boost::none: Beast 1.74 compares a Content-Length with the optional
+// limit, and any number is greater than an empty optional.
+inline constexpr uint64_t kUnlimitedBody = std::numeric_limits<uint64_t>::max();
+
+struct Exchange {
+  using Clock = std::chrono::steady_clock;
+  Exchange(ClientConnection& connection, RequestParser& requestParser);
+
+  ClientConnection& conn;
+  Worker& worker;
+  const ServerOptions& options;
+  RequestParser& parser;
+  Request& req() { return parser.get(); }
+
+  Clock::time_point start;
+  std::string requestId;
+  std::string host;
+  std::string clientAddress;  // the peer, or the client behind trusted proxies
+  http1::AdmittedRequest request;
+  const Route* route = nullptr;
+  TableRuntimeConstSharedPtr tableRuntime;  // pinned with the table
+  const RouteRuntime* runtime = nullptr;
+  const EndpointSpec* endpoint = nullptr;
+  unsigned status = 0;
+  uint64_t responseBytes = 0;
+  bool clientKeepAlive = false;
+  unsigned clientVersion = 11;
+  // Added to whatever response the client gets (affinity cookie, CORS, RateLimit-*).
+  std::vector<std::pair<std::string, std::string>> responseHeaders;
+  policy::Admission admission;
+  // The upstream request (views into the client's header and the route spec), and the
+  // header section written from it, then reused for the response's.
+  http1::ForwardingPlan forwarding;
+  std::string head;
+};
+
+// request_stream.cc: routes and proxies one request whose header has been read. Returns
+// whether the connection may serve another.
+boost::asio::awaitable<bool> serveRequest(Exchange& ex);
+
+// filter_chain.cc: the route's policies in order; status 0 means go on.
+boost::asio::awaitable<policy::Verdict> runFilters(Exchange& ex, const RequestView& view);
+
+// upstream_exchange.cc: sends the request to `pick` (retrying elsewhere as the route
+// allows) and relays the answer. Returns whether the client connection may go on.
+boost::asio::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickRequest, Pick pick);
+
+// response_relay.cc: the response (or, after a 101, the tunnel) back to the client.
+boost::asio::awaitable<bool> relayResponse(Exchange& ex, ResponseParser& response, UpstreamConnectionPtr conn,
+                                           char* bodyBuffer);
+boost::asio::awaitable<void> tunnel(Exchange& ex, ResponseParser& response, UpstreamConnection& conn);
+
+// local_reply.cc: an answer Portico gives itself (errors, redirects) with a JSON body.
+// Returns whether the connection may serve another request.
+boost::asio::awaitable<bool> reply(Exchange& ex, unsigned status, std::string_view message, bool keepAlive);
+// The client failed while sending its body: 413/408/400 when it can still be told.
+boost::asio::awaitable<bool> clientBodyFailed(Exchange& ex, const boost::system::error_code& ec);
+
+}  // namespace portico::proxy

@@ -1,0 +1,124 @@
+#include "proxy/server/filter_chain.h"
+
+#include <array>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/server/client_connection.h"
+
+namespace portico::proxy {
+
+namespace net = boost::asio;
+
+template <class Handler>
+struct FilterContext::WaiterFor final : Waiter {
+  explicit WaiterFor(Handler h) : handler(std::move(h)) {}
+  void complete(policy::Verdict verdict) override { handler(std::move(verdict)); }
+  Handler handler;
+};
+
+void FilterContext::resume(policy::Verdict result) {
+  if (!waiter_) {
+    early_ = std::move(result);  // the chain has not started waiting yet
+    return;
+  }
+  auto waiter = std::move(waiter_);
+  waiter->complete(std::move(result));
+}
+
+net::awaitable<policy::Verdict> FilterContext::suspended() {
+  return net::async_initiate<decltype(net::use_awaitable), void(policy::Verdict)>(
+      [this](auto handler) {
+        if (early_) {
+          net::post(ex.worker.ioc(), [h = std::move(handler), v = std::move(*early_)]() mutable { h(std::move(v)); });
+          early_.reset();
+          return;
+        }
+        waiter_ = std::make_unique<WaiterFor<decltype(handler)>>(std::move(handler));
+      },
+      net::use_awaitable);
+}
+
+namespace {
+
+class IpRulesFilter final : public Filter {
+ public:
+  FilterStatus onRequest(FilterContext& ctx) const override {
+    ctx.verdict = ctx.policies.checkAddress(ctx.ex.clientAddress);
+    return ctx.verdict ? FilterStatus::Continue : FilterStatus::Refuse;
+  }
+};
+
+// Answers preflights itself; adds the CORS response headers to actual requests.
+class CorsFilter final : public Filter {
+ public:
+  FilterStatus onRequest(FilterContext& ctx) const override {
+    ctx.verdict = ctx.policies.applyCors(ctx.view, ctx.ex.admission);
+    return ctx.verdict ? FilterStatus::Continue : FilterStatus::Refuse;
+  }
+};
+
+// API key, Basic or JWT: the consumer, and the identity headers for the backend.
+class AuthenticationFilter final : public Filter {
+ public:
+  FilterStatus onRequest(FilterContext& ctx) const override {
+    ctx.verdict = ctx.policies.authenticate(ctx.view, ctx.ex.admission);
+    return ctx.verdict ? FilterStatus::Continue : FilterStatus::Refuse;
+  }
+};
+
+// The route's own redirect: answered here, after the policies allowed the request.
+class RedirectFilter final : public Filter {
+ public:
+  FilterStatus onRequest(FilterContext& ctx) const override {
+    const RouteSpec& spec = ctx.ex.route->spec;
+    if (!spec.redirect) return FilterStatus::Continue;
+    const RedirectSpec& redirect = *spec.redirect;
+    const http1::AdmittedRequest& rq = ctx.ex.request;
+    std::string location =
+        redirect.scheme.value_or(ctx.ex.conn.tls() ? "https" : "http") + "://" + redirect.host.value_or(ctx.ex.host);
+    if (redirect.port) location += ":" + std::to_string(*redirect.port);
+    location += redirect.path.value_or(rq.path);
+    if (!rq.query.empty()) location.append("?").append(rq.query);
+    ctx.verdict = policy::Verdict{redirect.status, "redirecting", {{"location", std::move(location)}}};
+    return FilterStatus::Refuse;
+  }
+};
+
+const IpRulesFilter kIpRules;
+const CorsFilter kCors;
+const AuthenticationFilter kAuthentication;
+const RedirectFilter kRedirect;
+
+}  // namespace
+
+net::awaitable<policy::Verdict> runFilters(Exchange& ex, const RequestView& view) {
+  const policy::RoutePolicies& policies = *ex.runtime->policies;
+  const std::array<const Filter*, 6> chain{&kIpRules, &kCors, &kAuthentication, &externalAuthFilter(),
+                                           &rateLimitFilter(), &kRedirect};
+  // Policy filters are skipped together when the route has none (the common case).
+  const size_t first = policies.empty() ? chain.size() - 1 : 0;
+  FilterContext ctx(ex, view, policies);
+  policy::Verdict verdict;
+  for (size_t i = first; i < chain.size() && verdict; ++i) {
+    switch (chain[i]->onRequest(ctx)) {
+      case FilterStatus::Continue:
+        break;
+      case FilterStatus::Refuse:
+        verdict = std::move(ctx.verdict);
+        break;
+      case FilterStatus::Suspend:
+        verdict = co_await ctx.suspended();
+        break;
+    }
+  }
+  // CORS and RateLimit-* go on whatever the client gets, a refusal too, so that a browser
+  // script can read why it was refused.
+  for (auto& header : ex.admission.responseHeaders) ex.responseHeaders.push_back(std::move(header));
+  ex.admission.responseHeaders.clear();
+  co_return verdict;
+}
+
+}  // namespace portico::proxy
