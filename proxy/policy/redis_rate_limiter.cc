@@ -1,7 +1,6 @@
 #include "proxy/policy/redis_rate_limiter.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -12,16 +11,11 @@
 #include <ctime>
 #include <vector>
 
-#include "proxy/policy/rate_limiter.h"
-#include "proxy/policy/sha256.h"
+#include "proxy/policy/redis_gcra.h"
 
 namespace portico::proxy::policy {
 
 namespace {
-
-constexpr size_t kMaxRawKeyBytes = 128;
-// Microseconds; keeps every value in the script an integer below 2^53 (exact in Lua).
-constexpr int64_t kMaxWindowUs = int64_t{1} << 50;
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -93,50 +87,6 @@ ReplyPtr command(redisContext* ctx, const std::vector<std::string_view>& args) {
       redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lengths.data())));
 }
 
-std::string sha256Hex(std::string_view data) {
-  const Sha256Digest digest = sha256(data);
-  const unsigned int length = digest.size();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
-// KEYS[1]: the bucket. ARGV[1]: T in µs. ARGV[2]: C*T in µs.
-// Returns {allowed 0/1, remaining, resetAfter µs, retryAfter µs}.
-const std::string kScript = R"lua(
-if redis.replicate_commands then redis.replicate_commands() end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local interval = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local tat = now
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local t, w = string.match(stored, '^(%d+) (%d+)$')
-  t = tonumber(t)
-  w = tonumber(w)
-  if t and w and t > now then
-    if w ~= window and w > 0 then
-      tat = now + math.min(window, math.floor((t - now) / w * window))
-    else
-      tat = t
-    end
-  end
-end
-local newTat = tat + interval
-if newTat - now > window then
-  return {0, 0, tat - now, tat - (window - interval) - now}
-end
-redis.call('SET', KEYS[1], string.format('%.0f %.0f', newTat, window),
-           'PX', string.format('%.0f', math.ceil((newTat - now) / 1000)))
-return {1, math.floor((window - (newTat - now)) / interval), newTat - now, 0}
-)lua";
-
 }  // namespace
 
 struct RedisRateLimiter::Connection {
@@ -151,32 +101,14 @@ struct RedisRateLimiter::Connection {
   }
 };
 
-const std::string& RedisRateLimiter::script() { return kScript; }
+const std::string& RedisRateLimiter::script() { return redis_gcra::script(); }
 
 RedisRateLimiter::RedisRateLimiter(RedisRateLimiterOptions options) : options_(std::move(options)) {}
 
 RedisRateLimiter::~RedisRateLimiter() = default;
 
 std::string RedisRateLimiter::redisKey(std::string_view policyId, std::string_view key) {
-  std::string out = "portico:rl:";
-  for (char c : policyId) {
-    if (c == ':' || c == '#' || c == '%') {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[static_cast<unsigned char>(c) >> 4];
-      out += kHex[static_cast<unsigned char>(c) & 15];
-    } else {
-      out += c;
-    }
-  }
-  if (key.size() > kMaxRawKeyBytes) {
-    out += '#';
-    out += sha256Hex(key);
-  } else {
-    out += ':';
-    out += key;
-  }
-  return out;
+  return redis_gcra::bucketKey(policyId, key);
 }
 
 RedisRateLimiter::Connection& RedisRateLimiter::connectionForThisThread() {
@@ -187,11 +119,7 @@ RedisRateLimiter::Connection& RedisRateLimiter::connectionForThisThread() {
 }
 
 RateLimitDecision RedisRateLimiter::unavailable(const RateLimitSpec& spec) const {
-  RateLimitDecision d;
-  d.allowed = spec.failOpen;
-  d.unavailable = true;
-  d.limit = spec.requests;
-  return d;
+  return redis_gcra::unavailableDecision(spec.failOpen, spec.requests);
 }
 
 void RedisRateLimiter::markFailure(const std::string& what) {
@@ -210,12 +138,7 @@ void RedisRateLimiter::markSuccess() {
 
 RateLimitDecision RedisRateLimiter::decide(std::string_view policyId, std::string_view key,
                                            const RateLimitSpec& spec) {
-  if (spec.requests == 0) {
-    RateLimitDecision d;
-    d.allowed = false;
-    d.retryAfter = std::chrono::milliseconds(std::max<int64_t>(spec.period.count(), 1));
-    return d;
-  }
+  if (spec.requests == 0) return redis_gcra::zeroRequestsDecision(spec);
   // Backing off: answer at once; after the interval exactly one caller probes.
   int64_t retryAt = retryAtNs_.load(std::memory_order_relaxed);
   if (retryAt != 0) {
@@ -225,10 +148,10 @@ RateLimitDecision RedisRateLimiter::decide(std::string_view policyId, std::strin
     if (!retryAtNs_.compare_exchange_strong(retryAt, next, std::memory_order_relaxed)) return unavailable(spec);
   }
 
-  const GcraParameters p = gcraParameters(spec, 1'000, kMaxWindowUs);
-  const std::string bucket = redisKey(policyId, key);
-  const std::string interval = std::to_string(p.emissionInterval);
-  const std::string window = std::to_string(p.window);
+  const std::string bucket = redis_gcra::bucketKey(policyId, key);
+  const redis_gcra::ScriptArguments args = redis_gcra::scriptArguments(spec);
+  const std::string& interval = args.emissionIntervalUs;
+  const std::string& window = args.windowUs;
 
   Connection& c = connectionForThisThread();
   SigpipeGuard sigpipe;
@@ -256,7 +179,7 @@ RateLimitDecision RedisRateLimiter::decide(std::string_view policyId, std::strin
         return false;
       }
     }
-    ReplyPtr r = command(c.ctx, {"SCRIPT", "LOAD", kScript});
+    ReplyPtr r = command(c.ctx, {"SCRIPT", "LOAD", redis_gcra::script()});
     if (!r || r->type != REDIS_REPLY_STRING) {
       failure = r ? std::string("SCRIPT LOAD: ") + (r->str ? r->str : "unexpected reply")
                   : std::string("SCRIPT LOAD: ") + c.ctx->errstr;
@@ -280,7 +203,7 @@ RateLimitDecision RedisRateLimiter::decide(std::string_view policyId, std::strin
     redisSetTimeout(c.ctx, toTimeval(std::chrono::nanoseconds(left)));
     reply = command(c.ctx, {"EVALSHA", c.sha, "1", bucket, interval, window});
     if (reply && reply->type == REDIS_REPLY_ERROR && std::string_view(reply->str, reply->len).substr(0, 8) == "NOSCRIPT")
-      reply = command(c.ctx, {"EVAL", kScript, "1", bucket, interval, window});
+      reply = command(c.ctx, {"EVAL", redis_gcra::script(), "1", bucket, interval, window});
     if (reply) break;
     // No reply: I/O error, EOF or timeout. The context is unusable either way.
     int err = errno;
@@ -298,26 +221,13 @@ RateLimitDecision RedisRateLimiter::decide(std::string_view policyId, std::strin
     markFailure(failure.empty() ? "no reply" : failure);
     return unavailable(spec);
   }
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
-    markFailure(reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : "unexpected script reply");
+  RateLimitDecision d;
+  std::string error;
+  if (!redis_gcra::decisionFromReply(*reply, spec.requests, d, error)) {
+    markFailure(error);
     return unavailable(spec);
   }
-  long long values[4];
-  for (size_t i = 0; i < 4; ++i) {
-    if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-      markFailure("unexpected script reply");
-      return unavailable(spec);
-    }
-    values[i] = reply->element[i]->integer;
-  }
   markSuccess();
-  RateLimitDecision d;
-  d.allowed = values[0] == 1;
-  d.limit = spec.requests;
-  d.remaining = static_cast<uint64_t>(std::max<long long>(0, values[1]));
-  d.resetAfter = std::chrono::microseconds(std::max<long long>(0, values[2]));
-  d.retryAfter = d.allowed ? std::chrono::nanoseconds(0)
-                           : std::chrono::nanoseconds(std::chrono::microseconds(std::max<long long>(0, values[3])));
   return d;
 }
 

@@ -1,5 +1,7 @@
 // RedisRateLimiter: the global rate limiter for RateLimitSpec with global == true, shared by
-// every Portico replica through one Redis server.
+// every Portico replica through one Redis server. Blocking; its non-blocking replacement for
+// the workers is redis::AsyncRateLimiter (proxy/redis/async_rate_limiter.h). Both run the
+// script and use the key scheme of redis_gcra.h, so they count into the same buckets.
 //
 // Algorithm: the same GCRA as LocalRateLimiter (see rate_limiter.h for the exact semantics:
 // a fresh key allows requests + burst back-to-back, then requests per period), run

@@ -3,13 +3,6 @@
 
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "test/proxy/redis_test_server.h"
 
 using namespace std::chrono_literals;
 using portico::proxy::RateLimitSpec;
@@ -25,108 +18,10 @@ using portico::proxy::policy::RateLimitDecision;
 using portico::proxy::policy::RedisRateLimiter;
 using portico::proxy::policy::RedisRateLimiterOptions;
 using portico::proxy::policy::renderRateLimitHeaders;
+using portico::test::freePort;
+using portico::test::RedisServer;
 
 namespace {
-
-constexpr const char* kRedisServer = "/usr/bin/redis-server";
-
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A redis-server child process; killed in the destructor.
-class RedisServer {
- public:
-  RedisServer() : port_(freePort()) { start(); }
-  ~RedisServer() { stop(); }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-
-  uint16_t port() const { return port_; }
-
-  void start() {
-    REQUIRE_MESSAGE(::access(kRedisServer, X_OK) == 0, "redis-server is required for these tests: ", kRedisServer);
-    std::string port = std::to_string(port_);
-    std::vector<std::string> args = {kRedisServer, "--port", port, "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--daemonize", "no", "--logfile", "/dev/null"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&pid_, kRedisServer, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE_MESSAGE(rc == 0, "posix_spawn redis-server failed: ", rc);
-    auto until = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < until) {
-      if (ping()) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL("redis-server did not answer PING on port ", port_);
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGCONT);
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  void pause() { ::kill(pid_, SIGSTOP); }
-  void resume() { ::kill(pid_, SIGCONT); }
-
-  bool ping() const {
-    redisReply* r = run({"PING"});
-    bool ok = r && r->type == REDIS_REPLY_STATUS && std::string(r->str) == "PONG";
-    if (r) freeReplyObject(r);
-    return ok;
-  }
-
-  // One command on a fresh connection; the caller frees the reply (nullptr on failure).
-  redisReply* run(const std::vector<std::string>& args) const {
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeval{1, 0});
-    if (!c || c->err) {
-      if (c) redisFree(c);
-      return nullptr;
-    }
-    redisSetTimeout(c, timeval{1, 0});
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    redisFree(c);
-    return r;
-  }
-
-  long long integer(const std::vector<std::string>& args) const {
-    redisReply* r = run(args);
-    REQUIRE(r != nullptr);
-    REQUIRE(r->type == REDIS_REPLY_INTEGER);
-    long long v = r->integer;
-    freeReplyObject(r);
-    return v;
-  }
-
- private:
-  uint16_t port_;
-  pid_t pid_ = -1;
-};
 
 RedisRateLimiterOptions options(uint16_t port) {
   RedisRateLimiterOptions o;
