@@ -1,51 +1,70 @@
 #include "proxy/server/access_log.h"
 
-#include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+
+#include "proxy/common/json_escape.h"
+#include "proxy/server/access_log_format.h"
+#include "proxy/server/line_writer.h"
 
 namespace portico::proxy {
 
 namespace {
-std::shared_ptr<spdlog::logger>& accessLogger() {
-  static std::shared_ptr<spdlog::logger> logger;
-  return logger;
+
+// Owned here, read by every worker through the atomic pointer. The owner is a static so that
+// lines still buffered at exit are written by its destructor even without flushAccessLog().
+std::unique_ptr<LineWriter>& writerStorage() {
+  static std::unique_ptr<LineWriter> writer;
+  return writer;
 }
+std::atomic<LineWriter*> activeWriter{nullptr};
+
+// The text format's date and zone, formatted once a second per thread.
+thread_local LocalTimestamp threadTimestamp;
+
+void reportDrops(std::uint64_t dropped, bool json) {
+  std::string message = fmt::format(
+      "access log: dropped {} lines, stdout is not keeping up (over 8 MiB buffered for a worker)", dropped);
+  if (json) {
+    // The default logger's JSON pattern embeds %v as a JSON value (controller/main.cc).
+    std::string quoted;
+    appendJsonQuoted(quoted, message);
+    message = std::move(quoted);
+  }
+  spdlog::warn(message);
+}
+
 }  // namespace
 
 void initAccessLog(bool json) {
-  // The line is complete JSON or text already; spdlog only adds nothing (pattern %v) for
-  // JSON, and a timestamp for text.
-  auto logger = spdlog::stdout_logger_mt("access");
-  logger->set_pattern(json ? "%v" : "%Y-%m-%dT%H:%M:%S.%e%z %v");
-  logger->flush_on(spdlog::level::info);
-  accessLogger() = std::move(logger);
+  activeWriter.store(nullptr, std::memory_order_release);
+  auto& writer = writerStorage();
+  writer.reset();
+  writer = std::make_unique<LineWriter>(LineWriter::Options{
+      .fd = STDOUT_FILENO, .onDrops = [json](std::uint64_t dropped) { reportDrops(dropped, json); }});
+  activeWriter.store(writer.get(), std::memory_order_release);
 }
 
-void logAccess(const AccessRecord& r, bool json) {
-  auto& logger = accessLogger();
-  if (!logger) return;
-  const double ms = std::chrono::duration<double, std::milli>(r.duration).count();
-  if (json) {
-    nlohmann::json line{{"ts", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count()},
-                        {"client", r.clientIp}, {"method", r.method}, {"target", r.target},
-                        {"host", r.host}, {"status", r.status}, {"bytes", r.responseBodyBytes},
-                        {"durationMs", ms}, {"route", r.route}, {"upstream", r.upstream},
-                        {"requestId", r.requestId}};
-    // Invalid UTF-8 from a client must not throw: replace it.
-    logger->info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  } else {
-    // Client-controlled fields are quoted through JSON escaping so they cannot forge lines.
-    auto quoted = [](std::string_view v) {
-      return nlohmann::json(std::string(v)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    };
-    logger->info("{} {} {} {} {} {} {:.3f}ms route={} upstream={} id={}", r.clientIp, r.method,
-                 quoted(r.target), quoted(r.host), r.status, r.responseBodyBytes, ms,
-                 r.route.empty() ? "-" : r.route, r.upstream.empty() ? "-" : r.upstream,
-                 quoted(r.requestId));
-  }
+void logAccess(const AccessRecord& record, bool json) {
+  LineWriter* writer = activeWriter.load(std::memory_order_acquire);
+  if (!writer) return;
+  const auto now = std::chrono::system_clock::now();
+  writer->append([&](std::string& out) {
+    if (json) appendJsonLine(out, record, now);
+    else appendTextLine(out, record, now, threadTimestamp);
+  });
+}
+
+void flushAccessLog() {
+  if (LineWriter* writer = activeWriter.load(std::memory_order_acquire)) writer->flush();
+}
+
+uint64_t accessLogDroppedLines() {
+  LineWriter* writer = activeWriter.load(std::memory_order_acquire);
+  return writer ? writer->dropped() : 0;
 }
 
 }  // namespace portico::proxy

@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "proxy/server/access_log.h"
 #include "proxy/server/worker.h"
 #include "proxy/upstream/health_checker.h"
 #include "proxy/upstream/http_fetch.h"
@@ -92,6 +93,9 @@ class ProxyServer::Impl {
     healthChecker_.stop();
     for (auto& worker : workers_) worker->stop();
     for (auto& thread : threads_) thread.join();
+    // The workers' last access-log lines are still buffered: write them before we report
+    // stopped (and before a caller exits).
+    flushAccessLog();
     threads_.clear();
     workers_.clear();
   }
