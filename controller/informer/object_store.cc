@@ -1,53 +1,8 @@
 #include "controller/informer/object_store.h"
 
+#include <algorithm>
+
 namespace portico::controller {
-
-const char* kindName(Kind kind) {
-  switch (kind) {
-    case Kind::Ingress: return "Ingress";
-    case Kind::IngressClass: return "IngressClass";
-    case Kind::Service: return "Service";
-    case Kind::EndpointSlice: return "EndpointSlice";
-    case Kind::Secret: return "Secret";
-    case Kind::APIRoute: return "APIRoute";
-  }
-  return "?";
-}
-
-std::string ObjectStore::keyOf(const nlohmann::json& object) {
-  const auto& meta = object.at("metadata");
-  return meta.value("namespace", "") + "/" + meta.value("name", "");
-}
-
-void ObjectStore::changed() {
-  ++generation_;
-  lastChange_ = std::chrono::steady_clock::now();
-  cv_.notify_all();
-}
-
-void ObjectStore::expect(Kind kind, const std::string& scope) {
-  std::lock_guard lock(mu_);
-  pending_.emplace(kind, scope);
-}
-
-void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohmann::json> items) {
-  std::map<std::string, nlohmann::json> fresh;
-  for (auto& item : items) fresh.emplace(keyOf(item), std::move(item));
-  std::lock_guard lock(mu_);
-  auto& current = objects_[kind];
-  std::map<std::string, nlohmann::json> next;
-  if (!scope.empty()) {
-    const std::string prefix = scope + "/";
-    for (const auto& [key, object] : current)
-      if (!key.starts_with(prefix)) next.emplace(key, object);
-  }
-  next.merge(fresh);
-  const bool firstList = pending_.erase({kind, scope}) > 0;
-  // A relist after a reconnect usually brings back what the cache has: no new render.
-  if (next == current && !firstList) return;
-  current = std::move(next);
-  changed();
-}
 
 namespace {
 // Render reads neither status nor the resourceVersion. Portico's own status writes come
@@ -60,21 +15,122 @@ bool sameForRender(const nlohmann::json& a, const nlohmann::json& b) {
   };
   return strip(a) == strip(b);
 }
+
+// Copy-on-write: the maps are created non-const (make_shared<T>), so casting const away is
+// sound once no snapshot shares them. use_count() is read under the store's mutex; other
+// threads can only drop references meanwhile (taking one needs the mutex), so a stale count
+// only costs an unneeded copy.
+template <class T>
+T& unshare(std::shared_ptr<const T>& slot) {
+  if (slot.use_count() != 1) slot = std::make_shared<T>(*slot);
+  return *std::const_pointer_cast<T>(slot);
+}
 }  // namespace
 
-void ObjectStore::upsert(Kind kind, nlohmann::json object) {
-  std::string key = keyOf(object);
+ObjectStore::ObjectStore() = default;
+
+void ObjectStore::changed() {
+  ++generation_;
+  lastChange_ = std::chrono::steady_clock::now();
+  cv_.notify_all();
+}
+
+ObjectMap& ObjectStore::mutableMap(Kind kind) { return unshare(current_.kinds_[static_cast<size_t>(kind)]); }
+
+SliceIndex& ObjectStore::mutableSlices() { return unshare(current_.slices_); }
+
+void ObjectStore::indexSlice(const ObjectPtr& before, const ObjectPtr& after) {
+  const std::string oldService = before ? sliceServiceKey(*before) : std::string();
+  const std::string newService = after ? sliceServiceKey(*after) : std::string();
+  if (oldService.empty() && newService.empty()) return;
+  SliceIndex& index = mutableSlices();
+  if (!oldService.empty()) {
+    auto it = index.find(oldService);
+    if (it != index.end()) {
+      std::erase(it->second, before.get());
+      if (it->second.empty()) index.erase(it);
+    }
+  }
+  if (!newService.empty()) {
+    // Ordered by slice name (the same order the key map has within one namespace).
+    auto& list = index[newService];
+    const std::string name = objectKey(*after);
+    auto pos = std::find_if(list.begin(), list.end(), [&](const nlohmann::json* s) { return objectKey(*s) > name; });
+    list.insert(pos, after.get());
+  }
+}
+
+void ObjectStore::expect(Kind kind, const std::string& scope) {
   std::lock_guard lock(mu_);
-  auto& slot = objects_[kind][std::move(key)];
-  const bool renderRelevant = slot.is_null() || !sameForRender(slot, object);
-  slot = std::move(object);  // kept even so: the status writer reads the current status
+  pending_.emplace(kind, scope);
+}
+
+void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohmann::json> items) {
+  std::map<std::string, nlohmann::json> fresh;
+  for (auto& item : items) {
+    std::string key = objectKey(item);
+    fresh.emplace(std::move(key), std::move(item));
+  }
+  std::lock_guard lock(mu_);
+  const ObjectMap& current = current_.objects(kind);
+  const std::string prefix = scope + "/";
+  // The objects this relist covers, as they are now.
+  std::vector<std::pair<std::string, ObjectPtr>> gone;
+  bool differs = false;
+  for (const auto& [key, object] : current) {
+    if (!scope.empty() && !key.starts_with(prefix)) continue;
+    auto it = fresh.find(key);
+    if (it == fresh.end()) {
+      gone.emplace_back(key, object);
+      differs = true;
+    } else if (*object == it->second) {
+      fresh.erase(it);  // unchanged: keep the shared object, so renders see the same pointer
+    }
+  }
+  if (!fresh.empty()) differs = true;
+  const bool firstList = pending_.erase({kind, scope}) > 0;
+  // A relist after a reconnect usually brings back what the cache has: no new render.
+  if (!differs) {
+    if (firstList) changed();
+    return;
+  }
+  ObjectMap& map = mutableMap(kind);
+  for (auto& [key, object] : gone) {
+    map.erase(key);
+    if (kind == Kind::EndpointSlice) indexSlice(object, nullptr);
+  }
+  for (auto& [key, object] : fresh) {
+    auto shared = std::make_shared<const nlohmann::json>(std::move(object));
+    ObjectPtr& slot = map[key];
+    if (kind == Kind::EndpointSlice) indexSlice(slot, shared);
+    slot = std::move(shared);
+  }
+  changed();
+}
+
+void ObjectStore::upsert(Kind kind, nlohmann::json object) {
+  std::string key = objectKey(object);
+  auto shared = std::make_shared<const nlohmann::json>(std::move(object));
+  std::lock_guard lock(mu_);
+  const ObjectPtr* existing = nullptr;
+  if (auto it = current_.objects(kind).find(key); it != current_.objects(kind).end()) existing = &it->second;
+  const bool renderRelevant = !existing || !sameForRender(**existing, *shared);
+  ObjectPtr& slot = mutableMap(kind)[std::move(key)];
+  if (kind == Kind::EndpointSlice) indexSlice(slot, shared);
+  slot = std::move(shared);  // kept even so: the status writer reads the current status
   if (renderRelevant) changed();
 }
 
 void ObjectStore::remove(Kind kind, const nlohmann::json& object) {
-  const std::string key = keyOf(object);
+  const std::string key = objectKey(object);
   std::lock_guard lock(mu_);
-  if (objects_[kind].erase(key)) changed();
+  auto it = current_.objects(kind).find(key);
+  if (it == current_.objects(kind).end()) return;
+  ObjectMap& map = mutableMap(kind);
+  auto mine = map.find(key);
+  if (kind == Kind::EndpointSlice) indexSlice(mine->second, nullptr);
+  map.erase(mine);
+  changed();
 }
 
 uint64_t ObjectStore::generation() const {
@@ -98,22 +154,9 @@ uint64_t ObjectStore::waitForChange(uint64_t seen, std::chrono::milliseconds tim
   return generation_;
 }
 
-ObjectSnapshot ObjectStore::snapshot() const {
-  ObjectSnapshot snap;
+StoreSnapshot ObjectStore::snapshot() const {
   std::lock_guard lock(mu_);
-  auto copy = [this](Kind kind, std::vector<nlohmann::json>& out) {
-    auto it = objects_.find(kind);
-    if (it == objects_.end()) return;
-    out.reserve(it->second.size());
-    for (const auto& [key, object] : it->second) out.push_back(object);
-  };
-  copy(Kind::APIRoute, snap.apiRoutes);
-  copy(Kind::Secret, snap.secrets);
-  copy(Kind::Ingress, snap.ingresses);
-  copy(Kind::IngressClass, snap.ingressClasses);
-  copy(Kind::Service, snap.services);
-  copy(Kind::EndpointSlice, snap.endpointSlices);
-  return snap;
+  return current_;
 }
 
 }  // namespace portico::controller

@@ -1,11 +1,16 @@
 // The controller's cache of watched objects, per kind, filled by reflectors and read by
 // the reconciler as whole snapshots. A relist replaces a kind's objects in one step, so a
 // snapshot never sees half of a relist.
+//
+// Objects are stored as immutable shared objects and a snapshot shares them (see
+// StoreSnapshot): taking one costs a few pointer copies. The store copies a kind's map of
+// pointers (not the objects) the first time it changes that kind while a snapshot holds it,
+// so a burst of events between two renders copies each changed kind's map at most once.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -13,17 +18,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "controller/render/render.h"
+#include "controller/objects/object_snapshot.h"
 
 namespace portico::controller {
 
-enum class Kind { Ingress, IngressClass, Service, EndpointSlice, Secret, APIRoute };
-constexpr Kind kAllKinds[] = {Kind::Ingress, Kind::IngressClass, Kind::Service,
-                              Kind::EndpointSlice, Kind::Secret, Kind::APIRoute};
-const char* kindName(Kind kind);
-
 class ObjectStore {
  public:
+  ObjectStore();
+
   // Reflector threads. `scope` is the namespace a reflector lists ("" = all), so that
   // several namespaced reflectors of one kind replace only their own objects.
   void replace(Kind kind, const std::string& scope, std::vector<nlohmann::json> items);
@@ -35,19 +37,23 @@ class ObjectStore {
   // Any thread.
   uint64_t generation() const;
   bool synced() const;
-  ObjectSnapshot snapshot() const;
+  StoreSnapshot snapshot() const;
   // Waits until the generation differs from `seen` or `timeout` passes; returns it.
   uint64_t waitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
   // When the last change arrived (for event-to-live latency).
   std::chrono::steady_clock::time_point lastChange() const;
 
  private:
-  static std::string keyOf(const nlohmann::json& object);
   void changed();  // with mu_ held
+  // The kind's map, unshared (copied if a snapshot still holds it). With mu_ held.
+  ObjectMap& mutableMap(Kind kind);
+  SliceIndex& mutableSlices();
+  // Keeps the slice index in step when an EndpointSlice is replaced or removed.
+  void indexSlice(const ObjectPtr& before, const ObjectPtr& after);
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::map<Kind, std::map<std::string, nlohmann::json>> objects_;
+  StoreSnapshot current_;
   std::set<std::pair<Kind, std::string>> pending_;  // expected but not listed yet
   uint64_t generation_ = 0;
   std::chrono::steady_clock::time_point lastChange_{};

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controller/render/spec_json.h"
+
 namespace portico::controller {
 
 using Clock = std::chrono::steady_clock;
@@ -11,7 +13,7 @@ using Clock = std::chrono::steady_clock;
 Reconciler::Reconciler(ObjectStore& store, proxy::TablePublisher& publisher, proxy::Metrics& metrics,
                        RenderOptions options, OnRendered onRendered, ReconcileTiming timing)
     : store_(store), publisher_(publisher), metrics_(metrics), options_(std::move(options)),
-      onRendered_(std::move(onRendered)), timing_(timing) {}
+      onRendered_(std::move(onRendered)), timing_(timing), renderer_(options_) {}
 
 Reconciler::~Reconciler() { stop(); }
 
@@ -50,10 +52,21 @@ void Reconciler::run() {
 
 void Reconciler::reconcileOnce() {
   const auto changedAt = store_.lastChange();
-  const ObjectSnapshot snapshot = store_.snapshot();
+  const StoreSnapshot snapshot = store_.snapshot();  // shares the store's objects: no copy
   const auto renderStart = Clock::now();
-  RenderResult result = render(snapshot, options_);
+  const RenderResult* rendered = &renderer_.render(snapshot);
   const auto renderTime = Clock::now() - renderStart;
+  RenderResult full;
+  if (timing_.checkIncremental) {
+    full = render(snapshot, options_);
+    if (toJson(full.table, true) != toJson(rendered->table, true) ||
+        toJson(full.diagnostics) != toJson(rendered->diagnostics) || full.ownedIngresses.size() != rendered->ownedIngresses.size()) {
+      spdlog::error("incremental render differs from a full render; publishing the full one and starting over");
+      renderer_.reset();
+      rendered = &full;
+    }
+  }
+  const RenderResult& result = *rendered;
   const size_t routes = result.table.routes.size();
   auto table = proxy::RouteTable::build(result.table, publisher_.version() + 1);
   bool published = false;
@@ -70,9 +83,11 @@ void Reconciler::reconcileOnce() {
     metrics_.recordPublishLatency(Clock::now() - changedAt);
     published = true;
     ready_ = true;
-    spdlog::info("published table version {}: {} routes, {} diagnostics, rendered in {} us", version, routes,
-                 result.diagnostics.size(),
-                 std::chrono::duration_cast<std::chrono::microseconds>(renderTime).count());
+    const auto& stats = renderer_.lastStats();
+    spdlog::info("published table version {}: {} routes, {} diagnostics, rendered in {} us ({} objects rendered, "
+                 "{} re-settled)", version, routes, result.diagnostics.size(),
+                 std::chrono::duration_cast<std::chrono::microseconds>(renderTime).count(), stats.rendered,
+                 stats.settled);
   }
   for (const auto& d : result.diagnostics) spdlog::warn("{}: {}", d.object.toString(), d.message);
   if (onRendered_) onRendered_(snapshot, result, published);

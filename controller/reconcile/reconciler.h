@@ -1,5 +1,6 @@
 // Turns store changes into live tables: waits for the ObjectStore to change, renders the
-// snapshot, builds and publishes the table, and hands the result on for status. One thread.
+// snapshot (incrementally: IncrementalRenderer re-renders only what changed), builds and
+// publishes the table, and hands the result on for status. One thread.
 // When to render is RenderScheduler's rule: the first change after a quiet period renders at
 // once; changes that arrive during a render are coalesced into one render right after it.
 #pragma once
@@ -11,6 +12,7 @@
 
 #include "controller/informer/object_store.h"
 #include "controller/reconcile/render_scheduler.h"
+#include "controller/render/incremental.h"
 #include "controller/render/render.h"
 #include "proxy/runtime/metrics.h"
 #include "proxy/runtime/table_publisher.h"
@@ -20,13 +22,16 @@ namespace portico::controller {
 struct ReconcileTiming {
   // Least time between the starts of two renders (see RenderScheduler); 0: none.
   std::chrono::milliseconds minInterval{0};
+  // Debug check: after every incremental render, render everything again and log an error
+  // if the two differ (then the full result is published). Doubles render CPU.
+  bool checkIncremental = false;
 };
 
 class Reconciler {
  public:
   // Called on the reconciler's thread after each render, whether or not it published.
   // The next render cannot start before it returns (changes meanwhile are coalesced).
-  using OnRendered = std::function<void(const ObjectSnapshot&, const RenderResult&, bool published)>;
+  using OnRendered = std::function<void(const StoreSnapshot&, const RenderResult&, bool published)>;
 
   Reconciler(ObjectStore& store, proxy::TablePublisher& publisher, proxy::Metrics& metrics,
              RenderOptions options, OnRendered onRendered, ReconcileTiming timing = {});
@@ -46,6 +51,7 @@ class Reconciler {
   RenderOptions options_;
   OnRendered onRendered_;
   ReconcileTiming timing_;
+  IncrementalRenderer renderer_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> ready_{false};
   std::thread thread_;

@@ -685,49 +685,55 @@ bool ApiRouteTranslator::readLimits(const json& rule, const std::string& field,
 
 }  // namespace
 
-void renderApiRoutes(const ObjectSnapshot& objects, const ObjectIndex& index,
+std::optional<ObjectOutput> renderApiRoute(const OrderedObject& o, const ObjectIndex& index,
+                                           const ClassSelector& classes, const RenderOptions& options,
+                                           std::vector<Diagnostic>& diagnostics,
+                                           std::set<std::string>* seen) {
+  Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
+  if (!o.object->is_object()) return std::nullopt;  // nothing to name it by
+  if (o.name.empty()) {
+    reporter.invalid("metadata.name", "InvalidField", "required");
+    return std::nullopt;
+  }
+  if (seen && !seen->insert(o.ns + "/" + o.name).second) {
+    reporter.invalid("metadata.name", "DuplicateObject",
+                     "another APIRoute has the same namespace and name");
+    return std::nullopt;
+  }
+  // ingressClassName: another controller's object is none of our business. The same
+  // class rule as for Ingress (ClassSelector); unset means ours, as this is our own kind.
+  if (const json* spec = member(*o.object, "spec"); spec && spec->is_object()) {
+    if (const json* cls = member(*spec, "ingressClassName")) {
+      if (!cls->is_string()) {
+        reporter.invalid("spec.ingressClassName", "InvalidField",
+                         "must be a string, not " + jsonTypeName(*cls));
+        return std::nullopt;
+      }
+      if (!classes.isOurClass(cls->get<std::string>())) return std::nullopt;
+    }
+  }
+  // Translate into a scratch builder so that an unexpected exception leaves nothing of
+  // this object behind.
+  TableBuilder scratch;
+  std::vector<std::string> routeFields;
+  try {
+    ApiRouteTranslator(*o.object, index, options, reporter).translate(scratch, routeFields);
+  } catch (const std::exception& e) {
+    reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
+    return std::nullopt;
+  }
+  ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish(),
+                   std::move(routeFields)};
+  if (out.part.routes.empty()) return std::nullopt;
+  return out;
+}
+
+void renderApiRoutes(const std::vector<const json*>& objects, const ObjectIndex& index,
                      const ClassSelector& classes, const RenderOptions& options,
                      std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics) {
-  const std::vector<OrderedObject> ordered = inCreationOrder(objects.apiRoutes);
-
   std::set<std::string> seen;
-  for (const auto& o : ordered) {
-    Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
-    if (!o.object->is_object()) continue;  // nothing to name it by
-    if (o.name.empty()) {
-      reporter.invalid("metadata.name", "InvalidField", "required");
-      continue;
-    }
-    if (!seen.insert(o.ns + "/" + o.name).second) {
-      reporter.invalid("metadata.name", "DuplicateObject",
-                       "another APIRoute has the same namespace and name");
-      continue;
-    }
-    // ingressClassName: another controller's object is none of our business. The same
-    // class rule as for Ingress (ClassSelector); unset means ours, as this is our own kind.
-    if (const json* spec = member(*o.object, "spec"); spec && spec->is_object()) {
-      if (const json* cls = member(*spec, "ingressClassName")) {
-        if (!cls->is_string()) {
-          reporter.invalid("spec.ingressClassName", "InvalidField",
-                           "must be a string, not " + jsonTypeName(*cls));
-          continue;
-        }
-        if (!classes.isOurClass(cls->get<std::string>())) continue;
-      }
-    }
-    // Translate into a scratch builder so that an unexpected exception leaves nothing of
-    // this object behind.
-    TableBuilder scratch;
-    std::vector<std::string> routeFields;
-    try {
-      ApiRouteTranslator(*o.object, index, options, reporter).translate(scratch, routeFields);
-    } catch (const std::exception& e) {
-      reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
-      continue;
-    }
-    ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish(),
-                     std::move(routeFields)};
-    if (!out.part.routes.empty()) outputs.push_back(std::move(out));
+  for (const auto& o : inCreationOrder(objects)) {
+    if (auto out = renderApiRoute(o, index, classes, options, diagnostics, &seen)) outputs.push_back(std::move(*out));
   }
 }
 

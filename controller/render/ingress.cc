@@ -785,49 +785,60 @@ bool isOurs(const json& object, const ClassSelector& classes, const RenderOption
 
 }  // namespace
 
-void renderIngresses(const ObjectSnapshot& objects, const ObjectIndex& index,
+std::optional<ObjectOutput> renderIngress(const OrderedObject& o, const ObjectIndex& index,
+                                          const ClassSelector& classes, const RenderOptions& options,
+                                          std::vector<Diagnostic>& diagnostics, bool& owned,
+                                          std::unordered_set<std::string>* seen) {
+  owned = false;
+  if (!o.object->is_object()) return std::nullopt;  // nothing to name it by
+  Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
+  // Class first: another controller's Ingress is none of our business, not even its
+  // problems.
+  if (!isOurs(*o.object, classes, options, reporter)) return std::nullopt;
+  if (o.name.empty()) {
+    reporter.invalid("metadata.name", "InvalidField", "required");
+    return std::nullopt;
+  }
+  if (seen && !seen->insert(o.ns + "/" + o.name).second) {
+    reporter.invalid("metadata.name", "DuplicateObject",
+                     "another Ingress has the same namespace and name");
+    return std::nullopt;
+  }
+  Settings settings;
+  if (!readAnnotations(*o.object, settings, reporter)) return std::nullopt;
+  if (!finishSettings(*o.object, settings, index, o.ns, reporter)) return std::nullopt;
+  // Translate into a scratch builder so that an unexpected exception leaves nothing of
+  // this object behind.
+  TableBuilder scratch;
+  std::vector<std::string> routeFields;
+  bool accepted = false;
+  try {
+    accepted = IngressTranslator(*o.object, index, options, settings, reporter)
+                   .translate(scratch, routeFields);
+  } catch (const std::exception& e) {
+    reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
+    return std::nullopt;
+  }
+  if (!accepted) return std::nullopt;
+  owned = true;
+  ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish(),
+                   std::move(routeFields)};
+  if (out.part.routes.empty()) return std::nullopt;
+  return out;
+}
+
+void renderIngresses(const std::vector<const json*>& objects, const ObjectIndex& index,
                      const ClassSelector& classes, const RenderOptions& options,
                      std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics,
                      std::vector<ObjectRef>& owned) {
-  const std::vector<OrderedObject> ordered = inCreationOrder(objects.ingresses);
-
+  const std::vector<OrderedObject> ordered = inCreationOrder(objects);
   std::unordered_set<std::string> seen;
   seen.reserve(ordered.size());
   for (const auto& o : ordered) {
-    if (!o.object->is_object()) continue;  // nothing to name it by
-    Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
-    // Class first: another controller's Ingress is none of our business, not even its
-    // problems.
-    if (!isOurs(*o.object, classes, options, reporter)) continue;
-    if (o.name.empty()) {
-      reporter.invalid("metadata.name", "InvalidField", "required");
-      continue;
-    }
-    if (!seen.insert(o.ns + "/" + o.name).second) {
-      reporter.invalid("metadata.name", "DuplicateObject",
-                       "another Ingress has the same namespace and name");
-      continue;
-    }
-    Settings settings;
-    if (!readAnnotations(*o.object, settings, reporter)) continue;
-    if (!finishSettings(*o.object, settings, index, o.ns, reporter)) continue;
-    // Translate into a scratch builder so that an unexpected exception leaves nothing of
-    // this object behind.
-    TableBuilder scratch;
-    std::vector<std::string> routeFields;
-    bool accepted = false;
-    try {
-      accepted = IngressTranslator(*o.object, index, options, settings, reporter)
-                     .translate(scratch, routeFields);
-    } catch (const std::exception& e) {
-      reporter.invalid("", "InternalError", std::string("render failed: ") + e.what());
-      continue;
-    }
-    if (!accepted) continue;
-    owned.push_back(reporter.object());
-    ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), std::move(scratch).finish(),
-                     std::move(routeFields)};
-    if (!out.part.routes.empty()) outputs.push_back(std::move(out));
+    bool isOwned = false;
+    auto out = renderIngress(o, index, classes, options, diagnostics, isOwned, &seen);
+    if (isOwned) owned.push_back(ObjectRef{std::string(kKind), o.ns, o.name});
+    if (out) outputs.push_back(std::move(*out));
   }
 }
 

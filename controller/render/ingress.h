@@ -76,6 +76,9 @@
 //   namespace/name); the other object's path is skipped with reason Conflict.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "controller/render/render.h"
@@ -87,9 +90,16 @@ namespace portico::controller {
 // rendered a route, ordered by metadata.creationTimestamp, then namespace/name. Diagnostics
 // (object kind "Ingress") come in the same order. `owned` receives every Ingress of our
 // class that was not rejected as a whole, in the same order.
-void renderIngresses(const ObjectSnapshot& objects, const ObjectIndex& index,
+void renderIngresses(const std::vector<const nlohmann::json*>& objects, const ObjectIndex& index,
                      const ClassSelector& classes, const RenderOptions& options,
                      std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics,
                      std::vector<ObjectRef>& owned);
+
+// One Ingress: its diagnostics, whether it is ours and not rejected as a whole (`owned`),
+// and what it contributes to the table (nullopt: nothing). `seen` as for renderApiRoute.
+std::optional<ObjectOutput> renderIngress(const OrderedObject& object, const ObjectIndex& index,
+                                          const ClassSelector& classes, const RenderOptions& options,
+                                          std::vector<Diagnostic>& diagnostics, bool& owned,
+                                          std::unordered_set<std::string>* seen);
 
 }  // namespace portico::controller

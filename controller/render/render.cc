@@ -1,5 +1,5 @@
-// Orchestrates render: builds the lookups once, runs each kind's translator (APIRoutes and
-// Ingresses), then merges what every object contributes in creation order, so earlier
+// Orchestrates a full render: builds the lookups once, runs each kind's translator (APIRoutes
+// and Ingresses), then merges what every object contributes in creation order, so earlier
 // objects win ties across kinds too, and settles host+path conflicts on the way.
 #include "controller/render/render.h"
 
@@ -8,38 +8,15 @@
 #include <unordered_map>
 
 #include "controller/render/apiroute.h"
+#include "controller/render/conflicts.h"
 #include "controller/render/ingress.h"
 #include "controller/render/render_context.h"
 
 namespace portico::controller {
 namespace {
 
-const char* pathTypeName(proxy::PathMatchType type) {
-  switch (type) {
-    case proxy::PathMatchType::Exact: return "Exact";
-    case proxy::PathMatchType::Prefix: return "Prefix";
-    case proxy::PathMatchType::RegularExpression: return "RegularExpression";
-  }
-  return "?";
-}
-
-// What a route claims on one host: "host \n type \n path". Prefix paths are compared as the
-// router matches them: trailing slashes do not count ("/foo/" claims what "/foo" claims).
-std::string claimKey(std::string_view host, proxy::PathMatchType type, std::string_view path) {
-  if (type == proxy::PathMatchType::Prefix) {
-    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  }
-  std::string key;
-  key.reserve(host.size() + path.size() + 4);
-  key.append(host).append("\n").append(pathTypeName(type)).append("\n").append(path);
-  return key;
-}
-
-// The same host + pathType + path claimed by two objects goes to the earlier one in
-// `outputs` (sorted oldest first); the later object loses that host for that path, with a
-// Conflict diagnostic. Between two APIRoutes nothing changes: their rules may share a path
-// and differ in methods, headers or query, and the router orders them. Regular expressions
-// are never compared (no Ingress has one). One hash map over every claim: linear time.
+// Settles every object's conflicts in order (`outputs` sorted oldest first). One hash map
+// over every claim: linear time.
 void resolveConflicts(std::vector<ObjectOutput>& outputs, std::vector<Diagnostic>& diagnostics) {
   size_t claimCount = 0;
   for (const auto& out : outputs) {
@@ -47,67 +24,40 @@ void resolveConflicts(std::vector<ObjectOutput>& outputs, std::vector<Diagnostic
   }
   std::unordered_map<std::string, size_t> owner;  // claim key -> index in outputs
   owner.reserve(claimCount);
-
   for (size_t i = 0; i < outputs.size(); ++i) {
-    ObjectOutput& out = outputs[i];
-    auto& routes = out.part.routes;
-    bool haveFields = out.routeFields.size() == routes.size();
-    std::vector<proxy::RouteSpec> kept;
-    std::vector<std::string> keptFields;
-    kept.reserve(routes.size());
-    Reporter reporter(diagnostics, ObjectRef{out.kind, out.ns, out.name});
-    for (size_t r = 0; r < routes.size(); ++r) {
-      proxy::RouteSpec& route = routes[r];
-      bool lostAll = false;
-      if (route.pathType != proxy::PathMatchType::RegularExpression) {
-        // Hosts are checked one by one: a route keeps the hosts it won. The catch-all ("")
-        // is a host of its own here, and a route never widens to it by losing its hosts.
-        std::vector<std::string> hosts = route.hosts.empty() ? std::vector<std::string>{""}
-                                                             : route.hosts;
-        std::vector<std::string> won;
-        for (const auto& host : hosts) {
-          auto [it, inserted] = owner.try_emplace(claimKey(host, route.pathType, route.path), i);
-          const ObjectOutput& winner = outputs[it->second];
-          if (inserted || it->second == i || (winner.kind == "APIRoute" && out.kind == "APIRoute")) {
-            won.push_back(host);
-            continue;
-          }
-          std::string where = host.empty() ? "on every host" : "on host \"" + host + "\"";
-          std::string what = std::string(pathTypeName(route.pathType)) + " \"" + route.path + "\" " +
-                             where;
-          if (!haveFields) what += " (route " + route.name + ")";
-          reporter.invalid(haveFields ? out.routeFields[r] : std::string(), "Conflict",
-                           what + " is already served by " + winner.kind + " " +
-                               winner.ns + "/" + winner.name +
-                               ", which is older (the oldest object wins); not served here");
-        }
-        if (won.size() != hosts.size()) {
-          if (won.empty()) {
-            lostAll = true;
-          } else {
-            route.hosts = std::move(won);
-          }
-        }
-      }
-      if (lostAll) continue;
-      kept.push_back(std::move(route));
-      if (haveFields) keptFields.push_back(std::move(out.routeFields[r]));
-    }
-    routes = std::move(kept);
-    if (haveFields) out.routeFields = std::move(keptFields);
+    settleConflicts(
+        outputs[i],
+        [&](std::string key) {
+          auto [it, inserted] = owner.try_emplace(std::move(key), i);
+          const ObjectOutput& w = outputs[it->second];
+          return ClaimOwner{w.kind, w.ns, w.name, inserted || it->second == i};
+        },
+        diagnostics);
   }
 }
 
-}  // namespace
+std::vector<const nlohmann::json*> pointers(const std::vector<nlohmann::json>& from) {
+  std::vector<const nlohmann::json*> out;
+  out.reserve(from.size());
+  for (const auto& o : from) out.push_back(&o);
+  return out;
+}
 
-RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options) {
-  ObjectIndex index(objects);
+std::vector<const nlohmann::json*> pointers(const ObjectMap& from) {
+  std::vector<const nlohmann::json*> out;
+  out.reserve(from.size());
+  for (const auto& [key, o] : from) out.push_back(o.get());
+  return out;
+}
+
+RenderResult renderAll(const std::vector<const nlohmann::json*>& apiRoutes,
+                       const std::vector<const nlohmann::json*>& ingresses, const ObjectIndex& index,
+                       const RenderOptions& options) {
   ClassSelector classes(index, options);
   RenderResult result;
   std::vector<ObjectOutput> outputs;
-  renderApiRoutes(objects, index, classes, options, outputs, result.diagnostics);
-  renderIngresses(objects, index, classes, options, outputs, result.diagnostics,
-                  result.ownedIngresses);
+  renderApiRoutes(apiRoutes, index, classes, options, outputs, result.diagnostics);
+  renderIngresses(ingresses, index, classes, options, outputs, result.diagnostics, result.ownedIngresses);
 
   std::stable_sort(outputs.begin(), outputs.end(), [](const ObjectOutput& a, const ObjectOutput& b) {
     return std::tie(a.creationTimestamp, a.ns, a.name, a.kind) <
@@ -122,6 +72,19 @@ RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options)
   }
   result.table = std::move(table).finish();
   return result;
+}
+
+}  // namespace
+
+RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options) {
+  ObjectIndex index(objects);
+  return renderAll(pointers(objects.apiRoutes), pointers(objects.ingresses), index, options);
+}
+
+RenderResult render(const StoreSnapshot& objects, const RenderOptions& options) {
+  ObjectIndex index(objects);
+  return renderAll(pointers(objects.objects(Kind::APIRoute)), pointers(objects.objects(Kind::Ingress)), index,
+                   options);
 }
 
 }  // namespace portico::controller

@@ -10,19 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/objects/object_snapshot.h"
 #include "proxy/config/route_spec.h"
 
 namespace portico::controller {
-
-// Objects as the Kubernetes API serves them (JSON), one vector per kind.
-struct ObjectSnapshot {
-  std::vector<nlohmann::json> apiRoutes;       // portico.dev/v1alpha1 APIRoute
-  std::vector<nlohmann::json> secrets;         // v1 Secret (data base64, or stringData)
-  std::vector<nlohmann::json> ingresses;       // networking.k8s.io/v1 Ingress
-  std::vector<nlohmann::json> ingressClasses;  // networking.k8s.io/v1 IngressClass
-  std::vector<nlohmann::json> services;        // v1 Service
-  std::vector<nlohmann::json> endpointSlices;  // discovery.k8s.io/v1 EndpointSlice
-};
 
 struct ObjectRef {
   std::string kind;
@@ -95,5 +86,8 @@ struct RenderResult {
 //    over plain HTTP only, with no certificate and no https redirect.
 // Messages read "<field>: <text>". No I/O; the same input gives the same output.
 RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options);
+// The same over the store's shared objects (a full render; IncrementalRenderer in
+// controller/render/incremental.h gives byte-identical results re-rendering only changes).
+RenderResult render(const StoreSnapshot& objects, const RenderOptions& options);
 
 }  // namespace portico::controller

@@ -60,24 +60,48 @@ ObjectIndex::ObjectIndex(const ObjectSnapshot& objects) {
   }
 }
 
+ObjectIndex::ObjectIndex(const StoreSnapshot& objects) : store_(&objects) {
+  // IngressClasses are few and ClassSelector walks them all: keep the by-name map.
+  for (const auto& [k, cls] : objects.objects(Kind::IngressClass)) {
+    if (cls->is_object()) ingressClasses_.emplace(metadataString(*cls, "name"), cls.get());
+  }
+}
+
+void ObjectIndex::record(const char* kind, const std::string& key) const {
+  if (recorder_) recorder_->push_back(std::string(kind) + " " + key);
+}
+
 const json* ObjectIndex::secret(const std::string& ns, const std::string& name) const {
-  auto it = secrets_.find(key(ns, name));
+  const std::string k = key(ns, name);
+  record("Secret", k);
+  if (store_) return store_->find(Kind::Secret, k);
+  auto it = secrets_.find(k);
   return it == secrets_.end() ? nullptr : it->second;
 }
 
 const json* ObjectIndex::service(const std::string& ns, const std::string& name) const {
-  auto it = services_.find(key(ns, name));
+  const std::string k = key(ns, name);
+  record("Service", k);
+  if (store_) return store_->find(Kind::Service, k);
+  auto it = services_.find(k);
   return it == services_.end() ? nullptr : it->second;
 }
 
 const std::vector<const json*>& ObjectIndex::endpointSlices(const std::string& ns,
                                                             const std::string& service) const {
   static const std::vector<const json*> kNone;
-  auto it = slicesByService_.find(key(ns, service));
+  const std::string k = key(ns, service);
+  record("Service", k);  // a slice change is reported as a change of its Service
+  if (store_) {
+    auto it = store_->slicesByService().find(k);
+    return it == store_->slicesByService().end() ? kNone : it->second;
+  }
+  auto it = slicesByService_.find(k);
   return it == slicesByService_.end() ? kNone : it->second;
 }
 
 const json* ObjectIndex::ingressClass(const std::string& name) const {
+  record("IngressClass", name);
   auto it = ingressClasses_.find(name);
   return it == ingressClasses_.end() ? nullptr : it->second;
 }
@@ -256,13 +280,14 @@ const json* readArray(const json& object, std::string_view key, const std::strin
   return readTyped(object, key, parentField, reporter, required, &json::is_array, "a list");
 }
 
-std::vector<OrderedObject> inCreationOrder(const std::vector<json>& objects) {
+OrderedObject orderedObject(const json& o) {
+  return {metadataString(o, "creationTimestamp"), metadataString(o, "namespace"), metadataString(o, "name"), &o};
+}
+
+std::vector<OrderedObject> inCreationOrder(const std::vector<const json*>& objects) {
   std::vector<OrderedObject> ordered;
   ordered.reserve(objects.size());
-  for (const auto& o : objects) {
-    ordered.push_back({metadataString(o, "creationTimestamp"), metadataString(o, "namespace"),
-                       metadataString(o, "name"), &o});
-  }
+  for (const json* o : objects) ordered.push_back(orderedObject(*o));
   std::stable_sort(ordered.begin(), ordered.end(), [](const OrderedObject& a, const OrderedObject& b) {
     return std::tie(a.created, a.ns, a.name) < std::tie(b.created, b.ns, b.name);
   });

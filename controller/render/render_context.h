@@ -51,10 +51,17 @@ class Reporter {
   size_t count_ = 0;
 };
 
-// Lookups over a snapshot. Pointers stay valid as long as the snapshot.
+// Lookups over a snapshot: hash maps built from plain lists, or the maps of a StoreSnapshot
+// (nothing to build). Pointers stay valid as long as the snapshot.
+//
+// Dependencies: while a recorder is set, every lookup (found or not) appends what it looked
+// for ("Secret ns/name", "Service ns/name", "IngressClass name"; EndpointSlices count as
+// their Service), so the incremental renderer knows which objects to re-render when one of
+// those changes. Recording is a side channel, not part of the lookup's result.
 class ObjectIndex {
  public:
   explicit ObjectIndex(const ObjectSnapshot& objects);
+  explicit ObjectIndex(const StoreSnapshot& objects);
 
   const nlohmann::json* secret(const std::string& ns, const std::string& name) const;
   const nlohmann::json* service(const std::string& ns, const std::string& name) const;
@@ -67,15 +74,21 @@ class ObjectIndex {
   const std::map<std::string, const nlohmann::json*>& ingressClasses() const {
     return ingressClasses_;
   }
+  // Where lookups are recorded from now on (nullptr: nowhere). Single-threaded use only.
+  void recordInto(std::vector<std::string>* dependencies) const { recorder_ = dependencies; }
 
  private:
-  // Built once per render; hash maps because render looks up once or twice per backend
-  // (10,000 Ingresses must render well under a second). Lookups only, so the iteration
-  // order of these maps never reaches the output.
+  void record(const char* kind, const std::string& key) const;
+
+  // Built once per render from plain lists; hash maps because render looks up once or twice
+  // per backend (10,000 Ingresses must render well under a second). Lookups only, so the
+  // iteration order of these maps never reaches the output. Unused with a StoreSnapshot.
+  const StoreSnapshot* store_ = nullptr;
   std::unordered_map<std::string, const nlohmann::json*> secrets_;
   std::unordered_map<std::string, const nlohmann::json*> services_;
   std::unordered_map<std::string, std::vector<const nlohmann::json*>> slicesByService_;
   std::map<std::string, const nlohmann::json*> ingressClasses_;
+  mutable std::vector<std::string>* recorder_ = nullptr;
 };
 
 // Which objects belong to this controller, by class. Built once per render.
@@ -144,7 +157,9 @@ struct OrderedObject {
 };
 // The objects in that order. The sort is stable, so even exact duplicates come out in a
 // fixed order (the translators drop repeats).
-std::vector<OrderedObject> inCreationOrder(const std::vector<nlohmann::json>& objects);
+std::vector<OrderedObject> inCreationOrder(const std::vector<const nlohmann::json*>& objects);
+// The order key of one object.
+OrderedObject orderedObject(const nlohmann::json& object);
 
 // The member `key` of `object`, or nullptr when absent or null.
 const nlohmann::json* member(const nlohmann::json& object, std::string_view key);

@@ -1,6 +1,7 @@
 #include "controller/status/event_recorder.h"
 
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -15,14 +16,11 @@ namespace {
 constexpr size_t kMaxTracked = 10000;
 constexpr auto kForgetAfter = std::chrono::hours(2);  // longer than the default event TTL
 
-const std::vector<json>* objectsOfKind(const ObjectSnapshot& s, const std::string& kind) {
-  if (kind == "APIRoute") return &s.apiRoutes;
-  if (kind == "Ingress") return &s.ingresses;
-  if (kind == "IngressClass") return &s.ingressClasses;
-  if (kind == "Service") return &s.services;
-  if (kind == "Secret") return &s.secrets;
-  if (kind == "EndpointSlice") return &s.endpointSlices;
-  return nullptr;
+std::optional<Kind> kindOf(const std::string& kind) {
+  for (Kind k : kAllKinds) {
+    if (kind == kindName(k)) return k;
+  }
+  return std::nullopt;
 }
 
 const char* apiVersionOfKind(const std::string& kind) {
@@ -41,17 +39,16 @@ bool retryableStatus(int status) { return status == 429 || status >= 500; }
 
 }  // namespace
 
-json involvedObjectFor(const ObjectRef& ref, const ObjectSnapshot& objects) {
+json involvedObjectFor(const ObjectRef& ref, const StoreSnapshot& objects) {
   json involved = {{"kind", ref.kind}, {"name", ref.name}, {"apiVersion", apiVersionOfKind(ref.kind)}};
   if (!ref.ns.empty()) involved["namespace"] = ref.ns;
-  if (const auto* list = objectsOfKind(objects, ref.kind)) {
-    for (const auto& o : *list) {
+  if (const auto kind = kindOf(ref.kind)) {
+    if (const json* found = objects.find(*kind, ref.ns + "/" + ref.name)) {
+      const json& o = *found;
       const json& meta = o.value("metadata", json::object());
-      if (str(meta, "name") != ref.name || str(meta, "namespace") != ref.ns) continue;
       if (auto uid = str(meta, "uid"); !uid.empty()) involved["uid"] = uid;
       if (auto rv = str(meta, "resourceVersion"); !rv.empty()) involved["resourceVersion"] = rv;
       if (auto av = str(o, "apiVersion"); !av.empty()) involved["apiVersion"] = av;
-      break;
     }
   }
   return involved;
@@ -102,7 +99,7 @@ bool EventRecorder::create(const Diagnostic& d, const json& involved, const std:
   return false;
 }
 
-void EventRecorder::record(const std::vector<Diagnostic>& diagnostics, const ObjectSnapshot& objects,
+void EventRecorder::record(const std::vector<Diagnostic>& diagnostics, const StoreSnapshot& objects,
                            const std::function<bool()>& isLeader, WriteTally& tally) {
   std::set<std::string> present;
   for (const auto& d : diagnostics) {

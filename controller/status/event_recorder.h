@@ -45,7 +45,7 @@ class EventRecorder {
 
   // `objects` supplies uid, resourceVersion and apiVersion of the involved objects.
   // Checks isLeader() right before every request and stops when it turns false.
-  void record(const std::vector<Diagnostic>& diagnostics, const ObjectSnapshot& objects,
+  void record(const std::vector<Diagnostic>& diagnostics, const StoreSnapshot& objects,
               const std::function<bool()>& isLeader, WriteTally& tally);
 
   size_t trackedForTest() const { return seen_.size(); }
@@ -70,6 +70,6 @@ class EventRecorder {
 };
 
 // The involvedObject reference for `ref`, filled from the snapshot when the object is in it.
-nlohmann::json involvedObjectFor(const ObjectRef& ref, const ObjectSnapshot& objects);
+nlohmann::json involvedObjectFor(const ObjectRef& ref, const StoreSnapshot& objects);
 
 }  // namespace portico::controller

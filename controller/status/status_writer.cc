@@ -135,34 +135,14 @@ json addressEntry(const std::string& address) {
 
 }  // namespace
 
-StatusInput makeStatusInput(const ObjectSnapshot& snapshot, const RenderResult& result, bool published,
+StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& result, bool published,
                             std::set<std::string> ownedIngresses) {
   StatusInput input;
   input.diagnostics = result.diagnostics;
   input.programmed = published;
-  // Copy only what the writer reads: APIRoutes, our Ingresses, and the objects diagnostics
-  // name (for their Events' uid), not every Secret and EndpointSlice of the cluster.
-  input.snapshot.apiRoutes = snapshot.apiRoutes;
-  for (const auto& ing : snapshot.ingresses) {
-    if (ownedIngresses.count(keyOf(ing))) input.snapshot.ingresses.push_back(ing);
-  }
-  std::set<std::pair<std::string, std::string>> named;
-  for (const auto& d : result.diagnostics) named.emplace(d.object.kind, d.object.ns + "/" + d.object.name);
-  auto copyNamed = [&](const char* kind, const std::vector<json>& from, std::vector<json>& to) {
-    for (const auto& o : from) {
-      if (named.count({kind, keyOf(o)})) to.push_back(o);
-    }
-  };
-  copyNamed("Ingress", snapshot.ingresses, input.snapshot.ingresses);
-  copyNamed("IngressClass", snapshot.ingressClasses, input.snapshot.ingressClasses);
-  copyNamed("Service", snapshot.services, input.snapshot.services);
-  copyNamed("Secret", snapshot.secrets, input.snapshot.secrets);
-  copyNamed("EndpointSlice", snapshot.endpointSlices, input.snapshot.endpointSlices);
-  // An Ingress both owned and named by a diagnostic was copied twice; keep one.
-  auto& ings = input.snapshot.ingresses;
-  std::set<std::string> seen;
-  ings.erase(std::remove_if(ings.begin(), ings.end(), [&](const json& o) { return !seen.insert(keyOf(o)).second; }),
-             ings.end());
+  // The snapshot render read, shared: its objects are immutable, so the writer's thread
+  // reads them without a copy.
+  input.snapshot = snapshot;
   std::set<std::string> routed;
   for (const auto& route : result.table.routes) {
     const size_t first = route.name.find('/');
@@ -385,7 +365,8 @@ void StatusWriter::writeAPIRoutes(const StatusInput& input, StatusPassResult& re
     if (d.object.kind == "APIRoute") byObject[d.object.ns + "/" + d.object.name].push_back(&d);
   }
   std::set<std::string> present;
-  for (const auto& route : input.snapshot.apiRoutes) {
+  for (const auto& [storeKey, shared] : input.snapshot.objects(Kind::APIRoute)) {
+    const json& route = *shared;
     if (!ourClass(route, options_.ingressClass)) continue;  // another controller's
     const std::string key = keyOf(route);
     present.insert(key);
@@ -511,9 +492,10 @@ void StatusWriter::writeIngresses(const StatusInput& input, StatusPassResult& re
   const json* desiredPtr = nullptr;
   std::optional<json> desired;
   std::set<std::string> present;
-  for (const auto& ingress : input.snapshot.ingresses) {
-    const std::string key = keyOf(ingress);
-    if (!input.ownedIngresses.count(key)) continue;
+  for (const auto& key : input.ownedIngresses) {
+    const json* found = input.snapshot.find(Kind::Ingress, key);
+    if (!found) continue;
+    const json& ingress = *found;
     present.insert(key);
     if (!desiredPtr) {
       desired = desiredLoadBalancer(result);

@@ -39,7 +39,7 @@
 //   StatusWriter status(*kubeClient, [&] { return !elector || elector->isLeader(); }, so);
 //   status.start();
 //   Reconciler reconciler(store, publisher, metrics, renderOptions,
-//       [&](const ObjectSnapshot& snap, const RenderResult& result, bool published) {
+//       [&](const StoreSnapshot& snap, const RenderResult& result, bool published) {
 //         status.enqueue(makeStatusInput(snap, result, published, ownedIngressKeys));
 //       });
 //   ...
@@ -71,7 +71,7 @@
 namespace portico::controller {
 
 struct StatusInput {
-  ObjectSnapshot snapshot;              // as rendered; apiRoutes and ingresses are read
+  StoreSnapshot snapshot;               // as rendered (shared); APIRoutes and Ingresses are read
   std::vector<Diagnostic> diagnostics;  // RenderResult::diagnostics
   bool programmed = false;              // this render's table was published
   std::set<std::string> ownedIngresses; // "namespace/name" of Ingresses of our class
@@ -80,11 +80,11 @@ struct StatusInput {
   std::optional<std::set<std::string>> routedAPIRoutes;
 };
 
-// Copies what the writer needs out of one render; routedAPIRoutes comes from the table's
+// What the writer needs from one render (the snapshot is shared, not copied); routedAPIRoutes comes from the table's
 // route names ("namespace/object/rule"). Ingress routes share that naming, so an APIRoute
 // with no rule left counts as routed if an Ingress of the same namespace/name has routes;
 // TODO(status): take the list from render once it reports per-object routes.
-StatusInput makeStatusInput(const ObjectSnapshot& snapshot, const RenderResult& result, bool published,
+StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& result, bool published,
                             std::set<std::string> ownedIngresses);
 
 struct StatusWriterOptions {

@@ -21,14 +21,14 @@ TEST_SUITE("informer") {
     CHECK_FALSE(store.synced());
     store.replace(Kind::Secret, "", {object("a", "s")});
     CHECK(store.synced());
-    CHECK(store.snapshot().secrets.size() == 1);
+    CHECK(store.snapshot().toLists().secrets.size() == 1);
   }
 
   TEST_CASE("a relist replaces the kind wholesale: vanished objects are gone") {
     ObjectStore store;
     store.replace(Kind::Ingress, "", {object("a", "one"), object("a", "two")});
     store.replace(Kind::Ingress, "", {object("a", "two")});
-    const auto snap = store.snapshot();
+    const auto snap = store.snapshot().toLists();
     REQUIRE(snap.ingresses.size() == 1);
     CHECK(snap.ingresses[0]["metadata"]["name"] == "two");
   }
@@ -38,7 +38,7 @@ TEST_SUITE("informer") {
     store.replace(Kind::Service, "a", {object("a", "x")});
     store.replace(Kind::Service, "b", {object("b", "y")});
     store.replace(Kind::Service, "a", {});
-    const auto snap = store.snapshot();
+    const auto snap = store.snapshot().toLists();
     REQUIRE(snap.services.size() == 1);
     CHECK(snap.services[0]["metadata"]["namespace"] == "b");
   }
@@ -49,12 +49,12 @@ TEST_SUITE("informer") {
     const uint64_t afterList = store.generation();
     store.upsert(Kind::APIRoute, object("a", "r", 2));
     CHECK(store.generation() == afterList + 1);
-    CHECK(store.snapshot().apiRoutes[0]["spec"]["v"] == 2);
+    CHECK(store.snapshot().toLists().apiRoutes[0]["spec"]["v"] == 2);
     const uint64_t before = store.generation();
     store.replace(Kind::APIRoute, "", {object("a", "r", 2)});
     CHECK(store.generation() == before);
     store.remove(Kind::APIRoute, object("a", "r"));
-    CHECK(store.snapshot().apiRoutes.empty());
+    CHECK(store.snapshot().toLists().apiRoutes.empty());
     CHECK(store.generation() == before + 1);
   }
 
@@ -79,7 +79,7 @@ TEST_SUITE("informer") {
     route["status"] = {{"conditions", json::array({{{"type", "Accepted"}}})}};
     store.upsert(Kind::APIRoute, route);
     CHECK(store.generation() == before);
-    CHECK(store.snapshot().apiRoutes[0]["status"]["conditions"][0]["type"] == "Accepted");
+    CHECK(store.snapshot().toLists().apiRoutes[0]["status"]["conditions"][0]["type"] == "Accepted");
     route["spec"]["v"] = 2;
     store.upsert(Kind::APIRoute, route);
     CHECK(store.generation() == before + 1);
@@ -95,7 +95,7 @@ TEST_SUITE("informer") {
     secret["data"]["alice"] = "bmV3";
     store.upsert(Kind::Secret, secret);
     CHECK(store.generation() != before);
-    const auto snap = store.snapshot();
+    const auto snap = store.snapshot().toLists();
     REQUIRE(snap.secrets.size() == 1);
     CHECK(snap.secrets[0]["data"]["alice"] == "bmV3");
   }

@@ -28,9 +28,9 @@ struct Renders {
   std::vector<ObjectSnapshot> seen;
   bool hold = false;
 
-  void onRendered(const ObjectSnapshot& snapshot) {
+  void onRendered(const StoreSnapshot& snapshot) {
     std::unique_lock lock(mu);
-    seen.push_back(snapshot);
+    seen.push_back(snapshot.toLists());
     cv.notify_all();
     cv.wait(lock, [&] { return !hold; });
   }
@@ -64,7 +64,7 @@ struct Harness {
   proxy::Metrics metrics;
   Renders renders;
   Reconciler reconciler{store, publisher, metrics, RenderOptions{},
-                        [this](const ObjectSnapshot& s, const RenderResult&, bool) { renders.onRendered(s); }};
+                        [this](const StoreSnapshot& s, const RenderResult&, bool) { renders.onRendered(s); }};
   ~Harness() {  // a failed REQUIRE may leave a render held: release it so stop() can join
     renders.setHold(false);
     reconciler.stop();

@@ -63,9 +63,15 @@ std::vector<const Diagnostic*> pointers(const std::vector<Diagnostic>& ds) {
   return out;
 }
 
+StoreSnapshot withIngresses(const StoreSnapshot& snap, std::vector<json> ingresses) {
+  ObjectSnapshot lists = snap.toLists();
+  lists.ingresses = std::move(ingresses);
+  return StoreSnapshot::fromLists(lists);
+}
+
 StatusInput inputOf(std::vector<json> routes, std::vector<Diagnostic> diags = {}, bool programmed = true) {
   StatusInput in;
-  in.snapshot.apiRoutes = std::move(routes);
+  in.snapshot = StoreSnapshot::fromLists({.apiRoutes = std::move(routes)});
   in.diagnostics = std::move(diags);
   in.programmed = programmed;
   return in;
@@ -186,7 +192,7 @@ TEST_SUITE("status") {
       StatusInput in = inputOf({route("shop", "a"), route("shop", "b")},
                                {diag("a", "Accepted", "InvalidHost", "spec.hosts[0]: bad")});
       in.ownedIngresses = {"shop/web"};
-      in.snapshot.ingresses = {ingress("shop", "web")};
+      in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web")});
       const auto r = writer.syncOnce(in);
       CHECK(r.notLeader);
       CHECK(client.requests().empty());
@@ -223,12 +229,12 @@ TEST_SUITE("status") {
     CHECK(r.retryable == 1);
     CHECK(r.conflicts == 1);
     const auto patches = client.requests("PATCH");
-    REQUIRE(patches.size() == 4);
+    REQUIRE(patches.size() == 4);  // in namespace/name order, as the store keeps them
+    CHECK(patches[0].path == busy + "/status");
+    CHECK(patches[0].json()["metadata"]["resourceVersion"] == "40");
     CHECK(patches[1].path == busy + "/status");
-    CHECK(patches[1].json()["metadata"]["resourceVersion"] == "40");
-    CHECK(patches[2].path == busy + "/status");
-    CHECK(patches[2].json()["metadata"]["resourceVersion"] == "44");  // the re-read object's
-    CHECK(patches[2].json()["status"]["conditions"][0]["type"] == "Example.com/Audited");  // kept
+    CHECK(patches[1].json()["metadata"]["resourceVersion"] == "44");  // the re-read object's
+    CHECK(patches[1].json()["status"]["conditions"][0]["type"] == "Example.com/Audited");  // kept
     // The failed one is retried on the next pass; the deleted one is not.
     client.clear();
     const auto again = writer.syncOnce(inputOf({route("shop", "down")}));
@@ -351,7 +357,7 @@ TEST_SUITE("status") {
     StatusWriter writer(client, [] { return true; }, options);
     const json want = json::array({{{"ip", "203.0.113.7"}}, {{"hostname", "lb.example.com"}}, {{"ip", "2001:db8::1"}}});
     StatusInput in;
-    in.snapshot.ingresses = {ingress("shop", "web"), ingress("shop", "done", want), ingress("shop", "foreign")};
+    in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web"), ingress("shop", "done", want), ingress("shop", "foreign")});
     in.ownedIngresses = {"shop/web", "shop/done"};
     const auto r = writer.syncOnce(in);
     CHECK(r.writes == 1);
@@ -371,7 +377,7 @@ TEST_SUITE("status") {
     StatusWriter writer(client, [] { return true; }, options);
     const std::string svc = "/api/v1/namespaces/portico-system/services/portico";
     StatusInput in;
-    in.snapshot.ingresses = {ingress("shop", "web")};
+    in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web")});
     in.ownedIngresses = {"shop/web"};
     client.script("GET", svc, 200, R"({"spec":{"clusterIP":"10.0.0.5"},"status":{"loadBalancer":{}}})");
     auto r = writer.syncOnce(in);
@@ -498,7 +504,7 @@ TEST_SUITE("status") {
     CHECK(writer.passes() == 3);
   }
 
-  TEST_CASE("makeStatusInput keeps APIRoutes, our Ingresses and the objects diagnostics name") {
+  TEST_CASE("makeStatusInput shares the rendered snapshot and lists the routed APIRoutes") {
     ObjectSnapshot snap;
     snap.apiRoutes = {route("shop", "orders"), route("shop", "empty")};
     snap.ingresses = {ingress("shop", "web"), ingress("shop", "theirs"), ingress("shop", "flagged")};
@@ -511,11 +517,13 @@ TEST_SUITE("status") {
     proxy::RouteSpec r;
     r.name = "shop/orders/read";
     result.table.routes.push_back(r);
-    const StatusInput in = makeStatusInput(snap, result, true, {"shop/web"});
+    const StoreSnapshot shared = StoreSnapshot::fromLists(snap);
+    const StatusInput in = makeStatusInput(shared, result, true, {"shop/web"});
     CHECK(in.programmed);
-    CHECK(in.snapshot.apiRoutes.size() == 2);
-    CHECK(in.snapshot.ingresses.size() == 2);  // web (owned and named once) and flagged
-    CHECK(in.snapshot.secrets.size() == 1);
+    // The same objects, not copies: nothing is deep-copied per render.
+    CHECK(in.snapshot.shared(Kind::APIRoute) == shared.shared(Kind::APIRoute));
+    CHECK(in.snapshot.shared(Kind::Ingress) == shared.shared(Kind::Ingress));
+    CHECK(in.ownedIngresses == std::set<std::string>{"shop/web"});
     REQUIRE(in.routedAPIRoutes);
     CHECK(*in.routedAPIRoutes == std::set<std::string>{"shop/orders"});
     CHECK(in.diagnostics.size() == 3);

@@ -1,0 +1,76 @@
+// The controller's model of watched objects, below both the informer (which fills it) and
+// render (which reads it), so that neither depends on the other.
+//
+// Two shapes:
+//  - ObjectSnapshot: plain lists of objects, one vector per kind. What tests and the
+//    standalone file source build by hand; render accepts it.
+//  - StoreSnapshot: what ObjectStore hands out. Objects are immutable and shared
+//    (shared_ptr<const json>): a snapshot is a handful of pointers to per-kind maps that the
+//    store copies only when it changes a kind that a snapshot still holds (copy-on-write of
+//    the map of pointers, never of the objects). The reconciler, render and the status
+//    writer all read the same snapshot; nothing is deep-copied per swap.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace portico::controller {
+
+enum class Kind { Ingress, IngressClass, Service, EndpointSlice, Secret, APIRoute };
+constexpr Kind kAllKinds[] = {Kind::Ingress, Kind::IngressClass, Kind::Service,
+                              Kind::EndpointSlice, Kind::Secret, Kind::APIRoute};
+constexpr size_t kKindCount = std::size(kAllKinds);
+const char* kindName(Kind kind);
+
+// Objects as the Kubernetes API serves them (JSON), one vector per kind.
+struct ObjectSnapshot {
+  std::vector<nlohmann::json> apiRoutes;       // portico.dev/v1alpha1 APIRoute
+  std::vector<nlohmann::json> secrets;         // v1 Secret (data base64, or stringData)
+  std::vector<nlohmann::json> ingresses;       // networking.k8s.io/v1 Ingress
+  std::vector<nlohmann::json> ingressClasses;  // networking.k8s.io/v1 IngressClass
+  std::vector<nlohmann::json> services;        // v1 Service
+  std::vector<nlohmann::json> endpointSlices;  // discovery.k8s.io/v1 EndpointSlice
+};
+
+using ObjectPtr = std::shared_ptr<const nlohmann::json>;
+// "namespace/name" ("/name" for cluster-scoped objects) -> object.
+using ObjectMap = std::map<std::string, ObjectPtr>;
+// "namespace/service" (label kubernetes.io/service-name) -> that Service's EndpointSlices,
+// ordered by slice name. The pointers point into the EndpointSlice map of the same snapshot,
+// which keeps them alive.
+using SliceIndex = std::map<std::string, std::vector<const nlohmann::json*>>;
+
+// "namespace/name" of an object ("" namespace for cluster-scoped ones).
+std::string objectKey(const nlohmann::json& object);
+// "namespace/service" an EndpointSlice belongs to, or "" when it has no service label.
+std::string sliceServiceKey(const nlohmann::json& slice);
+
+class StoreSnapshot {
+ public:
+  StoreSnapshot();
+  // A snapshot of plain lists (tests, debug checks). The first object of a key wins.
+  static StoreSnapshot fromLists(const ObjectSnapshot& lists);
+  // Deep copies as plain lists, in key order (tests, debugging; not on the render path).
+  ObjectSnapshot toLists() const;
+
+  const ObjectMap& objects(Kind kind) const { return *kinds_[static_cast<size_t>(kind)]; }
+  // The shared map itself: equal pointers mean the kind did not change between snapshots.
+  const std::shared_ptr<const ObjectMap>& shared(Kind kind) const {
+    return kinds_[static_cast<size_t>(kind)];
+  }
+  const nlohmann::json* find(Kind kind, const std::string& key) const;
+  const SliceIndex& slicesByService() const { return *slices_; }
+
+ private:
+  friend class ObjectStore;
+  std::array<std::shared_ptr<const ObjectMap>, kKindCount> kinds_;
+  std::shared_ptr<const SliceIndex> slices_;
+};
+
+}  // namespace portico::controller

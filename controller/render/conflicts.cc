@@ -1,0 +1,45 @@
+#include "controller/render/conflicts.h"
+
+namespace portico::controller {
+
+const char* pathTypeName(proxy::PathMatchType type) {
+  switch (type) {
+    case proxy::PathMatchType::Exact: return "Exact";
+    case proxy::PathMatchType::Prefix: return "Prefix";
+    case proxy::PathMatchType::RegularExpression: return "RegularExpression";
+  }
+  return "?";
+}
+
+std::string claimKey(std::string_view host, proxy::PathMatchType type, std::string_view path) {
+  if (type == proxy::PathMatchType::Prefix) {
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  }
+  std::string key;
+  key.reserve(host.size() + path.size() + 4);
+  key.append(host).append("\n").append(pathTypeName(type)).append("\n").append(path);
+  return key;
+}
+
+std::vector<std::string> claimsOf(const ObjectOutput& out) {
+  std::vector<std::string> claims;
+  for (const auto& route : out.part.routes) {
+    if (route.pathType == proxy::PathMatchType::RegularExpression) continue;
+    if (route.hosts.empty()) claims.push_back(claimKey("", route.pathType, route.path));
+    for (const auto& host : route.hosts) claims.push_back(claimKey(host, route.pathType, route.path));
+  }
+  return claims;
+}
+
+void reportConflict(const ObjectOutput& out, size_t route, const std::string& host, const ClaimOwner& winner,
+                    bool haveFields, Reporter& reporter) {
+  const proxy::RouteSpec& r = out.part.routes[route];
+  std::string where = host.empty() ? "on every host" : "on host \"" + host + "\"";
+  std::string what = std::string(pathTypeName(r.pathType)) + " \"" + r.path + "\" " + where;
+  if (!haveFields) what += " (route " + r.name + ")";
+  reporter.invalid(haveFields ? out.routeFields[route] : std::string(), "Conflict",
+                   what + " is already served by " + std::string(winner.kind) + " " + std::string(winner.ns) + "/" +
+                       std::string(winner.name) + ", which is older (the oldest object wins); not served here");
+}
+
+}  // namespace portico::controller

@@ -1,0 +1,88 @@
+// Host + path conflicts between objects, shared by the full render (render.cc) and the
+// incremental one (incremental.cc). Internal to render.
+//
+// The same host + pathType + path claimed by two objects goes to the oldest claimant (the
+// first in creation order: creationTimestamp, namespace, name, kind); a later object loses
+// that host for that path, with a Conflict diagnostic, unless both are APIRoutes (their rules
+// may share a path and differ in methods, headers or query; the router orders them).
+// Regular expressions are never compared (no Ingress has one).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/render/render_context.h"
+
+namespace portico::controller {
+
+const char* pathTypeName(proxy::PathMatchType type);
+
+// What a route claims on one host: "host \n type \n path". Prefix paths are compared as the
+// router matches them: trailing slashes do not count ("/foo/" claims what "/foo" claims).
+std::string claimKey(std::string_view host, proxy::PathMatchType type, std::string_view path);
+
+// Every claim key of `out`'s routes, in route order then host order ("" for a route on every
+// host); regex routes claim nothing. Repeats are kept.
+std::vector<std::string> claimsOf(const ObjectOutput& out);
+
+// The object a claim belongs to.
+struct ClaimOwner {
+  std::string_view kind;
+  std::string_view ns;
+  std::string_view name;
+  bool self = false;  // the object being settled is the owner
+};
+
+// Drops from `out` the hosts (and routes left without hosts) it loses to older objects, with
+// a Conflict diagnostic each. `ownerOf(claimKey)` names the oldest claimant of a key (asked
+// once per host of each non-regex route, in order).
+template <class OwnerOf>
+void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnostic>& diagnostics);
+
+// ---- implementation ----
+
+void reportConflict(const ObjectOutput& out, size_t route, const std::string& host, const ClaimOwner& winner,
+                    bool haveFields, Reporter& reporter);
+
+template <class OwnerOf>
+void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnostic>& diagnostics) {
+  auto& routes = out.part.routes;
+  const bool haveFields = out.routeFields.size() == routes.size();
+  std::vector<proxy::RouteSpec> kept;
+  std::vector<std::string> keptFields;
+  kept.reserve(routes.size());
+  Reporter reporter(diagnostics, ObjectRef{out.kind, out.ns, out.name});
+  for (size_t r = 0; r < routes.size(); ++r) {
+    proxy::RouteSpec& route = routes[r];
+    bool lostAll = false;
+    if (route.pathType != proxy::PathMatchType::RegularExpression) {
+      // Hosts are checked one by one: a route keeps the hosts it won. The catch-all ("")
+      // is a host of its own here, and a route never widens to it by losing its hosts.
+      std::vector<std::string> hosts = route.hosts.empty() ? std::vector<std::string>{""} : route.hosts;
+      std::vector<std::string> won;
+      for (const auto& host : hosts) {
+        const ClaimOwner winner = ownerOf(claimKey(host, route.pathType, route.path));
+        if (winner.self || (winner.kind == "APIRoute" && out.kind == "APIRoute")) {
+          won.push_back(host);
+          continue;
+        }
+        reportConflict(out, r, host, winner, haveFields, reporter);
+      }
+      if (won.size() != hosts.size()) {
+        if (won.empty()) {
+          lostAll = true;
+        } else {
+          route.hosts = std::move(won);
+        }
+      }
+    }
+    if (lostAll) continue;
+    kept.push_back(std::move(route));
+    if (haveFields) keptFields.push_back(std::move(out.routeFields[r]));
+  }
+  routes = std::move(kept);
+  if (haveFields) out.routeFields = std::move(keptFields);
+}
+
+}  // namespace portico::controller

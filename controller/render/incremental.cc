@@ -1,0 +1,249 @@
+#include "controller/render/incremental.h"
+
+#include <tuple>
+
+#include "controller/render/apiroute.h"
+#include "controller/render/conflicts.h"
+#include "controller/render/ingress.h"
+
+namespace portico::controller {
+
+using nlohmann::json;
+
+bool IncrementalRenderer::OrderKey::operator<(const OrderKey& o) const {
+  return std::tie(created, ns, name, kind) < std::tie(o.created, o.ns, o.name, o.kind);
+}
+
+void IncrementalRenderer::reset() {
+  initialized_ = false;
+  pieces_.clear();
+  ordered_.clear();
+  dependents_.clear();
+  claimants_.clear();
+  previous_ = StoreSnapshot();
+  result_ = RenderResult();
+}
+
+namespace {
+
+// Calls fn(key, before, after) for every key whose object differs (added, removed or a new
+// object) between two maps; nothing when the maps are the same shared map.
+template <class F>
+void diffMaps(const std::shared_ptr<const ObjectMap>& before, const std::shared_ptr<const ObjectMap>& after, F&& fn) {
+  if (before == after) return;
+  auto a = before->begin(), b = after->begin();
+  const ObjectPtr none;
+  while (a != before->end() || b != after->end()) {
+    if (b == after->end() || (a != before->end() && a->first < b->first)) {
+      fn(a->first, a->second, none);
+      ++a;
+    } else if (a == before->end() || b->first < a->first) {
+      fn(b->first, none, b->second);
+      ++b;
+    } else {
+      if (a->second != b->second) fn(a->first, a->second, b->second);
+      ++a;
+      ++b;
+    }
+  }
+}
+
+}  // namespace
+
+std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const StoreSnapshot& snapshot) const {
+  std::set<Identity> dirty;
+  for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
+    diffMaps(previous_.shared(kind), snapshot.shared(kind),
+             [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dirty.emplace(kind, key); });
+  }
+  auto dependentsOf = [&](const std::string& dependency) {
+    if (auto it = dependents_.find(dependency); it != dependents_.end()) dirty.insert(it->second.begin(), it->second.end());
+  };
+  diffMaps(previous_.shared(Kind::Secret), snapshot.shared(Kind::Secret),
+           [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Secret " + key); });
+  diffMaps(previous_.shared(Kind::Service), snapshot.shared(Kind::Service),
+           [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Service " + key); });
+  diffMaps(previous_.shared(Kind::EndpointSlice), snapshot.shared(Kind::EndpointSlice),
+           [&](const std::string&, const ObjectPtr& before, const ObjectPtr& after) {
+             // The Service it belonged to and the one it belongs to now (a relabelled slice).
+             for (const ObjectPtr& slice : {before, after}) {
+               if (!slice) continue;
+               if (auto svc = sliceServiceKey(*slice); !svc.empty()) dependentsOf("Service " + svc);
+             }
+           });
+  diffMaps(previous_.shared(Kind::IngressClass), snapshot.shared(Kind::IngressClass),
+           [&](const std::string& key, const ObjectPtr& before, const ObjectPtr& after) {
+             // Looked up by metadata.name; the key is "/name" for a cluster-scoped object.
+             for (const ObjectPtr& cls : {before, after}) {
+               if (cls) dependentsOf("IngressClass " + metadataString(*cls, "name"));
+             }
+             dependentsOf("IngressClass " + key.substr(key.find('/') + 1));
+           });
+  return dirty;
+}
+
+bool IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>& touchedClaims) {
+  auto it = pieces_.find(id);
+  if (it == pieces_.end()) return false;
+  Piece& piece = it->second;
+  for (const auto& dependency : piece.dependencies) {
+    auto dep = dependents_.find(dependency);
+    if (dep == dependents_.end()) continue;
+    dep->second.erase(id);
+    if (dep->second.empty()) dependents_.erase(dep);
+  }
+  for (const auto& claim : piece.claims) {
+    touchedClaims.insert(claim);
+    auto c = claimants_.find(claim);
+    if (c == claimants_.end()) continue;
+    if (--c->second[piece.order] == 0) c->second.erase(piece.order);
+    if (c->second.empty()) claimants_.erase(c);
+  }
+  const bool tls = piece.output && (!piece.output->part.certificates.empty() ||
+                                    !piece.output->part.httpsRedirectHosts.empty());
+  ordered_.erase(piece.order);
+  pieces_.erase(it);
+  return tls;
+}
+
+bool IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, const ObjectIndex& index,
+                                   const ClassSelector& classes, std::set<std::string>& touchedClaims) {
+  Piece& piece = pieces_[id];
+  piece.object = object;
+  const OrderedObject o = orderedObject(*object);
+  piece.order = OrderKey{o.created, o.ns, o.name, kindName(id.first)};
+  index.recordInto(&piece.dependencies);
+  if (id.first == Kind::APIRoute) {
+    piece.output = renderApiRoute(o, index, classes, options_, piece.diagnostics, nullptr);
+  } else {
+    piece.output = renderIngress(o, index, classes, options_, piece.diagnostics, piece.owned, nullptr);
+  }
+  index.recordInto(nullptr);
+  std::sort(piece.dependencies.begin(), piece.dependencies.end());
+  piece.dependencies.erase(std::unique(piece.dependencies.begin(), piece.dependencies.end()),
+                           piece.dependencies.end());
+  for (const auto& dependency : piece.dependencies) dependents_[dependency].insert(id);
+  if (piece.output) piece.claims = claimsOf(*piece.output);
+  for (const auto& claim : piece.claims) {
+    touchedClaims.insert(claim);
+    ++claimants_[claim][piece.order];
+  }
+  piece.settle = true;
+  ordered_.emplace(piece.order, &piece);
+  ++stats_.rendered;
+  return piece.output && (!piece.output->part.certificates.empty() || !piece.output->part.httpsRedirectHosts.empty());
+}
+
+const RenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
+  stats_ = Stats{};
+  ObjectIndex index(snapshot);
+  ClassSelector classes(index, options_);
+  std::set<Identity> dirty;
+  if (!initialized_ || classes.weAreDefault() != weAreDefault_) {
+    stats_.everything = true;
+    for (const auto& [id, piece] : pieces_) dirty.insert(id);
+    for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
+      for (const auto& [key, object] : snapshot.objects(kind)) dirty.emplace(kind, key);
+    }
+  } else {
+    dirty = changedSince(snapshot);
+  }
+
+  std::set<std::string> touchedClaims;
+  bool tlsChanged = stats_.everything;
+  bool ingressesChanged = stats_.everything;
+  for (const auto& id : dirty) {
+    if (id.first == Kind::Ingress) ingressesChanged = true;
+    tlsChanged = removePiece(id, touchedClaims) || tlsChanged;
+  }
+  for (const auto& id : dirty) {
+    auto it = snapshot.objects(id.first).find(id.second);
+    if (it == snapshot.objects(id.first).end()) continue;
+    tlsChanged = addPiece(id, it->second, index, classes, touchedClaims) || tlsChanged;
+  }
+  // Pieces that share a claim with a changed one may win or lose it now.
+  for (const auto& claim : touchedClaims) {
+    auto c = claimants_.find(claim);
+    if (c == claimants_.end()) continue;
+    for (const auto& [order, count] : c->second) ordered_.at(order)->settle = true;
+  }
+
+  assembleRoutes();
+  if (tlsChanged) assembleCertificates();
+  assembleDiagnostics();
+  if (ingressesChanged) assembleOwned();
+  previous_ = snapshot;
+  weAreDefault_ = classes.weAreDefault();
+  initialized_ = true;
+  return result_;
+}
+
+void IncrementalRenderer::assembleRoutes() {
+  std::vector<proxy::RouteSpec> old = std::move(result_.table.routes);
+  std::vector<proxy::RouteSpec>& routes = result_.table.routes;
+  routes.clear();
+  routes.reserve(old.size() + 16);
+  for (auto& [order, piece] : ordered_) {
+    const size_t offset = routes.size();
+    if (!piece->output) {
+      piece->routes = 0;
+    } else if (piece->settle) {
+      // A working copy of the routes only: certificates are merged separately.
+      ObjectOutput out;
+      out.kind = piece->output->kind;
+      out.ns = piece->output->ns;
+      out.name = piece->output->name;
+      out.part.routes = piece->output->part.routes;
+      out.routeFields = piece->output->routeFields;
+      piece->conflicts.clear();
+      const OrderKey& self = piece->order;
+      settleConflicts(
+          out,
+          [&](const std::string& claim) {
+            const OrderKey& first = claimants_.at(claim).begin()->first;
+            return ClaimOwner{first.kind, first.ns, first.name, first == self};
+          },
+          piece->conflicts);
+      piece->routes = out.part.routes.size();
+      for (auto& route : out.part.routes) routes.push_back(std::move(route));
+      ++stats_.settled;
+    } else {
+      for (size_t i = 0; i < piece->routes; ++i) routes.push_back(std::move(old[piece->offset + i]));
+    }
+    piece->offset = offset;
+    piece->settle = false;
+  }
+}
+
+void IncrementalRenderer::assembleCertificates() {
+  TableBuilder table;
+  for (const auto& [order, piece] : ordered_) {
+    if (!piece->output) continue;
+    for (const auto& cert : piece->output->part.certificates) table.addCertificate(cert);
+    table.addRedirectHosts(piece->output->part.httpsRedirectHosts);
+  }
+  proxy::RouteTableSpec merged = std::move(table).finish();
+  result_.table.certificates = std::move(merged.certificates);
+  result_.table.httpsRedirectHosts = std::move(merged.httpsRedirectHosts);
+}
+
+void IncrementalRenderer::assembleDiagnostics() {
+  auto& out = result_.diagnostics;
+  out.clear();
+  for (const char* kind : {"APIRoute", "Ingress"}) {
+    for (const auto& [order, piece] : ordered_) {
+      if (order.kind == kind) out.insert(out.end(), piece->diagnostics.begin(), piece->diagnostics.end());
+    }
+  }
+  for (const auto& [order, piece] : ordered_) out.insert(out.end(), piece->conflicts.begin(), piece->conflicts.end());
+}
+
+void IncrementalRenderer::assembleOwned() {
+  auto& owned = result_.ownedIngresses;
+  owned.clear();
+  for (const auto& [order, piece] : ordered_) {
+    if (piece->owned) owned.push_back(ObjectRef{order.kind, order.ns, order.name});
+  }
+}
+
+}  // namespace portico::controller
