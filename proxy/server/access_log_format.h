@@ -18,6 +18,9 @@ namespace portico::proxy {
 class LocalTimestamp {
  public:
   void append(std::string& out, std::chrono::system_clock::time_point now);
+  // The same into the line writer the formatters use (access_log_format.cc).
+  template <typename Line>
+  void write(Line& line, std::chrono::system_clock::time_point now);
 
  private:
   std::time_t second_ = std::numeric_limits<std::time_t>::min();

@@ -119,6 +119,27 @@ TEST_SUITE("access_log") {
     }
   }
 
+  TEST_CASE("the text duration rounds like fmt's {:.3f}, half microseconds and huge values included") {
+    AccessRecord r = sample();
+    LocalTimestamp cache;
+    const Clock::time_point now = at(1717400000123);
+    for (std::int64_t ns : std::initializer_list<std::int64_t>{0, 1, 499, 500LL, 501LL, 1500LL, 2500LL, 999999LL, 1000500LL, 1234567500LL,
+                            999999999999499LL, 999999999999500LL, 1000000000000000LL, 1000000000000500LL,
+                            123456789012345678LL, -1LL, -500LL, -1500LL, INT64_MAX, INT64_MIN}) {
+      r.duration = std::chrono::nanoseconds(ns);
+      CHECK_MESSAGE(text(r, now, cache) == legacyText(r, now), ns);
+    }
+    std::mt19937_64 random(7);
+    for (int i = 0; i < 200000; ++i) {
+      // Every magnitude, and a share of exact half microseconds.
+      std::int64_t ns = static_cast<std::int64_t>(random() >> (random() % 64));
+      if (i % 4 == 0) ns = ns / 1000 * 1000 + 500;
+      r.duration = std::chrono::nanoseconds(ns);
+      std::string ours = text(r, now, cache), theirs = legacyText(r, now);
+      if (ours != theirs) REQUIRE_MESSAGE(ours == theirs, ns);
+    }
+  }
+
   TEST_CASE("empty route and upstream, and hostile client fields, print as before") {
     AccessRecord r{"::1", "POST", "/a\"b\\c\r\nFAKE 1.2.3.4 GET", "h\x01\xff\xc3", "", "", "id\xed\xa0\x80\"", 502,
                    0, std::chrono::nanoseconds(987654321)};
