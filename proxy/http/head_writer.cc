@@ -17,19 +17,6 @@ bool safeValue(std::string_view value) {
   return true;
 }
 
-bool inList(const std::vector<std::string>& names, std::string_view name) {
-  for (const auto& n : names)
-    if (iequals(n, name)) return true;
-  return false;
-}
-
-template <class List>
-bool inPairs(const List& pairs, std::string_view name) {
-  for (const auto& [n, v] : pairs)
-    if (iequals(n, name)) return true;
-  return false;
-}
-
 void appendField(std::string& out, std::string_view name, std::string_view value) {
   out += name;
   out += ": ";
@@ -64,13 +51,13 @@ void appendFields(std::string& out, const Fields& peer, const FieldList& own, co
     if (isHopOrFraming(field)) continue;
     const std::string_view name = field.name_string();
     if (underscores == UnderscoreHeaders::Drop && name.find('_') != std::string_view::npos) continue;
-    if (containsName(nominated, name) || containsName(strip, name) || inPairs(own, name) || inList(e.remove, name) ||
-        inPairs(e.set, name))
+    if (containsName(nominated, name) || containsName(strip, name) || containsName(own, name) || containsName(e.remove, name) ||
+        containsName(e.set, name))
       continue;
     appendField(out, name, field.value());
   }
   for (const auto& [name, value] : own)
-    if (!isHopOrFramingName(name) && safeValue(value) && !inList(e.remove, name) && !inPairs(e.set, name))
+    if (!isHopOrFramingName(name) && safeValue(value) && !containsName(e.remove, name) && !containsName(e.set, name))
       appendField(out, name, value);
   for (const auto& [name, value] : e.set)
     if (!isHopOrFramingName(name) && safeValue(value)) appendField(out, name, value);

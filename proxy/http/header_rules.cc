@@ -73,10 +73,26 @@ bool isHopOrFraming(http::field field) {
   }
 }
 
-bool isHopOrFramingName(std::string_view name) { return isHopOrFraming(http::string_to_field(name)); }
+bool isHopOrFramingName(std::string_view name) {
+  // Only names as long as one of the fields above can be one: most names are decided by
+  // their length, without Beast's field lookup.
+  switch (name.size()) {
+    case 2:   // te
+    case 4:   // host
+    case 6:   // expect
+    case 7:   // trailer, upgrade
+    case 10:  // connection, keep-alive
+    case 14:  // content-length, http2-settings
+    case 16:  // proxy-connection
+    case 17:  // transfer-encoding
+      return isHopOrFraming(http::string_to_field(name));
+    default:
+      return false;
+  }
+}
 
 std::vector<std::string_view> connectionOptions(const Fields& fields) {
-  std::vector<std::string_view> names;
+  std::vector<std::string_view> names;  // empty in the usual case: no allocation
   for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection;
        ++it)
     for (auto token : http::token_list{it->value()}) names.push_back(token);
@@ -92,12 +108,6 @@ std::string joinedValues(const Fields& fields, std::string_view name) {
     out += value;
   }
   return out;
-}
-
-bool containsName(const std::vector<std::string_view>& names, std::string_view name) {
-  for (auto n : names)
-    if (iequals(n, name)) return true;
-  return false;
 }
 
 }  // namespace portico::proxy::http1

@@ -8,6 +8,8 @@
 // fields that are neither framing, Host, nor set by Portico.
 #pragma once
 
+#include <boost/beast/core/string.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -64,7 +66,17 @@ struct AnnouncedFraming {
 // (X-Forwarded-For over several lines is one list). Empty when absent.
 [[nodiscard]] std::string joinedValues(const Fields& fields, std::string_view name);
 
-// Case-insensitive membership in a small list of names.
-[[nodiscard]] bool containsName(const std::vector<std::string_view>& names, std::string_view name);
+// Case-insensitive membership in a small list of names (strings or string_views), or of
+// the names of (name, value) pairs.
+template <class List>
+[[nodiscard]] bool containsName(const List& names, std::string_view name) {
+  for (const auto& entry : names) {
+    std::string_view n;
+    if constexpr (requires { entry.first; }) n = entry.first;
+    else n = entry;
+    if (n.size() == name.size() && boost::beast::iequals(n, name)) return true;
+  }
+  return false;
+}
 
 }  // namespace portico::proxy::http1

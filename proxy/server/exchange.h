@@ -3,6 +3,7 @@
 //   client_connection  accept, TLS, keep-alive loop, deadlines, drain; reads the header
 //   request_stream     admission, routing, body limit, filters, balancing, upstream plan
 //   filter_chain       the route's policies as filters, each able to suspend the request
+//                      (FilterChain, filter_chain.h)
 //   upstream_exchange  pick, breakers, connect, retries, per-try timeouts
 //   response_relay     the response back (or a tunnel after 101)
 //   local_reply        answers Portico gives itself
@@ -76,9 +77,6 @@ struct Exchange {
 // request_stream.cc: routes and proxies one request whose header has been read. Returns
 // whether the connection may serve another.
 boost::asio::awaitable<bool> serveRequest(Exchange& ex);
-
-// filter_chain.cc: the route's policies in order; status 0 means go on.
-boost::asio::awaitable<policy::Verdict> runFilters(Exchange& ex, const RequestView& view);
 
 // upstream_exchange.cc: sends the request to `pick` (retrying elsewhere as the route
 // allows) and relays the answer. Returns whether the client connection may go on.

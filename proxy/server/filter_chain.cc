@@ -92,33 +92,45 @@ const CorsFilter kCors;
 const AuthenticationFilter kAuthentication;
 const RedirectFilter kRedirect;
 
+const std::array<const Filter*, 6>& chain() {
+  static const std::array<const Filter*, 6> filters{&kIpRules, &kCors, &kAuthentication, &externalAuthFilter(),
+                                                    &rateLimitFilter(), &kRedirect};
+  return filters;
+}
+
 }  // namespace
 
-net::awaitable<policy::Verdict> runFilters(Exchange& ex, const RequestView& view) {
-  const policy::RoutePolicies& policies = *ex.runtime->policies;
-  const std::array<const Filter*, 6> chain{&kIpRules, &kCors, &kAuthentication, &externalAuthFilter(),
-                                           &rateLimitFilter(), &kRedirect};
-  // Policy filters are skipped together when the route has none (the common case).
-  const size_t first = policies.empty() ? chain.size() - 1 : 0;
-  FilterContext ctx(ex, view, policies);
-  policy::Verdict verdict;
-  for (size_t i = first; i < chain.size() && verdict; ++i) {
-    switch (chain[i]->onRequest(ctx)) {
+FilterChain::FilterChain(Exchange& ex, const RequestView& view)
+    : ctx_(ex, view, *ex.runtime->policies),
+      // The policy filters are skipped together when the route has none (the usual case).
+      next_(ctx_.policies.empty() ? chain().size() - 1 : 0) {}
+
+std::optional<policy::Verdict> FilterChain::run() {
+  while (next_ < chain().size()) {
+    switch (chain()[next_++]->onRequest(ctx_)) {
       case FilterStatus::Continue:
         break;
       case FilterStatus::Refuse:
-        verdict = std::move(ctx.verdict);
-        break;
+        return done(std::move(ctx_.verdict));
       case FilterStatus::Suspend:
-        verdict = co_await ctx.suspended();
-        break;
+        return std::nullopt;
     }
   }
+  return done({});
+}
+
+std::optional<policy::Verdict> FilterChain::resume(policy::Verdict verdict) {
+  if (!verdict) return done(std::move(verdict));
+  return run();
+}
+
+std::optional<policy::Verdict> FilterChain::done(policy::Verdict verdict) {
   // CORS and RateLimit-* go on whatever the client gets, a refusal too, so that a browser
   // script can read why it was refused.
+  Exchange& ex = ctx_.ex;
   for (auto& header : ex.admission.responseHeaders) ex.responseHeaders.push_back(std::move(header));
   ex.admission.responseHeaders.clear();
-  co_return verdict;
+  return verdict;
 }
 
 }  // namespace portico::proxy

@@ -2,8 +2,8 @@
 // thread. A filter answers at once (go on, or refuse with a verdict), or suspends the
 // request: it starts an asynchronous step (an external-auth call, a Redis round trip) and
 // resumes the chain later through FilterContext::resume. Only that request waits; the
-// worker serves everything else meanwhile. A chain that never suspends allocates nothing
-// but its coroutine frame; a suspension costs one small allocation.
+// worker serves everything else meanwhile. A chain that never suspends is a plain loop (no
+// coroutine frame, no allocation); a suspension costs one small allocation.
 //
 // Order: IP rules, CORS, authentication (API key, Basic, JWT), external auth, rate limit,
 // the route's redirect. Internal to the proxy.
@@ -53,6 +53,27 @@ class Filter {
  public:
   virtual ~Filter() = default;
   virtual FilterStatus onRequest(FilterContext& ctx) const = 0;
+};
+
+// One run of the chain for one request:
+//   FilterChain chain(ex, view);
+//   auto verdict = chain.run();
+//   while (!verdict) verdict = chain.resume(co_await chain.context().suspended());
+// A verdict with status 0 lets the request through. Either way, the response headers the
+// filters collected (CORS, RateLimit-*) are moved to the exchange.
+class FilterChain {
+ public:
+  FilterChain(Exchange& ex, const RequestView& view);
+  // Runs the filters from where it stands; nullopt when one suspended the request.
+  std::optional<policy::Verdict> run();
+  // The suspended filter's verdict: a refusal ends the chain, otherwise it goes on.
+  std::optional<policy::Verdict> resume(policy::Verdict verdict);
+  FilterContext& context() { return ctx_; }
+
+ private:
+  std::optional<policy::Verdict> done(policy::Verdict verdict);
+  FilterContext ctx_;
+  size_t next_;
 };
 
 // Filters of their own file (ext_auth_filter.cc, rate_limit_filter.cc).

@@ -14,6 +14,7 @@
 #include "proxy/router/query.h"
 #include "proxy/server/client_connection.h"
 #include "proxy/server/exchange.h"
+#include "proxy/server/filter_chain.h"
 #include "proxy/server/http_errors.h"
 
 namespace portico::proxy {
@@ -139,9 +140,12 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
   ex.forwarding.forwardedFor = http1::joinedValues(req, "x-forwarded-for");
   ex.clientAddress = worker.gateway().clientAddress(ex.conn.clientIp, ex.forwarding.forwardedFor);
   if (!ex.runtime->policies) co_return co_await reply(ex, 503, "this route's policies failed to load", keepAlive);
-  if (policy::Verdict verdict = co_await runFilters(ex, view); !verdict) {
-    for (auto& header : verdict.replyHeaders) ex.responseHeaders.push_back(std::move(header));
-    co_return co_await reply(ex, verdict.status, verdict.message, keepAlive);
+  FilterChain filters(ex, view);
+  std::optional<policy::Verdict> verdict = filters.run();
+  while (!verdict) verdict = filters.resume(co_await filters.context().suspended());
+  if (!*verdict) {
+    for (auto& header : verdict->replyHeaders) ex.responseHeaders.push_back(std::move(header));
+    co_return co_await reply(ex, verdict->status, verdict->message, keepAlive);
   }
 
   const PickRequest pickRequest = pickRequestFor(route->spec, ex, req);
