@@ -227,6 +227,7 @@ void IncrementalRenderer::assembleCertificates() {
   result_.table.httpsRedirectHosts = std::move(merged.httpsRedirectHosts);
 }
 
+// Diagnostics in the full render's order, and the routed APIRoutes.
 void IncrementalRenderer::assembleDiagnostics() {
   auto& out = result_.diagnostics;
   out.clear();
@@ -235,7 +236,12 @@ void IncrementalRenderer::assembleDiagnostics() {
       if (order.kind == kind) out.insert(out.end(), piece->diagnostics.begin(), piece->diagnostics.end());
     }
   }
-  for (const auto& [order, piece] : ordered_) out.insert(out.end(), piece->conflicts.begin(), piece->conflicts.end());
+  auto& routed = result_.routedAPIRoutes;
+  routed.clear();
+  for (const auto& [order, piece] : ordered_) {
+    out.insert(out.end(), piece->conflicts.begin(), piece->conflicts.end());
+    if (piece->routes > 0 && order.kind == "APIRoute") routed.push_back(ObjectRef{order.kind, order.ns, order.name});
+  }
 }
 
 void IncrementalRenderer::assembleOwned() {

@@ -66,6 +66,8 @@ RenderResult renderAll(const std::vector<const nlohmann::json*>& apiRoutes,
   resolveConflicts(outputs, result.diagnostics);
   TableBuilder table;
   for (auto& out : outputs) {
+    if (out.kind == "APIRoute" && !out.part.routes.empty())
+      result.routedAPIRoutes.push_back(ObjectRef{out.kind, out.ns, out.name});
     for (auto& route : out.part.routes) table.addRoute(std::move(route));
     for (auto& cert : out.part.certificates) table.addCertificate(std::move(cert));
     table.addRedirectHosts(out.part.httpsRedirectHosts);

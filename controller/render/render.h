@@ -44,6 +44,8 @@ struct RenderResult {
   // partly, or lost all its paths to conflicts), oldest first: the Ingresses whose
   // status.loadBalancer the status writer sets. Kind "Ingress".
   std::vector<ObjectRef> ownedIngresses;
+  // Every APIRoute with at least one route in the table (after conflicts), oldest first.
+  std::vector<ObjectRef> routedAPIRoutes;
 };
 
 // Class: an object is ours if its ingressClassName names an IngressClass whose

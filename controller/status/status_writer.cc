@@ -144,11 +144,7 @@ StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& r
   // reads them without a copy.
   input.snapshot = snapshot;
   std::set<std::string> routed;
-  for (const auto& route : result.table.routes) {
-    const size_t first = route.name.find('/');
-    const size_t second = first == std::string::npos ? first : route.name.find('/', first + 1);
-    if (second != std::string::npos) routed.insert(route.name.substr(0, second));
-  }
+  for (const auto& ref : result.routedAPIRoutes) routed.insert(ref.ns + "/" + ref.name);
   input.routedAPIRoutes = std::move(routed);
   input.ownedIngresses = std::move(ownedIngresses);
   return input;
@@ -373,35 +369,53 @@ void StatusWriter::writeAPIRoutes(const StatusInput& input, StatusPassResult& re
     const bool routed = !input.routedAPIRoutes || input.routedAPIRoutes->count(key) > 0;
     static const std::vector<const Diagnostic*> none;
     auto it = byObject.find(key);
-    patchAPIRoute(route, it == byObject.end() ? none : it->second, input.programmed, routed, result);
+    const auto& diags = it == byObject.end() ? none : it->second;
+    // The same shared object with the same findings as a pass that already settled it: its
+    // conditions are what that pass left them (a change of either gives a new object or new
+    // findings). Skipping keeps a pass over thousands of APIRoutes cheap during edits.
+    std::string findings;
+    for (const Diagnostic* d : diags) findings.append(d->condition).append("\n").append(d->reason).append("\n").append(d->message).append("\n");
+    if (auto s = settledRoutes_.find(key); s != settledRoutes_.end() && s->second.object == shared &&
+        s->second.published == input.programmed && s->second.routed == routed && s->second.findings == findings)
+      continue;
+    if (patchAPIRoute(route, diags, input.programmed, routed, result)) {
+      settledRoutes_[key] = Settled{shared, input.programmed, routed, std::move(findings)};
+    } else {
+      settledRoutes_.erase(key);
+    }
     if (result.notLeader) return;
   }
   for (auto it = writtenRoutes_.begin(); it != writtenRoutes_.end();) {
     it = present.count(it->first) ? std::next(it) : writtenRoutes_.erase(it);
   }
+  for (auto it = settledRoutes_.begin(); it != settledRoutes_.end();) {
+    it = present.count(it->first) ? std::next(it) : settledRoutes_.erase(it);
+  }
 }
 
-void StatusWriter::patchAPIRoute(const json& original, const std::vector<const Diagnostic*>& diags, bool published,
+bool StatusWriter::patchAPIRoute(const json& original, const std::vector<const Diagnostic*>& diags, bool published,
                                  bool routed, StatusPassResult& result) {
-  json object = original;
-  const std::string key = keyOf(object);
+  // The object as rendered, or after a 409 the re-read one (only then a copy of our own).
+  const json* current = &original;
+  json reread;
+  const std::string key = keyOf(original);
   const json& meta0 = metadataOf(original);
   const json rendered = generationOf(original);  // what the conditions report, even after a re-read
   const std::string path = "/apis/portico.dev/v1alpha1/namespaces/" + str(meta0, "namespace") + "/apiroutes/" +
                            str(meta0, "name");
   for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-    const json desired = computeAPIRouteConditions(object, diags, published, routed, now(), rendered);
-    if (!conditionsDiffer(conditionsOf(object), desired)) return;
-    if (alreadyWritten(writtenRoutes_, key, object, desired, true)) return;
-    if (!leaderCheck(result)) return;
-    const json& meta = metadataOf(object);
+    const json desired = computeAPIRouteConditions(*current, diags, published, routed, now(), rendered);
+    if (!conditionsDiffer(conditionsOf(*current), desired)) return true;
+    if (alreadyWritten(writtenRoutes_, key, *current, desired, true)) return true;
+    if (!leaderCheck(result)) return false;
+    const json& meta = metadataOf(*current);
     json patch = {{"status", {{"conditions", desired}}}};
     // No precondition by default: observedGeneration says which spec the conditions are
     // about, so a spec edit meanwhile cannot make them wrong, only one generation behind.
     // A precondition would lose every write to the next edit during a stream of edits.
     // Another writer's conditions are the exception: the merge patch replaces the whole
     // list, so then a concurrent change of theirs must 409 rather than be overwritten.
-    const bool precondition = hasForeignConditions(conditionsOf(object));
+    const bool precondition = hasForeignConditions(conditionsOf(*current));
     if (auto rv = str(meta, "resourceVersion"); precondition && !rv.empty())
       patch["metadata"] = {{"resourceVersion", rv}};
     auto r = client_.request("PATCH", path + "/status", patch.dump(), "application/merge-patch+json");
@@ -409,29 +423,30 @@ void StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
       ++result.writes;
       writtenRoutes_[key] = Written{str(meta, "uid"), str(meta, "resourceVersion"), desired};
       spdlog::debug("status: APIRoute {} conditions updated (generation {})", key, rendered.dump());
-      return;
+      return true;
     }
     if (r && r->status == 404) {
       spdlog::debug("status: APIRoute {} is gone; dropping its status", key);
       writtenRoutes_.erase(key);
-      return;
+      return false;
     }
     if (r && r->status == 409) {
       ++result.conflicts;
       auto fresh = client_.request("GET", path);
-      if (fresh && fresh->status == 404) return;
+      if (fresh && fresh->status == 404) return false;
       if (!fresh || fresh->status != 200) {
         ++result.retryable;
         spdlog::warn("status: re-reading APIRoute {}: {}", key, describe(fresh));
-        return;
+        return false;
       }
       json freshObject = json::parse(fresh->body);
-      if (str(metadataOf(freshObject), "uid") != str(meta0, "uid")) return;  // deleted and re-created
+      if (str(metadataOf(freshObject), "uid") != str(meta0, "uid")) return false;  // deleted and re-created
       // Never move observedGeneration back (a newer leader's write, or ours from a newer render).
       const auto live = programmedGeneration(freshObject);
-      if (live && rendered.is_number_integer() && *live > rendered.get<int64_t>()) return;
+      if (live && rendered.is_number_integer() && *live > rendered.get<int64_t>()) return false;
       spdlog::info("status: APIRoute {} changed meanwhile (409); retrying on the live object", key);
-      object = std::move(freshObject);
+      reread = std::move(freshObject);
+      current = &reread;
       continue;
     }
     if (!r || retryableStatus(r->status)) {
@@ -440,9 +455,10 @@ void StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
     } else {
       spdlog::error("status: APIRoute {} rejected: {}", key, describe(r));
     }
-    return;
+    return false;
   }
   ++result.retryable;  // still conflicting: try again later
+  return false;
 }
 
 std::optional<json> StatusWriter::desiredLoadBalancer(StatusPassResult& result) {

@@ -80,10 +80,8 @@ struct StatusInput {
   std::optional<std::set<std::string>> routedAPIRoutes;
 };
 
-// What the writer needs from one render (the snapshot is shared, not copied); routedAPIRoutes comes from the table's
-// route names ("namespace/object/rule"). Ingress routes share that naming, so an APIRoute
-// with no rule left counts as routed if an Ingress of the same namespace/name has routes;
-// TODO(status): take the list from render once it reports per-object routes.
+// What the writer needs from one render (the snapshot is shared, not copied);
+// routedAPIRoutes is RenderResult::routedAPIRoutes (APIRoutes with a route in the table).
 StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& result, bool published,
                             std::set<std::string> ownedIngresses);
 
@@ -157,7 +155,8 @@ class StatusWriter {
   void writeIngresses(const StatusInput& input, StatusPassResult& result);
   // PATCHes one APIRoute's status (`object` as rendered); on 409 re-reads it and tries
   // again (a few times), always reporting the rendered generation.
-  void patchAPIRoute(const nlohmann::json& object, const std::vector<const Diagnostic*>& diags, bool published,
+  // True when the object needs nothing more for this input (written, or already right).
+  bool patchAPIRoute(const nlohmann::json& object, const std::vector<const Diagnostic*>& diags, bool published,
                      bool routed, StatusPassResult& result);
   std::optional<nlohmann::json> desiredLoadBalancer(StatusPassResult& result);
   // True if `object` is the snapshot a remembered write was computed from and that write
@@ -173,6 +172,15 @@ class StatusWriter {
   EventRecorder events_;
   std::map<std::string, Written> writtenRoutes_;     // "ns/name"
   std::map<std::string, Written> writtenIngresses_;  // "ns/name"
+  // APIRoutes a pass settled, with the input that pass saw: the same shared object and
+  // findings need no new pass (see writeAPIRoutes).
+  struct Settled {
+    ObjectPtr object;
+    bool published = false;
+    bool routed = false;
+    std::string findings;
+  };
+  std::map<std::string, Settled> settledRoutes_;  // "ns/name"
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -2,6 +2,7 @@
 // deletes of every kind render reads, with host conflicts, class changes and invalid
 // objects) through a real ObjectStore; after every step the incremental result must equal the
 // full render byte for byte (table JSON with keys, diagnostics, owned Ingresses).
+#include <chrono>
 #include <random>
 
 #include <doctest/doctest.h>
@@ -170,6 +171,8 @@ class Generator {
 std::string ownedNames(const RenderResult& r) {
   std::string out;
   for (const auto& ref : r.ownedIngresses) out += ref.toString() + ";";
+  out += " routed:";
+  for (const auto& ref : r.routedAPIRoutes) out += ref.toString() + ";";
   return out;
 }
 
@@ -216,6 +219,42 @@ TEST_SUITE("render") {
         REQUIRE(toJson(lists.diagnostics).dump() == toJson(full.diagnostics).dump());
       }
     }
+  }
+
+  // Times are printed, not asserted (a unit test on a busy machine is no benchmark).
+  TEST_CASE("incremental render at 10,000 Ingresses: the first render, then one edit") {
+    RenderOptions options;
+    ObjectStore store;
+    store.upsert(Kind::Service, {{"metadata", {{"namespace", "a"}, {"name", "svc"}}},
+                                 {"spec", {{"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}});
+    auto ingress = [](int i, const std::string& path) {
+      return json{{"metadata", {{"namespace", "a"}, {"name", "ing" + std::to_string(i)}}},
+                  {"spec", {{"ingressClassName", "portico"},
+                            {"rules", {{{"host", "h" + std::to_string(i) + ".example.com"},
+                                        {"http", {{"paths", {{{"path", path}, {"pathType", "Prefix"},
+                                                              {"backend", {{"service", {{"name", "svc"}, {"port", {{"number", 80}}}}}}}}}}}}}}}}}};
+    };
+    std::vector<json> items;
+    for (int i = 0; i < 10000; ++i) items.push_back(ingress(i, "/p"));
+    store.replace(Kind::Ingress, "", std::move(items));
+    IncrementalRenderer r(options);
+    using Clock = std::chrono::steady_clock;
+    auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    auto t0 = Clock::now();
+    r.render(store.snapshot());
+    auto t1 = Clock::now();
+    const RenderResult full = render(store.snapshot(), options);
+    auto t2 = Clock::now();
+    store.upsert(Kind::Ingress, ingress(42, "/edited"));
+    auto t3 = Clock::now();
+    const RenderResult& edited = r.render(store.snapshot());
+    auto t4 = Clock::now();
+    MESSAGE("10,000 Ingresses: first incremental render " << ms(t1 - t0) << " ms, full render " << ms(t2 - t1)
+                                                          << " ms; one edit: store " << ms(t3 - t2) << " ms, render "
+                                                          << ms(t4 - t3) << " ms");
+    CHECK(full.table.routes.size() == 10000);
+    CHECK(r.lastStats().rendered == 1);
+    CHECK(edited.table.routes.size() == 10000);
   }
 
   TEST_CASE("incremental render re-renders the changed object and the objects that use a changed one") {

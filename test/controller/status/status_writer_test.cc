@@ -514,9 +514,7 @@ TEST_SUITE("status") {
     result.diagnostics = {diag("tls", "ResolvedRefs", "InvalidSecret", "bad", "Secret"),
                           diag("flagged", "Accepted", "Conflict", "claimed twice", "Ingress"),
                           diag("web", "Accepted", "Conflict", "claimed twice", "Ingress")};
-    proxy::RouteSpec r;
-    r.name = "shop/orders/read";
-    result.table.routes.push_back(r);
+    result.routedAPIRoutes = {ObjectRef{"APIRoute", "shop", "orders"}};
     const StoreSnapshot shared = StoreSnapshot::fromLists(snap);
     const StatusInput in = makeStatusInput(shared, result, true, {"shop/web"});
     CHECK(in.programmed);
