@@ -1,9 +1,6 @@
 #include "proxy/redis/async_rate_limiter.h"
 
-#include <arpa/inet.h>
 #include <hiredis/async.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +14,7 @@
 
 #include "proxy/policy/redis_gcra.h"
 #include "proxy/redis/asio_event_adapter.h"
+#include "proxy/redis/resolve_once.h"
 
 namespace portico::proxy::redis {
 
@@ -55,31 +53,6 @@ void ignoreSigpipeIfDefault() {
   if (sigaction(SIGPIPE, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
       current.sa_handler == SIG_DFL)
     std::signal(SIGPIPE, SIG_IGN);
-}
-
-// hiredis's async connect does a getaddrinfo of its own on every connect; given a numeric
-// address that never blocks, so names are turned into one here, once.
-std::string resolveOnce(const std::string& host) {
-  unsigned char probe[sizeof(in6_addr)];
-  if (inet_pton(AF_INET, host.c_str(), probe) == 1 || inet_pton(AF_INET6, host.c_str(), probe) == 1) return host;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (rc != 0 || !found) {
-    spdlog::error("rate limit: cannot resolve Redis host {} ({}); global limits use their failure mode", host,
-                  rc != 0 ? gai_strerror(rc) : "no address");
-    return {};
-  }
-  char text[INET6_ADDRSTRLEN] = {};
-  const void* address = found->ai_family == AF_INET6
-                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
-                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
-  inet_ntop(found->ai_family, address, text, sizeof text);
-  freeaddrinfo(found);
-  spdlog::info("rate limit: Redis host {} resolved once to {}", host, text);
-  return text;
 }
 
 }  // namespace
@@ -186,7 +159,7 @@ class AsyncRateLimiter::Impl {
     fallback.swap(fallback_);
     sent.swap(sent_);
     for (std::deque<Pending>* queue : {&fallback, &sent})
-      for (Pending& p : *queue) p.done(unavailable(p));
+      for (Pending& p : *queue) answerLater(std::move(p.done), unavailable(p));
   }
 
   // Redis closed a connection that had served decisions: reconnect now and send what was
@@ -202,7 +175,7 @@ class AsyncRateLimiter::Impl {
     const bool connected = connect();
     for (Pending& p : lost) {
       if (!connected || p.resent) {
-        p.done(unavailable(p));
+        answerLater(std::move(p.done), unavailable(p));
         continue;
       }
       p.resent = true;
@@ -210,7 +183,7 @@ class AsyncRateLimiter::Impl {
       if (send(p, /*eval=*/false)) {
         sent_.push_back(std::move(p));
       } else {
-        p.done(unavailable(p));
+        answerLater(std::move(p.done), unavailable(p));
       }
     }
   }
@@ -306,7 +279,7 @@ class AsyncRateLimiter::Impl {
       if (self->send(p, /*eval=*/true)) {
         self->fallback_.push_back(std::move(p));
       } else {
-        p.done(unavailable(p));
+        self->answerLater(std::move(p.done), unavailable(p));
       }
       return;
     }
@@ -328,10 +301,10 @@ class AsyncRateLimiter::Impl {
     if (gcra::decisionFromReply(reply, p.limit, decision, error)) {
       servedOnLink_ = true;
       markSuccess();
-      p.done(decision);
+      answerLater(std::move(p.done), decision);
     } else {
       markFailure(error);
-      p.done(unavailable(p));
+      answerLater(std::move(p.done), unavailable(p));
     }
   }
 

@@ -15,8 +15,10 @@
 // and answer the decisions first in, first out. Many decisions are in flight at once on
 // the one connection; a burst of decisions issued together is written with one write(2).
 //
-// Answers: `done(decision)` is called exactly once, on the worker thread, never inside
-// decide() itself (an answer known at once is posted to the io_context).
+// Answers: `done(decision)` is called exactly once, on the worker thread, always from a
+// handler posted to the io_context: never inside decide() and never inside hiredis's own
+// callbacks, so `done` may do anything (resume a coroutine, decide again, destroy the
+// limiter). Answers are posted in reply order. `done` must not be empty.
 //   - Redis answered: the GCRA decision.
 //   - Redis could not be asked (down, refused, timed out, error reply, AUTH failed), the
 //     limiter is backing off, or too many decisions are in flight: the spec's failure mode,
@@ -51,10 +53,11 @@
 //     was lost, such a request is counted twice. If the new connection fails too, it is a
 //     failure (backoff).
 //
-// Address: options.host is an IP address, or a name resolved ONCE, with getaddrinfo (which
-// blocks), in the constructor; the first address is used for the limiter's lifetime. A name
-// that does not resolve leaves the limiter failing every connect (logged). Configure an IP
-// address or a name that resolves locally, as for RedisRateLimiter.
+// Address (resolve_once.h): options.host is an IP address, or a name resolved ONCE, with
+// getaddrinfo (which blocks), in the constructor; the first address is used for the
+// limiter's lifetime. A name that does not resolve leaves the limiter failing every connect
+// (logged). Configure an IP address or a name that resolves locally, as for
+// RedisRateLimiter.
 //
 // SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket that Redis
 // closed. The process ignores SIGPIPE (controller/main.cc); so that the limiter is safe in
@@ -62,10 +65,22 @@
 // disposition (process-wide; a handler someone installed is left alone).
 //
 // Costs per decision: one bucket-key string, one EVALSHA formatted into hiredis's output
-// buffer, one entry in a deque; no timer operation, no allocation for a small callback.
+// buffer, one entry in a deque, one post of the answer; no timer operation, no allocation
+// for a small callback.
 //
 // Lifetime: construct, use and destroy on the io_context's thread; destroy it before its
-// io_context, and not from inside one of its own `done` callbacks.
+// io_context.
+//
+// From a coroutine (Boost 1.74; the handler is move-only, which DecisionCallback accepts):
+//   template <class Token>
+//   auto asyncDecide(AsyncRateLimiter& limiter, std::string_view policyId, std::string_view key,
+//                    const RateLimitSpec& spec, Token&& token) {
+//     return boost::asio::async_initiate<Token, void(policy::RateLimitDecision)>(
+//         [&limiter, policyId, key, &spec](auto handler) {
+//           limiter.decide(policyId, key, spec, std::move(handler));
+//         }, token);
+//   }
+//   policy::RateLimitDecision d = co_await asyncDecide(limiter, id, key, spec, use_awaitable);
 #pragma once
 
 #include <chrono>

@@ -18,7 +18,11 @@ using portico::proxy::policy::renderRateLimitHeaders;
 
 namespace {
 
-constexpr auto kSlack = 150ms;  // scheduling noise on a busy 2-core machine
+constexpr auto kSlack = 200ms;  // scheduling noise on a busy 2-core machine (load ~10 seen)
+// The worst lag of a 1 ms timer on the loop. Measured 7-80 ms typically at load 10-12; up to
+// 224 ms when a parallel build starved the whole test process (a few hundred ticks instead
+// of ~2,000). A loop blocked on Redis would lag by a whole command timeout (600 ms).
+constexpr auto kMaxLoopLag = 300ms;
 
 // A listening socket whose accept queue is full, so that a new connection hangs in SYN_SENT
 // (Linux drops the SYN), as with a black-holed Redis address.
@@ -81,7 +85,7 @@ TEST_SUITE("redis_async_failures") {
     for (int i = 0; i < 1000; ++i) answers.issue(limiter, "k", globalSpec(5, 60s, 0, false));
     CHECK(limiter.inFlight() == 0);
     REQUIRE(loop.runUntil([&] { return answers.all(); }));
-    CHECK(millisSince(start) < 200ms);
+    CHECK(millisSince(start).count() < 300);
     CHECK(answers.clean());
     CHECK(answers.unavailableCount() == 1000);
     CHECK(answers.allowedCount() == 0);
@@ -89,10 +93,12 @@ TEST_SUITE("redis_async_failures") {
 
   TEST_CASE("async redis: a Redis that never was there fails fast") {
     Loop loop;
-    AsyncRateLimiter limiter(loop.io, limiterOptions(freePort()));  // nothing listens here
+    auto o = limiterOptions(freePort());  // nothing listens here
+    o.connectTimeout = 1s;                // refused at once, not timed out
+    AsyncRateLimiter limiter(loop.io, o);
     auto start = Clock::now();
     RateLimitDecision d = decideAndWait(loop, limiter, "k", globalSpec(5, 60s, 0, false));
-    CHECK(millisSince(start) < 200ms);
+    CHECK(millisSince(start).count() < 300);
     CHECK(d.unavailable);
     CHECK_FALSE(d.allowed);
     CHECK_FALSE(limiter.healthy());
@@ -156,8 +162,8 @@ TEST_SUITE("redis_async_failures") {
     RedisServer server;
     Loop loop;
     auto o = limiterOptions(server.port());
-    o.commandTimeout = 250ms;
-    o.connectTimeout = 250ms;
+    o.commandTimeout = 600ms;
+    o.connectTimeout = 600ms;
     o.retryInterval = 500ms;
     AsyncRateLimiter limiter(loop.io, o);
     LagProbe probe(loop.io);
@@ -176,23 +182,24 @@ TEST_SUITE("redis_async_failures") {
     CHECK(stalled.clean());
     CHECK(stalled.unavailableCount() == 15);
     CHECK(stalled.allowedCount() == 0);
-    for (size_t i = 0; i < 15; ++i) CHECK(stalled.latency(i) <= o.commandTimeout + kSlack);
-    for (size_t i = 0; i < 5; ++i) CHECK(stalled.latency(i) >= o.commandTimeout - 5ms);
+    for (size_t i = 0; i < 15; ++i) CHECK(stalled.latency(i).count() <= (o.commandTimeout + kSlack).count());
+    for (size_t i = 0; i < 5; ++i) CHECK(stalled.latency(i).count() >= (o.commandTimeout - 5ms).count());
     CHECK(limiter.inFlight() == 0);
     CHECK_FALSE(limiter.healthy());
 
     // Backing off: answered at once.
     auto start = Clock::now();
     CHECK(decideAndWait(loop, limiter, "k", s).unavailable);
-    CHECK(millisSince(start) < 50ms);
+    CHECK(millisSince(start).count() < kMaxLoopLag.count());
 
     // After the backoff, still hung: the kernel accepts the new connection, the decision
     // times out on the command deadline.
     loop.runFor(o.retryInterval + 50ms);
     start = Clock::now();
     CHECK(decideAndWait(loop, limiter, "k", s).unavailable);
-    CHECK(millisSince(start) >= o.commandTimeout - 5ms);
-    CHECK(millisSince(start) <= o.connectTimeout + o.commandTimeout + kSlack);
+    const auto hungConnection = millisSince(start);
+    CHECK(hungConnection.count() >= (o.commandTimeout - 5ms).count());
+    CHECK(hungConnection.count() <= (o.connectTimeout + o.commandTimeout + kSlack).count());
 
     server.resume();
     loop.runFor(o.retryInterval + 50ms);
@@ -202,16 +209,16 @@ TEST_SUITE("redis_async_failures") {
     CHECK(limiter.healthy());
 
     probe.stop();
-    CHECK(probe.ticks() > 500);
-    CHECK(probe.maxLag() < 100ms);
+    CHECK(probe.ticks() > 100);  // it ran
+    CHECK(probe.maxLag().count() < kMaxLoopLag.count());
   }
 
   TEST_CASE("async redis: a connect that hangs is bounded by connectTimeout") {
     FullListener listener;
     Loop loop;
     auto o = limiterOptions(listener.port());
-    o.connectTimeout = 200ms;
-    o.commandTimeout = 800ms;  // so that an answer before it shows the connect deadline
+    o.connectTimeout = 500ms;
+    o.commandTimeout = 1500ms;  // so that an answer before it shows the connect deadline
     AsyncRateLimiter limiter(loop.io, o);
     LagProbe probe(loop.io);
     probe.start();
@@ -220,13 +227,13 @@ TEST_SUITE("redis_async_failures") {
     for (int i = 0; i < 10; ++i) answers.issue(limiter, "k", globalSpec(5, 60s, 0, true));
     REQUIRE(loop.runUntil([&] { return answers.all(); }, 3s));
     const auto took = millisSince(start);
-    CHECK(took >= o.connectTimeout - 5ms);
-    CHECK(took <= o.connectTimeout + kSlack);
+    CHECK(took.count() >= (o.connectTimeout - 5ms).count());
+    CHECK(took.count() <= (o.connectTimeout + kSlack).count());
     CHECK(answers.clean());
     CHECK(answers.unavailableCount() == 10);
     CHECK(answers.allowedCount() == 10);
     CHECK_FALSE(limiter.healthy());
     probe.stop();
-    CHECK(probe.maxLag() < 100ms);
+    CHECK(probe.maxLag().count() < kMaxLoopLag.count());
   }
 }

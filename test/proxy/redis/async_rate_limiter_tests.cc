@@ -6,6 +6,11 @@
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
 
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <memory>
 #include <string>
 
@@ -30,6 +35,15 @@ int connectedClients(const RedisServer& server) {
   size_t at = info.find(field);
   REQUIRE(at != std::string::npos);
   return std::stoi(info.substr(at + field.size()));
+}
+
+// The recipe of the header's "From a coroutine" paragraph.
+template <class Token>
+auto asyncDecide(AsyncRateLimiter& limiter, std::string_view policyId, std::string_view key, const RateLimitSpec& spec,
+                 Token&& token) {
+  return boost::asio::async_initiate<Token, void(RateLimitDecision)>(
+      [&limiter, policyId, key, &spec](auto handler) { limiter.decide(policyId, key, spec, std::move(handler)); },
+      token);
 }
 
 }  // namespace
@@ -184,6 +198,46 @@ TEST_SUITE("redis_async") {
       CHECK(answers.at(i).unavailable);
       CHECK(answers.at(i).allowed == (i % 2 == 0));
     }
+  }
+
+  TEST_CASE("async redis: a done callback may destroy the limiter") {
+    RedisServer server;
+    Loop loop;
+    auto limiter = std::make_unique<AsyncRateLimiter>(loop.io, limiterOptions(server.port()));
+    int answered = 0;
+    for (int i = 0; i < 5; ++i)
+      limiter->decide("route", "k", globalSpec(100, 60s), [&](RateLimitDecision d) {
+        // The others were answered already (replies read in one go) or, still in flight,
+        // get the failure mode from the destructor: either way exactly once.
+        if (++answered == 1) CHECK_FALSE(d.unavailable);
+        limiter.reset();
+      });
+    REQUIRE(loop.runUntil([&] { return answered == 5; }));
+    loop.runFor(50ms);
+    CHECK(answered == 5);
+    CHECK_FALSE(limiter);
+  }
+
+  TEST_CASE("async redis: usable from a coroutine through async_initiate (use_awaitable)") {
+    RedisServer server;
+    Loop loop;
+    AsyncRateLimiter limiter(loop.io, limiterOptions(server.port()));
+    const RateLimitSpec spec = globalSpec(3, 60s);
+    int allowed = 0;
+    int unavailable = 0;
+    bool finished = false;
+    auto body = [&]() -> boost::asio::awaitable<void> {
+      for (int i = 0; i < 5; ++i) {
+        RateLimitDecision d = co_await asyncDecide(limiter, "route", "coroutine", spec, boost::asio::use_awaitable);
+        allowed += d.allowed ? 1 : 0;
+        unavailable += d.unavailable ? 1 : 0;
+      }
+      finished = true;
+    };
+    boost::asio::co_spawn(loop.io, body, boost::asio::detached);
+    REQUIRE(loop.runUntil([&] { return finished; }));
+    CHECK(allowed == 3);
+    CHECK(unavailable == 0);
   }
 
   TEST_CASE("async redis: requests == 0 denies without asking Redis, still not synchronously") {

@@ -107,7 +107,8 @@ struct Answers {
     return std::chrono::duration_cast<std::chrono::milliseconds>(answeredAt[index] - issuedAt[index]);
   }
   int allowedCount() const {
-    return static_cast<int>(std::count_if(decisions.begin(), decisions.end(), [](const auto& d) { return d && d->allowed; }));
+    return static_cast<int>(
+        std::count_if(decisions.begin(), decisions.end(), [](const auto& d) { return d && d->allowed; }));
   }
   int unavailableCount() const {
     return static_cast<int>(
