@@ -92,7 +92,7 @@ class FileTableSource {
     const auto started = std::chrono::steady_clock::now();
     auto spec = loader_.render(text);
     if (!spec) return spec.error();
-    auto table = proxy::RouteTable::build(std::move(*spec), publisher_.version() + 1);
+    auto table = proxy::RouteTable::build(std::move(*spec), publisher_.version() + 1, publisher_.current().get());
     if (!table) return makeError(path_ + ": " + table.error().message);
     const auto version = (*table)->version();
     const auto routes = (*table)->routes().size();

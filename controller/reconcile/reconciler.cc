@@ -68,7 +68,9 @@ void Reconciler::reconcileOnce() {
   }
   const RenderResult& result = *rendered;
   const size_t routes = result.table.routes.size();
-  auto table = proxy::RouteTable::build(result.table, publisher_.version() + 1);
+  // From the published table: unchanged routes keep their spec objects, and the workers
+  // their runtime (a swap then costs in proportion to the change).
+  auto table = proxy::RouteTable::build(result.table, publisher_.version() + 1, publisher_.current().get());
   bool published = false;
   if (!table) {
     // render validates what build checks; reaching this is a render bug, so the last

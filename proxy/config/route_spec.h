@@ -1,6 +1,10 @@
 // The routing configuration as plain values: what the controller's render produces and
 // what RouteTable::build compiles into lookup structures. No Kubernetes types here; the
 // controller maps Ingress and APIRoute objects onto these.
+//
+// Every struct has a defaulted operator==: RouteTable::build keeps a route's previous spec
+// object (and with it the proxy's runtime for the route) only when the new spec compares
+// equal, so a field added later takes part in that test without anyone remembering to.
 #pragma once
 
 #include <chrono>
@@ -30,6 +34,7 @@ enum class HashSource { ClientIP, Header, Cookie, Query, Path };
 struct HashKeySpec {
   HashSource source = HashSource::ClientIP;
   std::string name;
+  bool operator==(const HashKeySpec&) const = default;
 };
 
 // Cookie-based stickiness: Portico sets `cookieName` to an opaque endpoint id on the first
@@ -37,17 +42,20 @@ struct HashKeySpec {
 struct SessionAffinitySpec {
   std::string cookieName = "portico-affinity";
   Millis ttl{0};  // 0: a session cookie
+  bool operator==(const SessionAffinitySpec&) const = default;
 };
 
 struct HeaderMatch {
   std::string name;  // case-insensitive
   HeaderMatchType type = HeaderMatchType::Exact;
   std::string value;
+  bool operator==(const HeaderMatch&) const = default;
 };
 
 struct QueryMatch {
   std::string name;  // case-sensitive, compared after percent-decoding
   std::string value;
+  bool operator==(const QueryMatch&) const = default;
 };
 
 // One network address of a backend. Runtime state (health, pools) is keyed by address().
@@ -65,6 +73,7 @@ struct BackendSpec {
   uint32_t weight = 1;
   bool tls = false;  // https:// upstream
   std::vector<EndpointSpec> endpoints;
+  bool operator==(const BackendSpec&) const = default;
 };
 
 struct HeaderEdits {
@@ -72,12 +81,14 @@ struct HeaderEdits {
   std::vector<std::pair<std::string, std::string>> add;  // appends a value
   std::vector<std::string> remove;
   bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+  bool operator==(const HeaderEdits&) const = default;
 };
 
 struct Timeouts {
   Millis connect{5000};
   Millis request{60000};  // whole exchange, every retry included: request headers sent to response complete
   Millis idle{60000};     // upstream keep-alive connection idle time in the pool
+  bool operator==(const Timeouts&) const = default;
 };
 
 // Retries go to another endpoint when one exists. Requests with a body are never retried
@@ -98,6 +109,7 @@ struct RetrySpec {
   // for the route (process-wide), but `minRetriesInFlight` are always allowed.
   uint32_t budgetPercent = 20;
   uint32_t minRetriesInFlight = 3;
+  bool operator==(const RetrySpec&) const = default;
 };
 
 // Active HTTP health checks, run once per process for every endpoint of the rule's backends.
@@ -118,6 +130,7 @@ struct OutlierDetectionSpec {
   Millis baseEjectionTime{30000};           // grows linearly with the number of ejections
   Millis maxEjectionTime{300000};
   uint32_t maxEjectionPercent = 50;  // at most this share of a backend's endpoints ejected
+  bool operator==(const OutlierDetectionSpec&) const = default;
 };
 
 // Per backend (process-wide counters); 0 means unlimited. Overflow answers 503 at once
@@ -127,6 +140,7 @@ struct CircuitBreakerSpec {
   uint32_t maxPendingRequests = 0;  // requests waiting for a new connection
   uint32_t maxRequests = 0;         // requests in flight
   bool empty() const { return !maxConnections && !maxPendingRequests && !maxRequests; }
+  bool operator==(const CircuitBreakerSpec&) const = default;
 };
 
 // ---- gateway policies -------------------------------------------------------------
@@ -136,12 +150,14 @@ struct ApiKeyAuthSpec {
   std::string query;   // query parameter carrying the key; empty when `header` is used
   std::vector<std::pair<std::string, std::string>> keys;  // consumer name, key
   std::string consumerHeader = "X-Consumer";  // set upstream to the consumer name
+  bool operator==(const ApiKeyAuthSpec&) const = default;
 };
 
 struct BasicAuthSpec {
   std::string realm = "portico";
   std::string htpasswd;  // "user:hash" lines; bcrypt ($2y$/$2b$/$2a$) or SHA-crypt ($5$/$6$)
   std::string userHeader = "X-Consumer";  // set upstream to the user name
+  bool operator==(const BasicAuthSpec&) const = default;
 };
 
 struct JwtAuthSpec {
@@ -152,6 +168,7 @@ struct JwtAuthSpec {
   std::vector<std::pair<std::string, std::string>> forwardClaims;  // claim, header
   Millis leeway{30000};  // clock skew allowed on exp and nbf
   Millis jwksRefreshInterval{300000};
+  bool operator==(const JwtAuthSpec&) const = default;
 };
 
 struct ExternalAuthSpec {
@@ -160,6 +177,7 @@ struct ExternalAuthSpec {
   std::vector<std::string> forwardHeaders;   // copied to the authorization request
   std::vector<std::string> upstreamHeaders;  // copied from its 2xx answer onto the request
   bool failOpen = false;  // auth service unreachable or timed out: allow instead of 503
+  bool operator==(const ExternalAuthSpec&) const = default;
 };
 
 struct AuthSpec {  // at most one method set
@@ -168,6 +186,7 @@ struct AuthSpec {  // at most one method set
   std::optional<JwtAuthSpec> jwt;
   std::optional<ExternalAuthSpec> external;
   bool empty() const { return !apiKey && !basic && !jwt && !external; }
+  bool operator==(const AuthSpec&) const = default;
 };
 
 enum class RateLimitKey { ClientIP, Consumer, Header, Claim };
@@ -180,6 +199,7 @@ struct RateLimitSpec {
   std::string keyName;  // header or claim name
   bool global = false;  // shared by every replica through Redis
   bool failOpen = true;  // global mode: Redis unreachable → allow (true) or 503 (false)
+  bool operator==(const RateLimitSpec&) const = default;
 };
 
 struct CorsSpec {
@@ -189,6 +209,7 @@ struct CorsSpec {
   std::vector<std::string> exposeHeaders;
   bool allowCredentials = false;
   std::optional<std::chrono::seconds> maxAge;
+  bool operator==(const CorsSpec&) const = default;
 };
 
 // CIDRs or single addresses, IPv4 and IPv6. A client matching `deny` gets 403; with a
@@ -197,6 +218,7 @@ struct IpRulesSpec {
   std::vector<std::string> allow;
   std::vector<std::string> deny;
   bool empty() const { return allow.empty() && deny.empty(); }
+  bool operator==(const IpRulesSpec&) const = default;
 };
 
 // Answered by Portico instead of proxying; unset parts keep the request's own.
@@ -206,11 +228,13 @@ struct RedirectSpec {
   std::optional<uint16_t> port;
   std::optional<std::string> path;
   unsigned status = 302;  // 301, 302, 303, 307 or 308
+  bool operator==(const RedirectSpec&) const = default;
 };
 
 struct RegexRewriteSpec {
   std::string pattern;       // RE2, applied to the normalized path
   std::string substitution;  // \1 style groups
+  bool operator==(const RegexRewriteSpec&) const = default;
 };
 
 struct RouteSpec {
@@ -247,6 +271,7 @@ struct RouteSpec {
   HeaderEdits requestHeaders;
   HeaderEdits responseHeaders;
   uint64_t maxRequestBodyBytes = 0;  // 0 = the listener default
+  bool operator==(const RouteSpec&) const = default;
 };
 
 // A certificate and key in PEM (the kubernetes.io/tls Secret shape), served for `hosts`
@@ -257,6 +282,7 @@ struct CertificateSpec {
   std::string certificatePem;
   std::string privateKeyPem;
   bool isDefault = false;
+  bool operator==(const CertificateSpec&) const = default;
 };
 
 // Hosts whose plain-HTTP requests are answered with 308 to https.

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+#include <unordered_map>
+
 #include "proxy/router/host_set.h"
 #include "proxy/router/route_index.h"
 
@@ -146,7 +149,45 @@ json routeJson(const Route& route) {
 
 }  // namespace
 
-Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64_t version) {
+// Finds, for each new route, the previous table's route of the same name if its spec is
+// equal, and hands each previous route out at most once (so no two routes of the new
+// table share a spec object, even with duplicate names). Tables are usually rebuilt in the
+// same order, so the route at the same position is tried first; a name map is built only
+// when that guess fails.
+class RouteTable::PreviousRoutes {
+ public:
+  explicit PreviousRoutes(const RouteTable* previous) : previous_(previous) {
+    if (previous_) taken_.assign(previous_->routes_.size(), false);
+  }
+
+  // The previous index whose spec object `route` (hosts already lower case) can take over,
+  // or kNoPrevious.
+  size_t take(const RouteSpec& route, size_t position) {
+    if (!previous_) return Route::kNoPrevious;
+    const std::vector<Route>& routes = previous_->routes_;
+    size_t j = Route::kNoPrevious;
+    if (position < routes.size() && routes[position].spec.name == route.name) {
+      j = position;
+    } else {
+      if (byName_.empty()) {
+        byName_.reserve(routes.size());
+        for (const Route& r : routes) byName_.emplace(r.spec.name, r.index);  // the first of a name wins
+      }
+      if (auto it = byName_.find(route.name); it != byName_.end()) j = it->second;
+    }
+    if (j == Route::kNoPrevious || taken_[j] || !(routes[j].spec == route)) return Route::kNoPrevious;
+    taken_[j] = true;
+    return j;
+  }
+
+ private:
+  const RouteTable* previous_;
+  std::vector<bool> taken_;
+  std::unordered_map<std::string_view, size_t> byName_;
+};
+
+Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64_t version,
+                                                     const RouteTable* previous) {
   for (const CertificateSpec& certificate : spec.certificates) {
     if (certificate.certificatePem.empty()) {
       return makeError("certificate \"" + certificate.name + "\": certificatePem: empty");
@@ -158,15 +199,26 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64
 
   std::shared_ptr<RouteTable> table(new RouteTable());
   table->version_ = version;
+  table->previousVersion_ = previous ? previous->version() : 0;
+  PreviousRoutes before(previous);
   table->routes_.reserve(spec.routes.size());
   for (size_t i = 0; i < spec.routes.size(); ++i) {
     RouteSpec& route = spec.routes[i];
     lowerAll(route.hosts);  // the request's host is lower case; compare like with like
-    table->routes_.push_back(Route{std::move(route), i});
+    const size_t j = before.take(route, i);
+    if (j != Route::kNoPrevious) {
+      table->routes_.emplace_back(previous->routes_[j].sharedSpec(), i, j);
+    } else {
+      table->routes_.emplace_back(std::make_shared<const RouteSpec>(std::move(route)), i, Route::kNoPrevious);
+    }
   }
   for (CertificateSpec& certificate : spec.certificates) lowerAll(certificate.hosts);
   lowerAll(spec.httpsRedirectHosts);
-  table->certificates_ = std::move(spec.certificates);
+  if (previous && previous->certificates() == spec.certificates) {
+    table->certificates_ = previous->certificates_;
+  } else {
+    table->certificates_ = std::make_shared<const std::vector<CertificateSpec>>(std::move(spec.certificates));
+  }
   table->httpsRedirectHosts_ = std::move(spec.httpsRedirectHosts);
 
   Expected<std::unique_ptr<RouteIndex>> index =
@@ -191,7 +243,7 @@ std::string RouteTable::toJson() const {
   json routes = json::array();
   for (const Route& route : routes_) routes.push_back(routeJson(route));
   json certificates = json::array();
-  for (const CertificateSpec& c : certificates_) {
+  for (const CertificateSpec& c : *certificates_) {
     // Never the PEMs: /routes is for operators, the private key is not.
     certificates.push_back({{"name", c.name}, {"hosts", c.hosts}, {"isDefault", c.isDefault}});
   }

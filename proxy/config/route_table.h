@@ -32,20 +32,51 @@ class RequestView {
 
 class RouteIndex;  // proxy/router: the compiled lookup structures
 
+using RouteSpecConstSharedPtr = std::shared_ptr<const RouteSpec>;
+
 // A route as the proxy uses it: the spec plus its position in the table.
+//
+// The spec is an immutable object shared between table versions: RouteTable::build gives a
+// route that did not change the previous table's spec object. So the address &spec says
+// "unchanged since" in O(1), and what the proxy built on a spec (balancers, compiled
+// policies, which point into it) stays valid in every table that still holds it. Within
+// one table no two routes share a spec object.
 struct Route {
-  RouteSpec spec;
+  static constexpr size_t kNoPrevious = static_cast<size_t>(-1);
+
+  Route(RouteSpecConstSharedPtr shared, size_t index, size_t previousIndex)
+      : spec(*shared), index(index), previousIndex(previousIndex), shared_(std::move(shared)) {}
+
+  const RouteSpec& spec;  // *sharedSpec()
   size_t index = 0;  // position in RouteTable::routes(); stable for one table only
+  // Position in the table of version RouteTable::previousVersion() of the route holding
+  // the same spec object, or kNoPrevious: the route is new or changed since that table.
+  size_t previousIndex = kNoPrevious;
+
+  // Keeps the spec alive for whatever points into it beyond this table's life.
+  const RouteSpecConstSharedPtr& sharedSpec() const { return shared_; }
+
+ private:
+  RouteSpecConstSharedPtr shared_;
 };
 
 class RouteTable;
 using RouteTableConstSharedPtr = std::shared_ptr<const RouteTable>;
+using CertificateListConstSharedPtr = std::shared_ptr<const std::vector<CertificateSpec>>;
 
 class RouteTable {
  public:
   // Compiles the spec. Fails (with the route name and field) on an invalid regular
   // expression or certificate-less TLS, never on an empty table.
-  [[nodiscard]] static Expected<RouteTableConstSharedPtr> build(RouteTableSpec spec, uint64_t version);
+  //
+  // With `previous` (the table this one replaces, normally the published one), a route
+  // whose spec equals the previous table's route of the same name takes over that route's
+  // spec object, and an unchanged certificate list is shared too; that is what lets each
+  // worker keep the runtime of unchanged routes (proxy/server/table_runtime.h). The
+  // comparison costs O(size of the specs) here, on the controller's thread, so that the
+  // workers' test is a pointer comparison. `previous` is only read.
+  [[nodiscard]] static Expected<RouteTableConstSharedPtr> build(RouteTableSpec spec, uint64_t version,
+                                                                const RouteTable* previous = nullptr);
 
   ~RouteTable();
   RouteTable(const RouteTable&) = delete;
@@ -62,19 +93,26 @@ class RouteTable {
   [[nodiscard]] bool redirectsToHttps(std::string_view host) const;
 
   const std::vector<Route>& routes() const { return routes_; }
-  const std::vector<CertificateSpec>& certificates() const { return certificates_; }
+  const std::vector<CertificateSpec>& certificates() const { return *certificates_; }
+  // The same list object as the previous table's when the certificates did not change.
+  const CertificateListConstSharedPtr& sharedCertificates() const { return certificates_; }
   uint64_t version() const { return version_; }
+  // The version of the `previous` table given to build (what Route::previousIndex refers
+  // to), or 0.
+  uint64_t previousVersion() const { return previousVersion_; }
 
   // JSON of the live table for the admin /routes endpoint (no private keys).
   std::string toJson() const;
 
  private:
+  class PreviousRoutes;
   RouteTable() = default;
   std::vector<Route> routes_;
-  std::vector<CertificateSpec> certificates_;
+  CertificateListConstSharedPtr certificates_;
   std::vector<std::string> httpsRedirectHosts_;
   std::unique_ptr<RouteIndex> index_;
   uint64_t version_ = 0;
+  uint64_t previousVersion_ = 0;
 };
 
 }  // namespace portico::proxy
