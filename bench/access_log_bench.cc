@@ -3,8 +3,9 @@
 // proxy/server/access_log.cc, on 1 and 2 logging threads, text and JSON. Redirect stdout to
 // where the lines should go (/dev/null, a file, a pipe); results go to stderr.
 // A benchmark, not a test: it prints numbers and asserts nothing.
-//   build/access_log_bench [lines per thread] [after] > /dev/null   ("after": skip the old
-//   logger, e.g. under perf record)
+//   build/access_log_bench [lines per thread] [both|after] [text|json] > /dev/null
+//   ("after": skip the old logger, e.g. under perf record; a format: only that one, e.g.
+//   for instructions per line under valgrind --tool=callgrind)
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -109,6 +110,7 @@ Result run(bool legacy, bool json, int threads, long lines) {
 int main(int argc, char** argv) {
   const long lines = argc > 1 ? std::atol(argv[1]) : 200000;
   const bool afterOnly = argc > 2 && std::string(argv[2]) == "after";
+  const std::string only = argc > 3 ? argv[3] : "";
   legacyText = spdlog::stdout_logger_mt("legacy_text");
   legacyText->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
   legacyText->flush_on(spdlog::level::info);
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%-6s %-4s %28s %28s %s\n", "format", "thr", "before (spdlog+nlohmann)", "after (buffered)",
                "dropped");
   for (bool json : {false, true}) {
+    if (!only.empty() && only != (json ? "json" : "text")) continue;
     for (int threads : {1, 2}) {
       run(false, json, threads, lines / 10);  // warm-up: buffers, page cache
       const Result before = afterOnly ? Result{} : run(true, json, threads, lines);
