@@ -101,6 +101,8 @@ bool IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>&
   }
   const bool tls = piece.output && (!piece.output->part.certificates.empty() ||
                                     !piece.output->part.httpsRedirectHosts.empty());
+  // Where its routes were, in case it comes back in the same place (assembleRoutes).
+  if (!piece.fresh) vacated_[piece.order] = {piece.offset, piece.routes};
   ordered_.erase(piece.order);
   pieces_.erase(it);
   return tls;
@@ -150,6 +152,7 @@ const RenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
   }
 
   std::set<std::string> touchedClaims;
+  vacated_.clear();
   bool tlsChanged = stats_.everything;
   bool ingressesChanged = stats_.everything;
   for (const auto& id : dirty) {
@@ -178,40 +181,91 @@ const RenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
   return result_;
 }
 
+std::vector<proxy::RouteSpec> IncrementalRenderer::settle(Piece& piece) {
+  // A working copy of the routes only: certificates are merged separately.
+  ObjectOutput out;
+  out.kind = piece.output->kind;
+  out.ns = piece.output->ns;
+  out.name = piece.output->name;
+  out.part.routes = piece.output->part.routes;
+  out.routeFields = piece.output->routeFields;
+  piece.conflicts.clear();
+  const OrderKey& self = piece.order;
+  settleConflicts(
+      out,
+      [&](const std::string& claim) {
+        const OrderKey& first = claimants_.at(claim).begin()->first;
+        return ClaimOwner{first.kind, first.ns, first.name, first == self};
+      },
+      piece.conflicts);
+  return std::move(out.part.routes);
+}
+
 void IncrementalRenderer::assembleRoutes() {
-  std::vector<proxy::RouteSpec> old = std::move(result_.table.routes);
-  std::vector<proxy::RouteSpec>& routes = result_.table.routes;
+  // The routes of every piece to settle again.
+  std::vector<std::pair<Piece*, std::vector<proxy::RouteSpec>>> settled;
+  for (auto& [order, piece] : ordered_) {
+    if (!piece->settle) continue;
+    piece->settle = false;
+    ++stats_.settled;
+    if (piece->output) {
+      settled.emplace_back(piece, settle(*piece));
+    } else {
+      piece->conflicts.clear();
+      settled.emplace_back(piece, std::vector<proxy::RouteSpec>{});
+    }
+  }
+  auto& routes = result_.table.routes;
+  // In place when every settled piece keeps its slot and route count and no piece with
+  // routes went away: the usual edit. Then only the changed routes are touched.
+  bool inPlace = true;
+  size_t kept = 0;  // vacated slots with routes that a settled piece takes again
+  std::vector<std::pair<size_t, size_t>> slots;  // old offset, old count, per settled piece
+  slots.reserve(settled.size());
+  for (auto& [piece, newRoutes] : settled) {
+    size_t offset = piece->offset, count = piece->routes;
+    if (piece->fresh) {
+      offset = 0;
+      count = 0;
+      if (auto v = vacated_.find(piece->order); v != vacated_.end()) {
+        offset = v->second.first;
+        count = v->second.second;
+        if (count > 0) ++kept;
+      }
+    }
+    if (newRoutes.size() != count) inPlace = false;
+    slots.emplace_back(offset, count);
+  }
+  size_t vacatedWithRoutes = 0;
+  for (const auto& [order, slot] : vacated_) vacatedWithRoutes += slot.second > 0 ? 1 : 0;
+  if (vacatedWithRoutes != kept) inPlace = false;
+
+  if (inPlace) {
+    for (size_t i = 0; i < settled.size(); ++i) {
+      auto& [piece, newRoutes] = settled[i];
+      for (size_t r = 0; r < newRoutes.size(); ++r) routes[slots[i].first + r] = std::move(newRoutes[r]);
+      piece->offset = slots[i].first;
+      piece->routes = newRoutes.size();
+      piece->fresh = false;
+    }
+    return;
+  }
+  // Else a new table in creation order: moved from the old one, copied for settled pieces.
+  std::unordered_map<Piece*, std::vector<proxy::RouteSpec>*> fresh;
+  for (auto& [piece, newRoutes] : settled) fresh.emplace(piece, &newRoutes);
+  std::vector<proxy::RouteSpec> old = std::move(routes);
   routes.clear();
   routes.reserve(old.size() + 16);
   for (auto& [order, piece] : ordered_) {
     const size_t offset = routes.size();
-    if (!piece->output) {
-      piece->routes = 0;
-    } else if (piece->settle) {
-      // A working copy of the routes only: certificates are merged separately.
-      ObjectOutput out;
-      out.kind = piece->output->kind;
-      out.ns = piece->output->ns;
-      out.name = piece->output->name;
-      out.part.routes = piece->output->part.routes;
-      out.routeFields = piece->output->routeFields;
-      piece->conflicts.clear();
-      const OrderKey& self = piece->order;
-      settleConflicts(
-          out,
-          [&](const std::string& claim) {
-            const OrderKey& first = claimants_.at(claim).begin()->first;
-            return ClaimOwner{first.kind, first.ns, first.name, first == self};
-          },
-          piece->conflicts);
-      piece->routes = out.part.routes.size();
-      for (auto& route : out.part.routes) routes.push_back(std::move(route));
-      ++stats_.settled;
+    if (auto f = fresh.find(piece); f != fresh.end()) {
+      for (auto& route : *f->second) routes.push_back(std::move(route));
+      piece->routes = f->second->size();
     } else {
       for (size_t i = 0; i < piece->routes; ++i) routes.push_back(std::move(old[piece->offset + i]));
     }
     piece->offset = offset;
-    piece->settle = false;
+    piece->fresh = false;
   }
 }
 

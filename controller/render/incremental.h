@@ -13,8 +13,9 @@
 //
 // Conflicts: every claim (host + pathType + path) keeps its claimants in creation order, so
 // a changed piece re-settles only itself and the pieces that share one of its claims, old or
-// new. The table is then assembled in creation order: the routes of unchanged pieces are
-// moved from the previous table (no copy), the others are copied from their pieces.
+// new. When every re-settled piece keeps its place and route count (an edit), its routes are
+// overwritten in place; otherwise the table is assembled again in creation order, moving the
+// routes of unchanged pieces from the previous table and copying only the re-settled ones.
 // Certificates and redirect hosts are re-merged only when a piece that has or had some
 // changed. Diagnostics are gathered in the full render's order (APIRoutes, Ingresses, then
 // conflicts, each in creation order).
@@ -72,6 +73,7 @@ class IncrementalRenderer {
     size_t routes = 0;                  // routes in the table, after conflicts
     size_t offset = 0;                  // where they start in result_.table.routes
     bool settle = false;                // settle again, copy routes from `output`
+    bool fresh = true;                  // not in the table yet (offset, routes unset)
   };
 
   // Piece bookkeeping; each returns whether the piece had or has certificates or redirects.
@@ -80,6 +82,8 @@ class IncrementalRenderer {
                 std::set<std::string>& touchedClaims);
   // Which pieces must render again, from what changed between previous_ and `snapshot`.
   std::set<Identity> changedSince(const StoreSnapshot& snapshot) const;
+  // The routes of `piece` after its conflicts (a copy), and its Conflict diagnostics.
+  std::vector<proxy::RouteSpec> settle(Piece& piece);
   void assembleRoutes();
   void assembleCertificates();
   void assembleDiagnostics();
@@ -93,6 +97,8 @@ class IncrementalRenderer {
   std::map<OrderKey, Piece*> ordered_;  // every piece, creation order
   std::unordered_map<std::string, std::set<Identity>> dependents_;  // "Secret ns/name" -> pieces
   std::unordered_map<std::string, std::map<OrderKey, int>> claimants_;  // claim -> claimant, count
+  // Pieces removed by this render: where their routes were (offset, count).
+  std::map<OrderKey, std::pair<size_t, size_t>> vacated_;
   RenderResult result_;
   Stats stats_;
 };
