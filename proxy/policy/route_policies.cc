@@ -8,15 +8,15 @@
 namespace portico::proxy::policy {
 
 namespace {
-std::unique_ptr<RedisRateLimiter> makeRedis(const GatewayOptions& options) {
-  if (options.redisAddress.empty()) return nullptr;
+std::optional<RedisRateLimiterOptions> redisOptionsOf(const GatewayOptions& options) {
+  if (options.redisAddress.empty()) return std::nullopt;
   RedisRateLimiterOptions redis;
   const size_t colon = options.redisAddress.rfind(':');
   redis.host = options.redisAddress.substr(0, colon);
   if (colon != std::string::npos) redis.port = static_cast<uint16_t>(std::stoi(options.redisAddress.substr(colon + 1)));
   redis.connectTimeout = options.redisTimeout;
   redis.commandTimeout = options.redisTimeout;
-  return std::make_unique<RedisRateLimiter>(std::move(redis));
+  return redis;
 }
 
 CidrSet trustedSet(const std::vector<std::string>& cidrs) {
@@ -31,7 +31,7 @@ Verdict deny(unsigned status, std::string message, HeaderList headers = {}) {
 }  // namespace
 
 GatewayRuntime::GatewayRuntime(const GatewayOptions& options, JwksFetcher fetcher)
-    : trusted_(trustedSet(options.trustedProxies)), redis_(makeRedis(options)), jwks_(std::move(fetcher)) {}
+    : trusted_(trustedSet(options.trustedProxies)), redis_(redisOptionsOf(options)), jwks_(std::move(fetcher)) {}
 
 std::string GatewayRuntime::clientAddress(std::string_view peer, std::string_view forwardedFor) const {
   if (trusted_.empty()) return std::string(peer);
@@ -168,23 +168,6 @@ Verdict RoutePolicies::rateLimitVerdict(const RateLimitDecision& decision, Admis
   if (!decision.allowed) return deny(429, "rate limit exceeded", std::move(headers));
   for (auto& header : headers) admission.responseHeaders.push_back(std::move(header));
   return {};
-}
-
-Verdict RoutePolicies::limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
-                             GatewayRuntime& runtime) const {
-  if (!spec_->rateLimit) return {};
-  const RateLimitSpec& rl = *spec_->rateLimit;
-  std::string key;
-  if (Verdict verdict = rateLimitKey(request, clientAddress, admission, key); !verdict) return verdict;
-  RateLimitDecision decision;
-  if (rl.global && runtime.redisLimiter()) {
-    decision = runtime.redisLimiter()->decide(spec_->name, key, rl);
-  } else if (rl.global) {
-    decision = RateLimitDecision{rl.failOpen, true};  // no Redis configured: the failure mode
-  } else {
-    decision = runtime.localLimiter().decide(spec_->name, key, rl);
-  }
-  return rateLimitVerdict(decision, admission);
 }
 
 std::optional<std::string> RoutePolicies::regexRewrite(std::string_view path) const {

@@ -57,13 +57,15 @@ class GatewayRuntime {
   // Forwarded headers are passed on instead of being replaced.
   bool trustsPeer(std::string_view peer) const { return !trusted_.empty() && trusted_.contains(peer); }
   LocalRateLimiter& localLimiter() { return local_; }
-  RedisRateLimiter* redisLimiter() { return redis_.get(); }
+  // Where global limits are kept (--redis-address), for each worker's own Redis client;
+  // nullopt when none is configured.
+  const std::optional<RedisRateLimiterOptions>& redisOptions() const { return redis_; }
   JwksCache& jwks() { return jwks_; }
 
  private:
   CidrSet trusted_;
   LocalRateLimiter local_;
-  std::unique_ptr<RedisRateLimiter> redis_;
+  std::optional<RedisRateLimiterOptions> redis_;
   JwksCache jwks_;
 };
 
@@ -104,9 +106,6 @@ class RoutePolicies {
   Verdict rateLimitKey(const RequestView& request, std::string_view clientAddress, const Admission& admission,
                        std::string& key) const;
   static Verdict rateLimitVerdict(const RateLimitDecision& decision, Admission& admission);
-  // Step 4 whole, with the process-wide limiters.
-  Verdict limit(const RequestView& request, std::string_view clientAddress, Admission& admission,
-                GatewayRuntime& runtime) const;
   // The path after rewrite.regex, or nullopt when the route has none.
   std::optional<std::string> regexRewrite(std::string_view path) const;
 

@@ -21,6 +21,7 @@ Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& 
     : id_(id), options_(options), tables_(tables), metrics_(metrics), upstreams_(upstreams), gateway_(gateway),
       policies_(policies), tls_(tls),
       pool_(ioc_, options.upstreamMaxIdlePerEndpoint), random_(std::random_device{}()) {
+  if (const auto& redis = gateway.redisOptions()) redis_ = std::make_unique<redis::AsyncRateLimiter>(ioc_, *redis);
   applyServerPolicy(baseTls_);
   SSL_CTX_set_tlsext_servername_callback(baseTls_.native_handle(), &Worker::onServerName);
   SSL_CTX_set_tlsext_servername_arg(baseTls_.native_handle(), this);
@@ -36,6 +37,7 @@ Worker::~Worker() {
   for (SessionHandle* session : sessions_) session->stream->socket().close(ignored);
   pool_.closeAll();
   limiterSweepTimer_.cancel();
+  redis_.reset();  // requests waiting on Redis get the failure mode and finish below
   ioc_.restart();
   ioc_.run_for(std::chrono::milliseconds(200));
 }

@@ -21,6 +21,7 @@
 
 #include "proxy/policy/route_policies.h"
 #include "proxy/runtime/metrics.h"
+#include "proxy/redis/async_rate_limiter.h"
 #include "proxy/runtime/table_publisher.h"
 #include "proxy/server/server.h"
 #include "proxy/server/tls.h"
@@ -80,6 +81,8 @@ class Worker {
   Metrics& metrics() { return metrics_; }
   UpstreamRegistry& upstreams() { return upstreams_; }
   policy::GatewayRuntime& gateway() { return gateway_; }
+  // This worker's client for global rate limits; nullptr when no Redis is configured.
+  redis::AsyncRateLimiter* redisLimiter() { return redis_.get(); }
   UpstreamPool& pool() { return pool_; }
   boost::asio::io_context& ioc() { return ioc_; }
   bool draining() const { return draining_; }
@@ -161,6 +164,7 @@ class Worker {
   std::vector<boost::beast::flat_buffer> readBuffers_;
   std::mt19937_64 random_;
   boost::asio::steady_timer limiterSweepTimer_{ioc_};
+  std::unique_ptr<redis::AsyncRateLimiter> redis_;  // destroyed before ioc_, as it must be
   bool draining_ = false;
 };
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from helpers import Backend, Portico, portico_bin
+from helpers import Backend, Portico, free_port, portico_bin, redis_command, wait_until
 
 
 def pytest_configure(config):
@@ -77,3 +77,24 @@ def certs(tmp_path_factory):
         out[host] = {"cert": crt.read_text(), "key": key.read_text(),
                      "cert_path": str(crt), "key_path": str(key)}
     return out
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "redis.log", "wb")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is None and redis_command(port, "PING") == b"+PONG\r\n", 10,
+                   what="redis PING")
+        yield {"port": port, "proc": proc}
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

@@ -352,3 +352,19 @@ def raw_exchange(port, data, timeout=5, **kw):
     with raw_connect(port, timeout) as s:
         s.sendall(data)
         return read_response(s, timeout=timeout, **kw)
+
+
+def redis_command(port, *args, timeout=2):
+    payload = f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while not data.endswith(b"\r\n") and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            time.sleep(0.01)
+        return data

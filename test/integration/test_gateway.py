@@ -54,7 +54,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from configs import tagged
 from conftest import running_portico
-from helpers import Portico, apiroute, dump, free_port, http_get, port_open, raw_exchange, wait_until
+from helpers import Portico, apiroute, dump, free_port, http_get, port_open, raw_exchange, redis_command, wait_until
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "portico-tests"
@@ -646,43 +646,6 @@ def test_local_rate_limit_exact_under_concurrency_and_survives_swap(backends, po
     assert get(p, "/rlh", {"X-Client": "A"}).status_code == 429
     assert get(p, "/rlh", {"X-Client": "C"}).status_code == 200
     assert get(p, "/rlh", {"X-Client": "C"}).status_code == 429
-
-
-def redis_command(port, *args, timeout=2):
-    payload = f"*{len(args)}\r\n".encode() + b"".join(
-        f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(payload)
-        data = b""
-        deadline = time.monotonic() + timeout
-        while not data.endswith(b"\r\n") and time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            time.sleep(0.01)
-        return data
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    port = free_port()
-    log = open(tmp_path / "redis.log", "wb")
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: proc.poll() is None and redis_command(port, "PING") == b"+PONG\r\n", 10,
-                   what="redis PING")
-        yield {"port": port, "proc": proc}
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 def test_global_rate_limit_across_two_processes(backends, portico_factory, redis_server):
