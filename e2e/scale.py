@@ -14,6 +14,10 @@ workers, and prints:
   - Portico CPU per single edit: 50 edits 300 ms apart without probing; (utime+stime delta
     minus the idle rate over the same time) / 50
 
+Measured figures before and after issue 15's incremental render are in the commit that added
+this line (git log -S "figures before and after" e2e/scale.py). Run it on a quiet machine: with
+other builds running, every figure moves several-fold.
+
 Run inside the e2e network namespace (backends need pod-like addresses):
   e2e/netns.sh build/venv/bin/python e2e/scale.py --n 1000 --bin build/portico
 """
