@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/config/spec_reuse.h"
 #include "proxy/router/query.h"
 
 namespace portico::proxy::policy {
@@ -178,23 +179,72 @@ std::optional<std::string> RoutePolicies::regexRewrite(std::string_view path) co
   return out;
 }
 
-TablePoliciesConstSharedPtr PolicyCompiler::forTable(const RouteTableConstSharedPtr& table) {
+// A route's policies and the spec they point into, freed together.
+struct PolicyCompiler::CompiledRoute {
+  RouteSpecConstSharedPtr spec;
+  RoutePolicies policies;
+};
+
+PolicyCompiler::PolicyCompiler(GatewayRuntime& runtime) : runtime_(runtime) {}
+PolicyCompiler::~PolicyCompiler() = default;
+
+TablePoliciesConstSharedPtr PolicyCompiler::forTable(const RouteTable& table) {
   std::lock_guard lock(mu_);
-  if (last_ && last_->version == table->version()) return last_;
+  if (last_ && last_->version == table.version()) return last_;
+  if (last_ && last_->version > table.version()) return forOlderTable(table);
   auto compiled = std::make_shared<TablePolicies>();
-  compiled->version = table->version();
-  compiled->table = table;
-  compiled->routes.reserve(table->routes().size());
-  for (const Route& route : table->routes()) {
-    auto policies = RoutePolicies::compile(route.spec, runtime_);
-    if (policies) {
-      compiled->routes.emplace_back(std::move(*policies));
+  compiled->version = table.version();
+  compiled->routes.reserve(table.routes().size());
+  compiled->specs.reserve(table.routes().size());
+  std::vector<std::unique_ptr<CompiledRoute>> owned;
+  owned.reserve(table.routes().size());
+  static const std::vector<const RouteSpec*> kNone;
+  SpecReuse reuse(last_ ? last_->version : 0, last_ ? last_->specs : kNone, table);
+  for (const Route& route : table.routes()) {
+    if (const size_t kept = reuse.find(route); kept != Route::kNoPrevious) {
+      owned.push_back(std::move(owned_[kept]));
+    } else if (auto policies = RoutePolicies::compile(route.spec, runtime_)) {
+      owned.push_back(std::make_unique<CompiledRoute>(CompiledRoute{route.sharedSpec(), std::move(*policies)}));
     } else {
+      // Not kept: compiled (and logged) again with every table until fixed, as before.
       spdlog::error("{}; the route answers 503 until fixed", policies.error().message);
-      compiled->routes.emplace_back(std::nullopt);
+      owned.push_back(nullptr);
     }
+    compiled->routes.push_back(owned.back() ? &owned.back()->policies : nullptr);
+    compiled->specs.push_back(owned.back() ? &route.spec : nullptr);
   }
+  // What the new table does not keep may still be used by workers on older tables.
+  for (auto& gone : owned_) retired_.retire(table.version(), std::move(gone));
+  retired_.track(table.version(), compiled);
+  retired_.collect();
+  owned_ = std::move(owned);
   last_ = compiled;
+  return compiled;
+}
+
+// A worker that read the table just before a newer one was published and compiled can
+// ask for it after the newer one. The objects it shares with the newest table stay
+// owned as they are; the others are compiled for it alone and retired at once, so they
+// live exactly as long as lists as old as this one.
+TablePoliciesConstSharedPtr PolicyCompiler::forOlderTable(const RouteTable& table) {
+  auto compiled = std::make_shared<TablePolicies>();
+  compiled->version = table.version();
+  SpecReuse reuse(last_->version, last_->specs, table);
+  for (const Route& route : table.routes()) {
+    const RoutePolicies* policies = nullptr;
+    if (const size_t kept = reuse.find(route); kept != Route::kNoPrevious) {
+      policies = last_->routes[kept];
+    } else if (auto fresh = RoutePolicies::compile(route.spec, runtime_)) {
+      auto owned = std::make_unique<CompiledRoute>(CompiledRoute{route.sharedSpec(), std::move(*fresh)});
+      policies = &owned->policies;
+      retired_.retire(last_->version, std::move(owned));
+    } else {
+      spdlog::error("{}; the route answers 503 until fixed", fresh.error().message);
+    }
+    compiled->routes.push_back(policies);
+    compiled->specs.push_back(nullptr);  // never reused: the next table is built from a newer one
+  }
+  retired_.track(table.version(), compiled);
   return compiled;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "proxy/common/expected.h"
+#include "proxy/common/retired_objects.h"
 #include "proxy/config/route_table.h"
 #include "proxy/policy/api_key.h"
 #include "proxy/policy/basic_auth.h"
@@ -121,26 +122,40 @@ class RoutePolicies {
   std::unique_ptr<re2::RE2> rewrite_;
 };
 
-// Every route's policies for one table, by Route::index.
+// Every route's policies for one table, by Route::index. The RoutePolicies objects are
+// owned by the PolicyCompiler and stay alive as long as this list does.
 struct TablePolicies {
   uint64_t version = 0;
-  RouteTableConstSharedPtr table;  // the policies point into its route specs
-  // nullopt: the route's policies did not compile; it answers 503 rather than serving
+  // nullptr: the route's policies did not compile; it answers 503 rather than serving
   // unprotected (render validates first, so this is a last line of defence).
-  std::vector<std::optional<RoutePolicies>> routes;
+  std::vector<const RoutePolicies*> routes;
+  // The spec object each entry was compiled from (Route::spec's address; nullptr for a
+  // failed one), to find the entries a later table can keep (proxy/config/spec_reuse.h).
+  std::vector<const RouteSpec*> specs;
 };
 using TablePoliciesConstSharedPtr = std::shared_ptr<const TablePolicies>;
 
-// Compiles a table's policies once, whichever worker asks first.
+// Compiles a table's policies once, whichever worker asks first. Only the routes whose
+// spec object is new since the last compiled table are compiled; the others keep their
+// RoutePolicies object (and with it their regexes, key sets and JWKS registrations), so
+// the cost of a new table is its changed routes plus a pointer copy per route. Objects
+// of routes gone from the newest table are freed once no TablePolicies naming them is
+// alive.
 class PolicyCompiler {
  public:
-  explicit PolicyCompiler(GatewayRuntime& runtime) : runtime_(runtime) {}
-  TablePoliciesConstSharedPtr forTable(const RouteTableConstSharedPtr& table);
+  explicit PolicyCompiler(GatewayRuntime& runtime);
+  ~PolicyCompiler();
+  // Any thread.
+  TablePoliciesConstSharedPtr forTable(const RouteTable& table);
 
  private:
+  struct CompiledRoute;
+  TablePoliciesConstSharedPtr forOlderTable(const RouteTable& table);
   GatewayRuntime& runtime_;
   std::mutex mu_;
   TablePoliciesConstSharedPtr last_;
+  std::vector<std::unique_ptr<CompiledRoute>> owned_;  // by index in last_; null for a failed route
+  RetiredObjects<CompiledRoute> retired_;
 };
 
 }  // namespace portico::proxy::policy

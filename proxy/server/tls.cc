@@ -79,6 +79,10 @@ SslContextPtr TlsContexts::contextFor(const CertificateSpec& cert) {
 CertificateStoreConstSharedPtr TlsContexts::forTable(const RouteTable& table) {
   std::lock_guard lock(mu_);
   if (built_ && builtVersion_ == table.version()) return built_;
+  if (built_ && builtFrom_ == table.sharedCertificates()) {
+    builtVersion_ = table.version();
+    return built_;
+  }
   auto store = std::make_shared<CertificateStore>();
   std::unordered_map<std::string, SslContextPtr> live;
   for (const auto& cert : table.certificates()) {
@@ -95,6 +99,7 @@ CertificateStoreConstSharedPtr TlsContexts::forTable(const RouteTable& table) {
   }
   byContent_ = std::move(live);  // forget certificates no table uses any more
   builtVersion_ = table.version();
+  builtFrom_ = table.sharedCertificates();
   built_ = std::move(store);
   return built_;
 }

@@ -32,6 +32,8 @@ using CertificateStoreConstSharedPtr = std::shared_ptr<const CertificateStore>;
 
 // Process-wide: builds a CertificateStore per table version once, and reuses the OpenSSL
 // context of a certificate whose PEMs did not change, so session tickets survive swaps.
+// A table whose certificate list is the previous table's list object (RouteTable::build
+// shares it when nothing changed) gets the same store without looking at a certificate.
 class TlsContexts {
  public:
   // Any thread.
@@ -41,6 +43,7 @@ class TlsContexts {
   SslContextPtr contextFor(const CertificateSpec& cert);
   std::mutex mu_;
   uint64_t builtVersion_ = 0;
+  CertificateListConstSharedPtr builtFrom_;  // held, so that its address cannot be reused
   CertificateStoreConstSharedPtr built_;
   std::unordered_map<std::string, SslContextPtr> byContent_;  // key: name + PEM hash
 };

@@ -244,23 +244,11 @@ int Worker::onServerName(SSL* ssl, int*, void* arg) {
 const RouteTableConstSharedPtr& Worker::table() {
   const RouteTableConstSharedPtr& table = tables_.refresh();
   if (table && table->version() != resolvedVersion_) {
-    // Once per table version: map every route to the runtime state kept by name. The new
-    // runtime is built before the old one goes, so shared upstream state stays alive.
-    auto runtime = std::make_shared<TableRuntime>();
-    runtime->policies = policies_.forTable(table);
-    runtime->routes.reserve(table->routes().size());
-    std::unordered_set<std::string> addresses;
-    for (const Route& route : table->routes()) {
-      const auto& policies = runtime->policies->routes[route.index];
-      runtime->routes.push_back({metrics_.routeStats(route.spec.name),
-                                 std::make_unique<RouteBalancer>(route.spec, upstreams_),
-                                 cursors_.cursorsFor(route.spec.name), upstreams_.route(route.spec.name),
-                                 policies ? &*policies : nullptr});
-      for (const BackendSpec& backend : route.spec.backends)
-        for (const EndpointSpec& endpoint : backend.endpoints) addresses.insert(endpoint.address());
-    }
-    runtime_ = std::move(runtime);
-    pool_.retainIf([&](const std::string& address) { return addresses.count(address) > 0; });
+    // Once per table version: builds the runtime of new and changed routes only.
+    RuntimeDeps deps{policies_, metrics_, upstreams_, cursors_, routeRuntimes_};
+    ResolvedTable resolved = resolve(*table, runtime_.get(), deps);
+    runtime_ = std::move(resolved.runtime);
+    for (const std::string& address : resolved.unusedEndpoints) pool_.closeIdle(address);
     certificates_ = tls_.forTable(*table);
     resolvedVersion_ = table->version();
   }

@@ -24,28 +24,12 @@
 #include "proxy/redis/async_rate_limiter.h"
 #include "proxy/runtime/table_publisher.h"
 #include "proxy/server/server.h"
+#include "proxy/server/table_runtime.h"
 #include "proxy/server/tls.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace portico::proxy {
-
-// What a request resolves once per table version: its route's counters, balancer and
-// cursors, and the shared upstream state (retry budget).
-struct RouteRuntime {
-  RouteStats* stats = nullptr;
-  std::unique_ptr<RouteBalancer> balancer;
-  BalancerCursors* cursors = nullptr;
-  RouteUpstreamStatePtr upstream;
-  const policy::RoutePolicies* policies = nullptr;  // nullptr: they failed to compile (503)
-};
-// The runtime of every route of one table version, indexed by Route::index. A request
-// pins it together with its table: both stay valid while it runs, whatever is published.
-struct TableRuntime {
-  std::vector<RouteRuntime> routes;
-  policy::TablePoliciesConstSharedPtr policies;
-};
-using TableRuntimeConstSharedPtr = std::shared_ptr<const TableRuntime>;
 
 // A client connection as the drain logic and the connection limit see it.
 struct SessionHandle {
@@ -72,7 +56,8 @@ class Worker {
   void beginDrain();
   void stop() { ioc_.stop(); }
 
-  // Worker thread. The newest table; per-route runtime is resolved when it changes.
+  // Worker thread. The newest table; per-route runtime is resolved when it changes
+  // (proxy/server/table_runtime.h: only new and changed routes are built).
   const RouteTableConstSharedPtr& table();
   // Worker thread: the runtime of the table table() returned last.
   const TableRuntimeConstSharedPtr& tableRuntime() const { return runtime_; }
@@ -159,6 +144,7 @@ class Worker {
   static constexpr size_t kAcceptBatch = 16;  // accept() calls per readiness event
   UpstreamPool pool_;
   BalancerCursorStore cursors_;
+  RouteRuntimeStore routeRuntimes_;  // owns what runtime_ (and older runtimes in use) point to
   std::unordered_set<SessionHandle*> sessions_;
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
   std::vector<boost::beast::flat_buffer> readBuffers_;

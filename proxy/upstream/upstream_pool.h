@@ -61,6 +61,8 @@ class UpstreamPool {
   void retainIf(KeepPredicate keep) {
     std::erase_if(idle_, [&](const auto& entry) { return !keep(entry.first); });
   }
+  // Closes the idle connections of one endpoint (no route names it any more).
+  void closeIdle(const std::string& endpoint) { idle_.erase(endpoint); }
   size_t idleCount() const;
 
  private:
