@@ -66,3 +66,32 @@ TEST_SUITE("runtime") {
     CHECK(publisher.version() == 2000);
   }
 }
+
+TEST_SUITE("runtime") {
+  TEST_CASE("a replaced table is freed by a later publish, not by the worker that lets go last") {
+    TablePublisher publisher;
+    TableCache cache(publisher);
+    publisher.publish(tableWithVersion(1));
+    std::weak_ptr<const RouteTable> first = cache.refresh();
+    publisher.publish(tableWithVersion(2));
+    cache.refresh();  // the worker moves on: its reference to version 1 goes
+    CHECK_FALSE(first.expired());  // kept by the publisher
+    publisher.publish(tableWithVersion(3));
+    CHECK(first.expired());  // freed by the publishing thread
+  }
+
+  TEST_CASE("a table still in use stays retired until its last user is gone") {
+    TablePublisher publisher;
+    publisher.publish(tableWithVersion(1));
+    RouteTableConstSharedPtr pinned = publisher.current();  // a request on version 1
+    std::weak_ptr<const RouteTable> first = pinned;
+    publisher.publish(tableWithVersion(2));
+    publisher.publish(tableWithVersion(3));
+    CHECK_FALSE(first.expired());
+    CHECK(pinned->version() == 1);
+    pinned.reset();
+    CHECK_FALSE(first.expired());
+    publisher.publish(tableWithVersion(4));
+    CHECK(first.expired());
+  }
+}
