@@ -55,19 +55,23 @@ void logSessionEnd(std::exception_ptr error) {
 }
 
 // `slot` lives in the coroutine frame: the connection holds its place in the limit until
-// it ends, whichever way (a failed TLS handshake too).
-net::awaitable<void> serve(Worker& worker, tcp::socket socket, net::ssl::context* tls,
-                           [[maybe_unused]] Worker::ConnectionSlot slot) {
+// it ends, whichever way (a failed TLS handshake too). Plain and TLS connections are served
+// by separate coroutines so that a plain one's frame holds nothing of TLS.
+net::awaitable<void> servePlain(Worker& worker, tcp::socket socket, [[maybe_unused]] Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  if (!tls) {
-    ClientStream stream(std::move(socket));
-    ClientConnection connection(worker, stream, std::move(client));
-    co_await connection.run();
-    co_return;
-  }
-  ClientStream stream(std::move(socket), *tls);
+  ClientStream stream(std::move(socket));
+  ClientConnection connection(worker, stream, std::move(client));
+  co_await connection.run();
+}
+
+net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::context& tls,
+                              [[maybe_unused]] Worker::ConnectionSlot slot) {
+  std::string client = peerAddress(socket);
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  ClientStream stream(std::move(socket), tls);
   stream.timed().expires_after(worker.options().headerTimeout);
   co_await stream.tlsStream().async_handshake(net::ssl::stream_base::server, net::redirect_error(kAwait, ec));
   if (ec) {
@@ -239,11 +243,11 @@ Exchange::Exchange(ClientConnection& connection, RequestParser& requestParser)
     : conn(connection), worker(connection.worker), options(connection.options), parser(requestParser) {}
 
 void startHttpSession(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
-  net::co_spawn(worker.ioc(), serve(worker, std::move(socket), nullptr, std::move(slot)), logSessionEnd);
+  net::co_spawn(worker.ioc(), servePlain(worker, std::move(socket), std::move(slot)), logSessionEnd);
 }
 
 void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls, Worker::ConnectionSlot slot) {
-  net::co_spawn(worker.ioc(), serve(worker, std::move(socket), &tls, std::move(slot)), logSessionEnd);
+  net::co_spawn(worker.ioc(), serveTls(worker, std::move(socket), tls, std::move(slot)), logSessionEnd);
 }
 
 }  // namespace portico::proxy

@@ -5,7 +5,7 @@
 // Worker thread only. Internal to the proxy.
 #pragma once
 
-#include <optional>
+#include <memory>
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -21,15 +21,13 @@ class ClientStream {
 
   explicit ClientStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
   ClientStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls)
-      : socket_(std::move(socket)) {
-    tls_.emplace(socket_, tls);
-  }
+      : socket_(std::move(socket)), tls_(std::make_unique<TlsStream>(socket_, tls)) {}
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
   // For beast::get_lowest_layer().
   TimedSocket& next_layer() { return socket_; }
   TimedSocket& timed() { return socket_; }
-  bool tls() const { return tls_.has_value(); }
+  bool tls() const { return tls_ != nullptr; }
   TlsStream& tlsStream() { return *tls_; }
 
   template <class MutableBuffers, class Token>
@@ -54,7 +52,8 @@ class ClientStream {
 
  private:
   TimedSocket socket_;
-  std::optional<TlsStream> tls_;
+  // On the heap: a plain connection does not carry the TLS stream's few hundred bytes.
+  std::unique_ptr<TlsStream> tls_;
 };
 
 }  // namespace portico::proxy
