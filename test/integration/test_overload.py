@@ -66,7 +66,8 @@ def test_out_of_descriptors_pauses_accept_and_recovers(backends, portico_factory
         assert get(keep).status == 200
 
         # Leave portico 16 descriptors, then connect more clients than that.
-        limit = open_fds(p.pid) + 16
+        baseline = open_fds(p.pid)
+        limit = baseline + 16
         resource.prlimit(p.pid, resource.RLIMIT_NOFILE, (limit, limit))
         for _ in range(64):
             extra.append(socket.create_connection(("127.0.0.1", p.http_port), timeout=5))
@@ -90,6 +91,18 @@ def test_out_of_descriptors_pauses_accept_and_recovers(backends, portico_factory
         for s in extra:
             s.close()
         extra.clear()
+        # The closed clients still queued in the backlog are accepted (each takes a descriptor
+        # until its EOF is read); a new client connecting among them could find none left for
+        # its upstream connection. Wait until that backlog is drained: listeners resumed and
+        # descriptors back to the baseline, three samples in a row.
+        def drained():
+            for _ in range(3):
+                if metric_value(p, "portico_listeners_paused") != 0 or open_fds(p.pid) > baseline + 2:
+                    return False
+                time.sleep(0.1)
+            return True
+
+        wait_until(drained, 10, what="the backlog drained and descriptors released")
         with raw_connect(p.http_port) as fresh:
             assert get(fresh).status == 200
         assert metric_value(p, 'portico_accept_errors_total{reason="out_of_files"}') >= 1
