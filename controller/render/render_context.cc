@@ -176,8 +176,10 @@ std::string metadataString(const json& object, std::string_view key) {
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-bool checkKnownFields(const json& object, const std::string& field,
-                      std::initializer_list<std::string_view> known, Reporter& reporter) {
+namespace {
+template <class Known>
+bool reportUnknownFields(const json& object, const std::string& field, const Known& known,
+                         Reporter& reporter) {
   bool ok = true;
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
@@ -185,6 +187,17 @@ bool checkKnownFields(const json& object, const std::string& field,
     ok = false;
   }
   return ok;
+}
+}  // namespace
+
+bool checkKnownFields(const json& object, const std::string& field,
+                      std::initializer_list<std::string_view> known, Reporter& reporter) {
+  return reportUnknownFields(object, field, known, reporter);
+}
+
+bool checkKnownFields(const json& object, const std::string& field, const std::vector<std::string>& known,
+                      Reporter& reporter) {
+  return reportUnknownFields(object, field, known, reporter);
 }
 
 std::string jsonTypeName(const json& value) {

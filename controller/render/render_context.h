@@ -167,6 +167,8 @@ const nlohmann::json* member(const nlohmann::json& object, std::string_view key)
 // Reports UnknownField for every member of `object` not in `known`; false if any.
 bool checkKnownFields(const nlohmann::json& object, const std::string& field,
                       std::initializer_list<std::string_view> known, Reporter& reporter);
+bool checkKnownFields(const nlohmann::json& object, const std::string& field,
+                      const std::vector<std::string>& known, Reporter& reporter);
 
 // Typed reads of object[key]. Absent (or null) gives nullopt without a diagnostic unless
 // `required`; a value of the wrong type gives nullopt and an InvalidField diagnostic.

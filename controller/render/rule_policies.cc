@@ -7,6 +7,7 @@
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
 #include "controller/render/policies.h"
+#include "controller/render/rule_schemas.h"
 #include "controller/render/secrets.h"
 #include "controller/render/validation.h"
 
@@ -17,8 +18,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-constexpr uint64_t kMaxCount = 1000000;  // circuit breaker limits, outlier counts
 
 // `rule[key]` is present: either absent-as-null (rejected for security policies) or a
 // value. Returns the object, reporting a wrong type; `nullIsError` treats `key: null` as
@@ -35,6 +34,21 @@ const json* policyObject(const json& rule, std::string_view key, const std::stri
     return nullptr;
   }
   return readObject(rule, key, field, reporter);
+}
+
+// rule[key], an object described by `schema`, read into `out` (a T or std::optional<T>).
+// Absent (or null): `out` untouched. False if anything was reported.
+template <class T, class Out>
+bool readDescribed(const json& rule, std::string_view key, const std::string& field, const Schema<T>& schema,
+                   Out& out, Reporter& reporter) {
+  if (!member(rule, key)) return true;
+  size_t before = reporter.count();
+  const json* object = readObject(rule, key, field, reporter);
+  if (!object) return false;
+  T spec;
+  schema.read(*object, childField(field, key), spec, reporter);
+  out = std::move(spec);
+  return reporter.count() == before;
 }
 
 }  // namespace
@@ -56,21 +70,7 @@ bool RulePolicyReader::read(const json& rule, const std::string& field, proxy::R
 std::optional<proxy::Millis> RulePolicyReader::readMillis(const json& object, std::string_view key,
                                                           const std::string& parent,
                                                           proxy::Millis minimum) {
-  auto text = readString(object, key, parent, reporter_);
-  if (!text) return std::nullopt;
-  std::string f = childField(parent, key);
-  auto d = parseDuration(*text);
-  if (!d) {
-    reporter_.invalid(f, "InvalidDuration", d.error().message);
-    return std::nullopt;
-  }
-  auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
-  if (ms < minimum) {
-    reporter_.invalid(f, "InvalidDuration",
-                      quote(*text) + " must be at least " + std::to_string(minimum.count()) + "ms");
-    return std::nullopt;
-  }
-  return ms;
+  return field::detail::readDuration(object, key, parent, minimum, std::nullopt, {}, reporter_);
 }
 
 std::vector<std::string> RulePolicyReader::readStrings(const json& object, std::string_view key,
@@ -189,183 +189,23 @@ bool RulePolicyReader::readLoadBalancing(const json& rule, const std::string& fi
 }
 
 bool RulePolicyReader::readRetries(const json& rule, const std::string& field, proxy::RouteSpec& route) {
-  if (!member(rule, "retries")) return true;
-  std::string rField = childField(field, "retries");
-  return clean([&] {
-    const json* r = readObject(rule, "retries", field, reporter_);
-    if (!r) return false;
-    checkKnownFields(*r, rField,
-                     {"attempts", "on", "perTryTimeout", "nonIdempotent", "backoff", "budgetPercent",
-                      "minRetriesInFlight"},
-                     reporter_);
-    proxy::RetrySpec spec;
-    if (auto attempts = readUnsigned(*r, "attempts", rField, reporter_, 10)) {
-      spec.attempts = static_cast<uint32_t>(*attempts);
-    } else if (!member(*r, "attempts")) {
-      spec.attempts = 1;
-    }
-    if (member(*r, "on")) {
-      std::string onField = childField(rField, "on");
-      if (const json* on = readArray(*r, "on", rField, reporter_)) {
-        if (on->empty()) reporter_.invalid(onField, "InvalidField", "needs at least one condition");
-        for (size_t i = 0; i < on->size(); ++i) {
-          const json& c = (*on)[i];
-          std::string f = indexField(onField, i);
-          if (c.is_number_unsigned() || c.is_number_integer()) {
-            // A bare status code (a YAML number) is as good as a quoted one.
-            if (std::string why = applyRetryOn(c.dump(), spec); !why.empty()) {
-              reporter_.invalid(f, "InvalidField", why);
-            }
-          } else if (!c.is_string()) {
-            reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(c));
-          } else if (std::string why = applyRetryOn(c.get_ref<const std::string&>(), spec); !why.empty()) {
-            reporter_.invalid(f, "InvalidField", why);
-          }
-        }
-      }
-    } else {
-      spec.onConnectFailure = true;
-      spec.onReset = true;
-    }
-    if (auto t = readMillis(*r, "perTryTimeout", rField, 1ms)) spec.perTryTimeout = *t;
-    if (auto b = readBool(*r, "nonIdempotent", rField, reporter_)) spec.nonIdempotent = *b;
-    if (member(*r, "backoff")) {
-      std::string bField = childField(rField, "backoff");
-      if (const json* backoff = readObject(*r, "backoff", rField, reporter_)) {
-        checkKnownFields(*backoff, bField, {"base", "max"}, reporter_);
-        auto base = readMillis(*backoff, "base", bField, 1ms);
-        auto max = readMillis(*backoff, "max", bField, 1ms);
-        if (base) spec.backoffBase = *base;
-        if (max) spec.backoffMax = *max;
-        if (spec.backoffMax < spec.backoffBase) {
-          reporter_.invalid(bField, "InvalidField",
-                            "max (" + std::to_string(spec.backoffMax.count()) +
-                                "ms) must not be less than base (" +
-                                std::to_string(spec.backoffBase.count()) + "ms)");
-        }
-      }
-    }
-    if (auto p = readUnsigned(*r, "budgetPercent", rField, reporter_, 100)) {
-      spec.budgetPercent = static_cast<uint32_t>(*p);
-    }
-    if (auto m = readUnsigned(*r, "minRetriesInFlight", rField, reporter_, 10000)) {
-      spec.minRetriesInFlight = static_cast<uint32_t>(*m);
-    }
-    route.retries = std::move(spec);
-    return true;
-  });
+  return readDescribed(rule, "retries", field, retriesSchema(), route.retries, reporter_);
 }
 
 bool RulePolicyReader::readHealthCheck(const json& rule, const std::string& field,
                                        proxy::RouteSpec& route) {
-  if (!member(rule, "healthCheck")) return true;
-  std::string hField = childField(field, "healthCheck");
-  return clean([&] {
-    const json* h = readObject(rule, "healthCheck", field, reporter_);
-    if (!h) return false;
-    checkKnownFields(*h, hField,
-                     {"path", "host", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"},
-                     reporter_);
-    proxy::HealthCheckSpec spec;
-    if (auto path = readString(*h, "path", hField, reporter_)) {
-      bool bad = !path->starts_with("/") || !isHttpFieldValue(*path) ||
-                 path->find_first_of(" #") != std::string::npos;
-      if (bad) {
-        reporter_.invalid(childField(hField, "path"), "InvalidPath",
-                          quote(*path) + " must start with '/' and have no spaces, control characters or '#'");
-      } else {
-        spec.path = *path;
-      }
-    }
-    if (auto host = readString(*h, "host", hField, reporter_)) {
-      std::string lower = toLower(*host);
-      std::string_view name = lower;
-      if (size_t colon = name.rfind(':'); colon != std::string_view::npos && checkHostPort(name).empty()) {
-        name = name.substr(0, colon);
-      }
-      if (!isDnsSubdomain(name)) {
-        reporter_.invalid(childField(hField, "host"), "InvalidField",
-                          quote(*host) + " must be a DNS name, optionally with :port");
-      } else {
-        spec.host = lower;
-      }
-    }
-    if (auto i = readMillis(*h, "interval", hField, 100ms)) spec.interval = *i;
-    if (auto t = readMillis(*h, "timeout", hField, 1ms)) spec.timeout = *t;
-    if (spec.timeout > spec.interval) {
-      reporter_.invalid(childField(hField, "timeout"), "InvalidField",
-                        std::to_string(spec.timeout.count()) + "ms must not be longer than the interval (" +
-                            std::to_string(spec.interval.count()) + "ms)");
-    }
-    for (auto [key, out] : {std::pair{"healthyThreshold", &spec.healthyThreshold},
-                            std::pair{"unhealthyThreshold", &spec.unhealthyThreshold}}) {
-      if (auto n = readUnsigned(*h, key, hField, reporter_, 100)) {
-        if (*n == 0) {
-          reporter_.invalid(childField(hField, key), "InvalidField", "must be an integer from 1 to 100");
-        } else {
-          *out = static_cast<uint32_t>(*n);
-        }
-      }
-    }
-    route.healthCheck = std::move(spec);
-    return true;
-  });
+  return readDescribed(rule, "healthCheck", field, healthCheckSchema(), route.healthCheck, reporter_);
 }
 
 bool RulePolicyReader::readOutlierDetection(const json& rule, const std::string& field,
                                             proxy::RouteSpec& route) {
-  if (!member(rule, "outlierDetection")) return true;
-  std::string oField = childField(field, "outlierDetection");
-  return clean([&] {
-    const json* o = readObject(rule, "outlierDetection", field, reporter_);
-    if (!o) return false;
-    checkKnownFields(*o, oField,
-                     {"consecutive5xx", "consecutiveGatewayFailures", "baseEjectionTime",
-                      "maxEjectionTime", "maxEjectionPercent"},
-                     reporter_);
-    proxy::OutlierDetectionSpec spec;
-    if (auto n = readUnsigned(*o, "consecutive5xx", oField, reporter_, 1000)) {
-      spec.consecutive5xx = static_cast<uint32_t>(*n);
-    }
-    if (auto n = readUnsigned(*o, "consecutiveGatewayFailures", oField, reporter_, 1000)) {
-      spec.consecutiveGatewayFailures = static_cast<uint32_t>(*n);
-    }
-    if (auto t = readMillis(*o, "baseEjectionTime", oField, 1ms)) spec.baseEjectionTime = *t;
-    if (auto t = readMillis(*o, "maxEjectionTime", oField, 1ms)) spec.maxEjectionTime = *t;
-    if (spec.maxEjectionTime < spec.baseEjectionTime) {
-      reporter_.invalid(childField(oField, "maxEjectionTime"), "InvalidField",
-                        std::to_string(spec.maxEjectionTime.count()) +
-                            "ms must not be less than baseEjectionTime (" +
-                            std::to_string(spec.baseEjectionTime.count()) + "ms)");
-    }
-    if (auto n = readUnsigned(*o, "maxEjectionPercent", oField, reporter_, 100)) {
-      spec.maxEjectionPercent = static_cast<uint32_t>(*n);
-    }
-    route.outlierDetection = std::move(spec);
-    return true;
-  });
+  return readDescribed(rule, "outlierDetection", field, outlierDetectionSchema(), route.outlierDetection,
+                       reporter_);
 }
 
 bool RulePolicyReader::readCircuitBreaker(const json& rule, const std::string& field,
                                           proxy::RouteSpec& route) {
-  if (!member(rule, "circuitBreaker")) return true;
-  std::string cField = childField(field, "circuitBreaker");
-  return clean([&] {
-    const json* c = readObject(rule, "circuitBreaker", field, reporter_);
-    if (!c) return false;
-    checkKnownFields(*c, cField, {"maxConnections", "maxPendingRequests", "maxRequests"}, reporter_);
-    auto& cb = route.circuitBreaker;
-    if (auto n = readUnsigned(*c, "maxConnections", cField, reporter_, kMaxCount)) {
-      cb.maxConnections = static_cast<uint32_t>(*n);
-    }
-    if (auto n = readUnsigned(*c, "maxPendingRequests", cField, reporter_, kMaxCount)) {
-      cb.maxPendingRequests = static_cast<uint32_t>(*n);
-    }
-    if (auto n = readUnsigned(*c, "maxRequests", cField, reporter_, kMaxCount)) {
-      cb.maxRequests = static_cast<uint32_t>(*n);
-    }
-    return true;
-  });
+  return readDescribed(rule, "circuitBreaker", field, circuitBreakerSchema(), route.circuitBreaker, reporter_);
 }
 
 // ---- gateway policies --------------------------------------------------------------

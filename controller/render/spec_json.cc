@@ -1,6 +1,7 @@
 #include "controller/render/spec_json.h"
 
 #include "controller/render/policies.h"
+#include "controller/render/rule_schemas.h"
 
 namespace portico::controller {
 namespace {
@@ -174,38 +175,12 @@ ordered_json route(const proxy::RouteSpec& r) {
   j["sessionAffinity"] = optional(r.sessionAffinity, [](const proxy::SessionAffinitySpec& s) {
     return ordered_json{{"cookieName", s.cookieName}, {"ttlMs", s.ttl.count()}};
   });
-  j["retries"] = optional(r.retries, [](const proxy::RetrySpec& s) {
-    return ordered_json{{"attempts", s.attempts},
-                        {"onConnectFailure", s.onConnectFailure},
-                        {"onReset", s.onReset},
-                        {"onTimeout", s.onTimeout},
-                        {"on5xx", s.on5xx},
-                        {"onStatuses", s.onStatuses},
-                        {"perTryTimeoutMs", s.perTryTimeout.count()},
-                        {"nonIdempotent", s.nonIdempotent},
-                        {"backoffBaseMs", s.backoffBase.count()},
-                        {"backoffMaxMs", s.backoffMax.count()},
-                        {"budgetPercent", s.budgetPercent},
-                        {"minRetriesInFlight", s.minRetriesInFlight}};
-  });
-  j["healthCheck"] = optional(r.healthCheck, [](const proxy::HealthCheckSpec& s) {
-    return ordered_json{{"path", s.path},
-                        {"host", s.host},
-                        {"intervalMs", s.interval.count()},
-                        {"timeoutMs", s.timeout.count()},
-                        {"healthyThreshold", s.healthyThreshold},
-                        {"unhealthyThreshold", s.unhealthyThreshold}};
-  });
+  j["retries"] = optional(r.retries, [](const proxy::RetrySpec& s) { return retriesSchema().view(s); });
+  j["healthCheck"] = optional(r.healthCheck, [](const proxy::HealthCheckSpec& s) { return healthCheckSchema().view(s); });
   j["outlierDetection"] = optional(r.outlierDetection, [](const proxy::OutlierDetectionSpec& s) {
-    return ordered_json{{"consecutive5xx", s.consecutive5xx},
-                        {"consecutiveGatewayFailures", s.consecutiveGatewayFailures},
-                        {"baseEjectionTimeMs", s.baseEjectionTime.count()},
-                        {"maxEjectionTimeMs", s.maxEjectionTime.count()},
-                        {"maxEjectionPercent", s.maxEjectionPercent}};
+    return outlierDetectionSchema().view(s);
   });
-  j["circuitBreaker"] = {{"maxConnections", r.circuitBreaker.maxConnections},
-                         {"maxPendingRequests", r.circuitBreaker.maxPendingRequests},
-                         {"maxRequests", r.circuitBreaker.maxRequests}};
+  j["circuitBreaker"] = circuitBreakerSchema().view(r.circuitBreaker);
   j["panicThresholdPercent"] = r.panicThresholdPercent;
   j["ipRules"] = {{"allow", r.ipRules.allow}, {"deny", r.ipRules.deny}};
   j["cors"] = optional(r.cors, [](const proxy::CorsSpec& s) {

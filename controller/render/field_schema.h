@@ -1,0 +1,354 @@
+// Field descriptions: each field of a spec struct is described once (its JSON name, the
+// member it fills, its kind and bounds, its default when absent, the key of its JSON view),
+// and one Schema<S> derives from that list
+//  - reading a JSON object into S, with the diagnostics every reader used to write by hand
+//    (wrong type, out of range, bad duration, bad enum name, validator's reason);
+//  - the unknown-field check (the list of known names);
+//  - the JSON view of S (spec_json.cc), keys in description order.
+// Cross-field checks (timeout <= interval, max >= base) are entries of the same list (a
+// check has no name), so they run, and report, where the fields they compare were read.
+// Internal to render. Pure: descriptions are immutable values built once.
+//
+//   const Schema<proxy::HealthCheckSpec> schema{
+//       field::string("path", &HealthCheckSpec::path, {.check = checkProbePath, .reason = "InvalidPath"}),
+//       field::duration("interval", &HealthCheckSpec::interval, {.min = 100ms}),
+//       field::duration("timeout", &HealthCheckSpec::timeout, {.min = 1ms}),
+//       field::check<HealthCheckSpec>(timeoutWithinInterval),
+//       field::count("healthyThreshold", &HealthCheckSpec::healthyThreshold, {.min = 1, .max = 100}),
+//   };
+//   HealthCheckSpec spec;
+//   schema.read(object, "spec.rules[0].healthCheck", spec, reporter);
+//   ordered_json view = schema.view(spec);  // {"path": ..., "intervalMs": ..., ...}
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/render/field_path.h"
+#include "controller/render/render_context.h"
+#include "proxy/config/route_spec.h"
+
+namespace portico::controller {
+
+// ---- enum names ----------------------------------------------------------------------
+
+// One name of an enum as the API writes it. A table of these is the only place the names
+// are written: readers parse with it, views print with it, messages list it.
+template <class E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+
+template <class E>
+using EnumNames = std::span<const EnumName<E>>;
+
+// The name of `value` ("?" if the table lacks it).
+template <class E>
+std::string_view enumName(EnumNames<E> names, E value) {
+  for (const auto& n : names) {
+    if (n.value == value) return n.name;
+  }
+  return "?";
+}
+
+// The value named `name` (exact, case-sensitive), or nullopt.
+template <class E>
+std::optional<E> enumValue(EnumNames<E> names, std::string_view name) {
+  for (const auto& n : names) {
+    if (n.name == name) return n.value;
+  }
+  return std::nullopt;
+}
+
+// "A", "A or B", "A, B or C".
+std::string choicesText(std::span<const std::string_view> names);
+template <class E>
+std::string choicesText(EnumNames<E> names) {
+  std::vector<std::string_view> list;
+  for (const auto& n : names) list.push_back(n.name);
+  return choicesText(list);
+}
+
+// ---- descriptions --------------------------------------------------------------------
+
+// One entry of a schema: a field (named) or a cross-field check (no name, no view).
+template <class S>
+struct FieldDesc {
+  std::string name;
+  // Called for every entry: reads object[name] (absent and null alike count as absent) into
+  // `spec`, reporting problems under `parent`.
+  std::function<void(const nlohmann::json& object, const std::string& parent, S& spec, Reporter&)> read;
+  // Adds this entry's keys to a view; empty: nothing in the view.
+  std::function<void(const S& spec, nlohmann::ordered_json& view)> view;
+};
+
+template <class S>
+class Schema {
+ public:
+  Schema(std::initializer_list<FieldDesc<S>> entries) : entries_(entries) {
+    for (const auto& e : entries_) {
+      if (!e.name.empty()) names_.push_back(e.name);
+    }
+  }
+
+  // The JSON names of the fields, in description order (what checkKnownFields knows).
+  const std::vector<std::string>& names() const { return names_; }
+
+  // Reports every member of `object` (at `field`) that is not a field, then reads each
+  // field and runs each check in description order. Problems are reported, never thrown;
+  // compare reporter.count() before and after to learn whether there were any.
+  void read(const nlohmann::json& object, const std::string& field, S& spec, Reporter& reporter) const {
+    checkKnownFields(object, field, names_, reporter);
+    for (const auto& e : entries_) e.read(object, field, spec, reporter);
+  }
+
+  // The view of `spec`: each field's key(s), in description order.
+  void view(const S& spec, nlohmann::ordered_json& out) const {
+    for (const auto& e : entries_) {
+      if (e.view) e.view(spec, out);
+    }
+  }
+  nlohmann::ordered_json view(const S& spec) const {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    view(spec, out);
+    return out;
+  }
+
+ private:
+  std::vector<FieldDesc<S>> entries_;
+  std::vector<std::string> names_;
+};
+
+// ---- field kinds -----------------------------------------------------------------------
+
+namespace field {
+
+namespace detail {
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+
+// The value type of a member (T of std::optional<T>).
+template <class M>
+struct Value {
+  using type = M;
+};
+template <class T>
+struct Value<std::optional<T>> {
+  using type = T;
+};
+
+template <class M, class V>
+void assign(M& member, V&& value) {
+  using T = typename Value<M>::type;
+  member = static_cast<T>(std::forward<V>(value));
+}
+
+// The view of a member: null for an empty optional, `f(value)` otherwise.
+template <class M, class F>
+nlohmann::ordered_json viewOf(const M& member, F&& f) {
+  if constexpr (IsOptional<M>::value) {
+    return member ? nlohmann::ordered_json(f(*member)) : nlohmann::ordered_json();
+  } else {
+    return nlohmann::ordered_json(f(member));
+  }
+}
+
+// Shared by the kinds below (field_schema.cc); each reports its own diagnostic and returns
+// nullopt on a problem or when the member is absent.
+std::optional<uint64_t> readCount(const nlohmann::json& object, std::string_view key, const std::string& parent,
+                                  uint64_t min, uint64_t max, std::string_view belowMin, Reporter& reporter);
+std::optional<proxy::Millis> readDuration(const nlohmann::json& object, std::string_view key,
+                                          const std::string& parent, proxy::Millis min,
+                                          std::optional<proxy::Millis> max, std::string_view aboveMax,
+                                          Reporter& reporter);
+void reportBadName(const std::string& field, const std::string& value, const std::string& choices,
+                   Reporter& reporter);
+
+}  // namespace detail
+
+// A non-negative integer from `min` to `max`.
+struct CountOptions {
+  uint64_t min = 0;
+  uint64_t max = 0;
+  std::optional<uint64_t> whenAbsent = {};  // the value when the field is absent
+  std::string_view belowMin = {};  // message for a value under min; default "must be an integer from min to max"
+  std::optional<std::string_view> view = {};  // view key; default the JSON name
+};
+template <class S, class M>
+FieldDesc<S> count(std::string_view name, M S::*ptr, CountOptions o) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            if (auto n = detail::readCount(object, key, parent, o.min, o.max, o.belowMin, reporter)) {
+              detail::assign(spec.*ptr, *n);
+            } else if (o.whenAbsent && !member(object, key)) {
+              detail::assign(spec.*ptr, *o.whenAbsent);
+            }
+          },
+          [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = detail::viewOf(spec.*ptr, [](auto v) { return v; });
+          }};
+}
+
+// A Go duration ("300ms", "2s") of at least `min`, held in milliseconds. The view key is the
+// name + "Ms" unless given.
+struct DurationOptions {
+  proxy::Millis min{0};
+  std::optional<proxy::Millis> max = {};
+  std::string_view aboveMax = {};  // message for a value over max, e.g. "must be at most 10m"
+  std::optional<std::string_view> view = {};
+};
+template <class S, class M>
+FieldDesc<S> duration(std::string_view name, M S::*ptr, DurationOptions o) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            if (auto ms = detail::readDuration(object, key, parent, o.min, o.max, o.aboveMax, reporter)) {
+              detail::assign(spec.*ptr, *ms);
+            }
+          },
+          [=, viewKey = o.view ? std::string(*o.view) : key + "Ms"](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = detail::viewOf(spec.*ptr, [](proxy::Millis v) { return v.count(); });
+          }};
+}
+
+// true or false.
+struct BoolOptions {
+  std::optional<std::string_view> view = {};
+};
+template <class S, class M>
+FieldDesc<S> boolean(std::string_view name, M S::*ptr, BoolOptions o = {}) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            if (auto b = readBool(object, key, parent, reporter)) detail::assign(spec.*ptr, *b);
+          },
+          [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = detail::viewOf(spec.*ptr, [](bool v) { return v; });
+          }};
+}
+
+// A string, optionally normalized (e.g. lower-cased) and then checked: `check` returns the
+// whole message for a bad value ("" if good), reported with `reason`. A bad value is not
+// stored.
+struct StringOptions {
+  bool required = false;
+  std::function<std::string(std::string_view)> normalize = {};
+  // Gets the value as written and its normalized form.
+  std::function<std::string(const std::string& written, const std::string& normalized)> check = {};
+  std::string_view reason = "InvalidField";
+  std::optional<std::string_view> view = {};
+};
+template <class S, class M>
+FieldDesc<S> string(std::string_view name, M S::*ptr, StringOptions o) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            auto text = readString(object, key, parent, reporter, o.required);
+            if (!text) return;
+            std::string value = o.normalize ? o.normalize(*text) : *text;
+            if (o.check) {
+              if (std::string why = o.check(*text, value); !why.empty()) {
+                reporter.invalid(childField(parent, key), o.reason, why);
+                return;
+              }
+            }
+            detail::assign(spec.*ptr, std::move(value));
+          },
+          [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = detail::viewOf(spec.*ptr, [](const std::string& v) { return v; });
+          }};
+}
+
+// One of the names of `names`; a member of type E (or std::optional<E>). A bad name is
+// reported as `"x" must be A, B or C`.
+template <class E>
+struct EnumOptions {
+  std::optional<E> whenAbsent = {};
+  std::optional<std::string_view> view = {};
+};
+template <class S, class M, class E>
+FieldDesc<S> enumeration(std::string_view name, M S::*ptr, EnumNames<E> names, EnumOptions<E> o = {}) {
+  std::string key(name);
+  return {key,
+          [=, choices = choicesText(names)](const nlohmann::json& object, const std::string& parent, S& spec,
+                                             Reporter& reporter) {
+            auto text = readString(object, key, parent, reporter);
+            if (!text) {
+              if (o.whenAbsent && !member(object, key)) detail::assign(spec.*ptr, *o.whenAbsent);
+              return;
+            }
+            if (auto value = enumValue(names, *text)) {
+              detail::assign(spec.*ptr, *value);
+            } else {
+              detail::reportBadName(childField(parent, key), *text, choices, reporter);
+            }
+          },
+          [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = detail::viewOf(spec.*ptr, [&](E v) { return std::string(enumName(names, v)); });
+          }};
+}
+
+// A nested JSON object whose fields fill the same struct (retries.backoff.base fills
+// RetrySpec::backoffBase). Its view keys go into the parent's view.
+template <class S>
+FieldDesc<S> group(std::string_view name, Schema<S> schema) {
+  std::string key(name);
+  auto shared = std::make_shared<const Schema<S>>(std::move(schema));
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            if (const nlohmann::json* o = readObject(object, key, parent, reporter)) {
+              shared->read(*o, childField(parent, key), spec, reporter);
+            }
+          },
+          [=](const S& spec, nlohmann::ordered_json& out) { shared->view(spec, out); }};
+}
+
+// A field with its own reader and view (a list with a meaning of its own, a union).
+// `read` gets the value (present and not null) and its field path.
+template <class S>
+FieldDesc<S> custom(std::string_view name,
+                    std::function<void(const nlohmann::json& value, const std::string& field, S& spec, Reporter&)> read,
+                    std::function<void(const S& spec, nlohmann::ordered_json& view)> view,
+                    std::function<void(S& spec)> whenAbsent = {}) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            if (const nlohmann::json* v = member(object, key)) {
+              read(*v, childField(parent, key), spec, reporter);
+            } else if (whenAbsent) {
+              whenAbsent(spec);
+            }
+          },
+          std::move(view)};
+}
+
+// A cross-field check, run where it stands in the description, with the object's field path.
+template <class S>
+FieldDesc<S> check(std::function<void(const S& spec, const std::string& field, Reporter&)> f) {
+  return {std::string(),
+          [f = std::move(f)](const nlohmann::json&, const std::string& parent, S& spec, Reporter& reporter) {
+            f(spec, parent, reporter);
+          },
+          {}};
+}
+
+}  // namespace field
+
+}  // namespace portico::controller

@@ -1,0 +1,212 @@
+// The field-description facility (controller/render/field_schema.h): one description of a
+// struct's fields gives its reader, its unknown-field check, its diagnostics and its view.
+#include <doctest/doctest.h>
+
+#include "controller/render/api_names.h"
+#include "controller/render/field_schema.h"
+#include "controller/render/rule_schemas.h"
+#include "controller/render/validation.h"
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+using namespace portico::controller;
+using namespace std::chrono_literals;
+namespace proxy = portico::proxy;
+
+namespace {
+
+enum class Color { Red, Green, Blue };
+constexpr EnumName<Color> kColorNames[] = {{"Red", Color::Red}, {"Green", Color::Green}, {"Blue", Color::Blue}};
+
+struct Sample {
+  uint32_t count = 7;
+  std::optional<uint16_t> port;
+  proxy::Millis wait{0};
+  proxy::Millis base{10};
+  proxy::Millis max{100};
+  bool flag = false;
+  std::string name;
+  std::optional<std::string> label;
+  Color color = Color::Red;
+  std::vector<std::string> tags;
+};
+
+const Schema<Sample>& sampleSchema() {
+  static const Schema<Sample> schema{
+      field::count("count", &Sample::count, {.min = 1, .max = 10, .whenAbsent = 3}),
+      field::count("port", &Sample::port, {.min = 1, .max = 65535, .belowMin = "must be from 1 to 65535"}),
+      field::duration("wait", &Sample::wait, {.min = 1ms, .max = 10min, .aboveMax = "must be at most 10m"}),
+      field::boolean("flag", &Sample::flag),
+      field::string("name", &Sample::name,
+                    {.required = true,
+                     .normalize = toLower,
+                     .check = [](const std::string& written, const std::string& lower) {
+                       return lower == "bad" ? "\"" + written + "\" is bad" : std::string();
+                     },
+                     .reason = "InvalidName"}),
+      field::string("label", &Sample::label, {}),
+      field::enumeration("color", &Sample::color, EnumNames<Color>(kColorNames),
+                         {.whenAbsent = Color::Green, .view = "colour"}),
+      field::group<Sample>("backoff",
+                           {
+                               field::duration("base", &Sample::base, {.min = 1ms, .view = "baseMs"}),
+                               field::duration("max", &Sample::max, {.min = 1ms, .view = "maxMs"}),
+                               field::check<Sample>([](const Sample& s, const std::string& f, Reporter& r) {
+                                 if (s.max < s.base) r.invalid(f, "InvalidField", "max < base");
+                               }),
+                           }),
+      field::custom<Sample>(
+          "tags",
+          [](const json& v, const std::string& f, Sample& s, Reporter& r) {
+            if (!v.is_array()) return r.invalid(f, "InvalidField", "must be a list");
+            for (const auto& t : v) s.tags.push_back(t.dump());
+          },
+          [](const Sample& s, ordered_json& out) { out["tagCount"] = s.tags.size(); },
+          [](Sample& s) { s.tags = {"default"}; }),
+      field::check<Sample>([](const Sample& s, const std::string& f, Reporter& r) {
+        if (s.flag && s.label) r.invalid(childField(f, "label"), "InvalidField", "not with flag");
+      }),
+  };
+  return schema;
+}
+
+struct Read {
+  Sample spec;
+  std::vector<Diagnostic> diagnostics;
+  std::string text() const {
+    std::string out;
+    for (const auto& d : diagnostics) out += d.reason + " " + d.message + "\n";
+    return out;
+  }
+};
+
+Read readSample(const json& object) {
+  Read r;
+  Reporter reporter(r.diagnostics, ObjectRef{"Test", "ns", "t"});
+  sampleSchema().read(object, "spec.x", r.spec, reporter);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("field_schema: a good object fills every described member, absent fields take their defaults") {
+  auto r = readSample({{"name", "Alice"}, {"port", 8080}, {"wait", "2s"}, {"flag", true}, {"color", "Blue"},
+                       {"backoff", {{"base", "5ms"}, {"max", "1s"}}}, {"tags", {"a", "b"}}});
+  CHECK(r.text() == "");
+  CHECK(r.spec.count == 3);  // whenAbsent, not the struct's 7
+  CHECK(r.spec.port == 8080);
+  CHECK(r.spec.wait == 2000ms);
+  CHECK(r.spec.flag);
+  CHECK(r.spec.name == "alice");
+  CHECK(!r.spec.label);
+  CHECK(r.spec.color == Color::Blue);
+  CHECK(r.spec.base == 5ms);
+  CHECK(r.spec.max == 1000ms);
+  CHECK(r.spec.tags == std::vector<std::string>{"\"a\"", "\"b\""});
+
+  auto d = readSample({{"name", "x"}});
+  CHECK(d.text() == "");
+  CHECK(d.spec.color == Color::Green);
+  CHECK(d.spec.tags == std::vector<std::string>{"default"});
+  CHECK(d.spec.base == 10ms);  // group absent: struct defaults stay
+}
+
+TEST_CASE("field_schema: names are the fields only, in order; unknown members are reported first") {
+  CHECK(sampleSchema().names() ==
+        std::vector<std::string>{"count", "port", "wait", "flag", "name", "label", "color", "backoff", "tags"});
+  auto r = readSample({{"name", "x"}, {"zzz", 1}, {"backoff", {{"min", "1s"}}}});
+  CHECK(r.text() ==
+        "UnknownField spec.x.zzz: unknown field\n"
+        "UnknownField spec.x.backoff.min: unknown field\n");
+}
+
+TEST_CASE("field_schema: each kind's diagnostics") {
+  auto r = readSample({{"count", 0},
+                       {"port", 0},
+                       {"wait", "1d"},
+                       {"flag", "yes"},
+                       {"name", "BAD"},
+                       {"label", 5},
+                       {"color", "Purple"},
+                       {"backoff", {{"base", "2s"}, {"max", "1s"}}},
+                       {"tags", "a"}});
+  CHECK(r.text() ==
+        "InvalidField spec.x.count: must be an integer from 1 to 10\n"
+        "InvalidField spec.x.port: must be from 1 to 65535\n"
+        "InvalidDuration spec.x.wait: unknown unit \"d\" in duration \"1d\"\n"
+        "InvalidField spec.x.flag: must be a boolean, not string\n"
+        "InvalidName spec.x.name: \"BAD\" is bad\n"
+        "InvalidField spec.x.label: must be a string, not number\n"
+        "InvalidField spec.x.color: \"Purple\" must be Red, Green or Blue\n"
+        "InvalidField spec.x.backoff: max < base\n"
+        "InvalidField spec.x.tags: must be a list\n");
+  CHECK(r.spec.name.empty());  // a bad value is not stored
+  CHECK(r.spec.count == 7);    // present but bad: no default either
+
+  auto more = readSample({{"count", 11}, {"port", -1}, {"wait", "0s"}, {"color", 1}, {"backoff", 1}});
+  CHECK(more.text() ==
+        "InvalidField spec.x.count: must be an integer from 1 to 10\n"
+        "InvalidField spec.x.port: must be an integer from 1 to 65535\n"
+        "InvalidDuration spec.x.wait: \"0s\" must be at least 1ms\n"
+        "InvalidField spec.x.name: required\n"
+        "InvalidField spec.x.color: must be a string, not number\n"
+        "InvalidField spec.x.backoff: must be an object, not number\n");
+
+  auto big = readSample({{"name", "x"}, {"count", 1.5}, {"wait", "11m"}, {"flag", true}, {"label", "l"}});
+  CHECK(big.text() ==
+        "InvalidField spec.x.count: must be an integer, not number\n"
+        "InvalidField spec.x.wait: must be at most 10m\n"
+        "InvalidField spec.x.label: not with flag\n");
+}
+
+TEST_CASE("field_schema: null counts as absent") {
+  auto r = readSample({{"name", "x"}, {"count", nullptr}, {"backoff", nullptr}, {"tags", nullptr}});
+  CHECK(r.text() == "");
+  CHECK(r.spec.count == 3);
+  CHECK(r.spec.tags == std::vector<std::string>{"default"});
+}
+
+TEST_CASE("field_schema: the view has every field in description order, with its view key") {
+  Sample s;
+  s.port = 443;
+  s.name = "n";
+  s.tags = {"a"};
+  ordered_json view = sampleSchema().view(s);
+  CHECK(view.dump() ==
+        R"({"count":7,"port":443,"waitMs":0,"flag":false,"name":"n","label":null,"colour":"Red",)"
+        R"("baseMs":10,"maxMs":100,"tagCount":1})");
+}
+
+TEST_CASE("field_schema: enum names and choices") {
+  EnumNames<Color> names(kColorNames);
+  CHECK(enumName(names, Color::Green) == "Green");
+  CHECK(enumValue(names, "Blue") == Color::Blue);
+  CHECK(!enumValue(names, "blue"));
+  CHECK(choicesText(names) == "Red, Green or Blue");
+  std::vector<std::string_view> one{"A"}, two{"A", "B"};
+  CHECK(choicesText(one) == "A");
+  CHECK(choicesText(two) == "A or B");
+  CHECK(choicesText(EnumNames<proxy::LoadBalancingPolicy>(kLoadBalancingPolicyNames)) ==
+        "RoundRobin, LeastRequest, Random or ConsistentHash");
+  CHECK(choicesText(kIngressLoadBalancingPolicies) == "RoundRobin, LeastRequest or Random");
+  // Every enumerator of the proxy's enums has a name.
+  for (auto p : {proxy::LoadBalancingPolicy::RoundRobin, proxy::LoadBalancingPolicy::LeastRequest,
+                 proxy::LoadBalancingPolicy::Random, proxy::LoadBalancingPolicy::ConsistentHash}) {
+    CHECK(enumName(EnumNames<proxy::LoadBalancingPolicy>(kLoadBalancingPolicyNames), p) != "?");
+  }
+}
+
+TEST_CASE("field_schema: the rule policy descriptions know exactly the CRD's fields") {
+  CHECK(retriesSchema().names() == std::vector<std::string>{"attempts", "on", "perTryTimeout", "nonIdempotent",
+                                                            "backoff", "budgetPercent", "minRetriesInFlight"});
+  CHECK(healthCheckSchema().names() == std::vector<std::string>{"path", "host", "interval", "timeout",
+                                                                "healthyThreshold", "unhealthyThreshold"});
+  CHECK(outlierDetectionSchema().names() ==
+        std::vector<std::string>{"consecutive5xx", "consecutiveGatewayFailures", "baseEjectionTime",
+                                 "maxEjectionTime", "maxEjectionPercent"});
+  CHECK(circuitBreakerSchema().names() ==
+        std::vector<std::string>{"maxConnections", "maxPendingRequests", "maxRequests"});
+  // The view of a default spec: the keys the golden files show.
+  CHECK(healthCheckSchema().view(proxy::HealthCheckSpec{}).dump() ==
+        R"({"path":"/healthz","host":"","intervalMs":5000,"timeoutMs":1000,"healthyThreshold":2,"unhealthyThreshold":3})");
+}
