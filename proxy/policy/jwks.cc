@@ -279,6 +279,8 @@ struct JwksCache::Entry {
   Clock::time_point nextFetch{};
   std::optional<Clock::time_point> lastFetch;  // start of the last attempt
   bool requested = false;
+  bool fetching = false;
+  std::vector<std::function<void()>> waiters;  // refreshThen callbacks for the next fetch's end
   std::string lastBody;  // of the last good set: an unchanged document keeps its generation
 
   std::shared_ptr<const KeySet> current() const {
@@ -295,13 +297,14 @@ struct JwksCache::Shared {
   bool stop = false;
   std::map<std::string, std::shared_ptr<Entry>> entries;
 
-  // Caller holds `mutex`.
-  void requestRefresh(Entry& e) {
-    if (stop || e.requested) return;
-    const auto now = Clock::now();
-    if (e.lastFetch && now - *e.lastFetch < options.minRefreshInterval) return;
+  // Caller holds `mutex`. Whether a fetch of `e` is now requested or under way.
+  bool requestRefresh(Entry& e) {
+    if (stop) return false;
+    if (e.requested || e.fetching) return true;
+    if (e.lastFetch && Clock::now() - *e.lastFetch < options.minRefreshInterval) return false;
     e.requested = true;
     wake.notify_one();
+    return true;
   }
 };
 
@@ -311,6 +314,14 @@ void JwksCache::Handle::onUnknownKid() const {
   if (!shared_ || !entry_) return;
   std::lock_guard lock(shared_->mutex);
   shared_->requestRefresh(*entry_);
+}
+
+bool JwksCache::Handle::refreshThen(std::function<void()> done) const {
+  if (!shared_ || !entry_) return false;
+  std::lock_guard lock(shared_->mutex);
+  if (!shared_->requestRefresh(*entry_)) return false;
+  entry_->waiters.push_back(std::move(done));
+  return true;
 }
 
 const std::string& JwksCache::Handle::url() const {
@@ -324,13 +335,17 @@ JwksCache::JwksCache(JwksFetcher fetcher, JwksCacheOptions options) : shared_(st
   thread_ = std::thread([shared = shared_] { run(shared); });
 }
 
-JwksCache::~JwksCache() {
+JwksCache::~JwksCache() { stop(); }
+
+void JwksCache::stop() {
   {
     std::lock_guard lock(shared_->mutex);
     shared_->stop = true;
   }
   shared_->wake.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(shared_->mutex);
+  for (auto& [url, entry] : shared_->entries) entry->waiters.clear();
 }
 
 JwksCache::Handle JwksCache::registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval) {
@@ -404,6 +419,7 @@ void JwksCache::run(const std::shared_ptr<Shared>& shared) {
     }
 
     due->requested = false;
+    due->fetching = true;
     due->lastFetch = now;
     due->nextFetch = now + due->interval;  // provisional: no busy loop while fetching
     const std::string url = due->url;
@@ -448,6 +464,19 @@ void JwksCache::run(const std::shared_ptr<Shared>& shared) {
       if (changed) due->lastBody = std::move(*body);
       due->nextFetch = Clock::now() + due->interval;
     }
+    due->fetching = false;
+    auto waiters = std::move(due->waiters);
+    due->waiters.clear();
+    if (waiters.empty()) continue;
+    lock.unlock();  // the callbacks may ask again (a kid still unknown): not under the lock
+    for (auto& done : waiters) {
+      try {
+        done();
+      } catch (const std::exception& ex) {
+        spdlog::error("JWKS {}: a refresh callback threw: {}", url, ex.what());
+      }
+    }
+    lock.lock();
   }
 }
 

@@ -12,10 +12,12 @@
 // and crv), use (only "sig"), key_ops (must include "verify").
 //
 // JwksCache: one background thread refreshes every registered URL at its interval; workers
-// read the current set (a brief mutex to copy a shared_ptr) and never fetch. A worker that
-// meets an unknown kid calls onUnknownKid(), which wakes the thread for an early refresh at
-// most once per minRefreshInterval per URL; that request is rejected, later ones see the new
-// keys. A failed fetch (or a document with no usable key) keeps the last good set.
+// read the current set (a brief mutex to copy a shared_ptr) and never fetch. A request that
+// meets an unknown kid (or a URL not fetched yet) asks for an early refresh with
+// refreshThen() and waits, suspended, for that fetch to end, then is verified again; the
+// worker serves everything else meanwhile. Early refreshes happen at most once per
+// minRefreshInterval per URL: within it an unknown kid is refused at once, without waiting.
+// A failed fetch (or a document with no usable key) keeps the last good set.
 #pragma once
 
 #include <openssl/types.h>
@@ -89,6 +91,11 @@ class JwksCache {
     [[nodiscard]] std::shared_ptr<const KeySet> current() const;
     // Asks for an early refresh (rate limited); never blocks on the fetch. Any thread.
     void onUnknownKid() const;
+    // Asks for an early refresh like onUnknownKid and calls `done` once, on the refresh
+    // thread, when that fetch (or the one already due or under way) has ended, whatever its
+    // outcome. False, and `done` is dropped, when no fetch is coming: the URL was fetched
+    // less than minRefreshInterval ago, or the cache is stopping. Any thread; never blocks.
+    bool refreshThen(std::function<void()> done) const;
     const std::string& url() const;
     explicit operator bool() const { return entry_ != nullptr; }
 
@@ -100,8 +107,12 @@ class JwksCache {
 
   // Starts the refresh thread.
   explicit JwksCache(JwksFetcher fetcher, JwksCacheOptions options = {});
-  // Stops and joins the refresh thread (waits for a fetch in progress, bounded by fetchTimeout).
+  // stop().
   ~JwksCache();
+  // Stops and joins the refresh thread (waits for a fetch in progress, bounded by
+  // fetchTimeout). Callbacks still waiting (refreshThen) are dropped uncalled, so the
+  // owner of what they refer to (a worker's event loop) may go once this returns. Idempotent.
+  void stop();
   JwksCache(const JwksCache&) = delete;
   JwksCache& operator=(const JwksCache&) = delete;
 

@@ -267,15 +267,25 @@ std::shared_ptr<const KeySet> JwtVerifier::currentKeys() const {
   return std::get<JwksCache::Handle>(keys_).current();
 }
 
-Expected<nlohmann::json> JwtVerifier::verify(std::string_view token, std::chrono::system_clock::time_point now) const {
+bool JwtVerifier::refreshKeysThen(std::function<void()> done) const {
+  const auto* handle = std::get_if<JwksCache::Handle>(&keys_);
+  return handle && handle->refreshThen(std::move(done));
+}
+
+Expected<nlohmann::json> JwtVerifier::verify(std::string_view token, std::chrono::system_clock::time_point now,
+                                             bool* keyMissing) const {
   if (token.empty()) return makeError("missing token");
   if (token.size() > kMaxTokenBytes) return makeError("token too large");
   const auto* handle = std::get_if<JwksCache::Handle>(&keys_);
-  const auto keys = currentKeys();
-  if (!keys || keys->keys.empty()) {
+  // The key may be published by now: a refresh is asked for (rate limited), and a caller
+  // that can wait learns it through `keyMissing`.
+  auto missing = [&](const char* why) {
     if (handle) handle->onUnknownKid();
-    return makeError("signing keys not available");
-  }
+    if (handle && keyMissing) *keyMissing = true;
+    return makeError(why);
+  };
+  const auto keys = currentKeys();
+  if (!keys || keys->keys.empty()) return missing("signing keys not available");
 
   const std::string cacheKey = sha256Bytes(token);
   if (auto claims = cache_->find(cacheKey, keys->generation, now)) {
@@ -326,10 +336,7 @@ Expected<nlohmann::json> JwtVerifier::verify(std::string_view token, std::chrono
     kidKnown = true;
     if (keyFitsAlg(key, algName) && candidates.size() < kMaxKeysTried) candidates.push_back(&key);
   }
-  if (kid && !kidKnown) {
-    if (handle) handle->onUnknownKid();
-    return makeError("unknown key id");
-  }
+  if (kid && !kidKnown) return missing("unknown key id");
   if (candidates.empty()) return makeError(kid ? "key does not match token alg" : "no key for token alg");
 
   bool verified = false;

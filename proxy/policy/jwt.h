@@ -12,7 +12,9 @@
 // array of strings) containing one of spec.audiences when set.
 //
 // Keys come from a static KeySet (spec.jwks) or a JwksCache registration (spec.jwksUri).
-// An unknown kid asks the cache for an early refresh (rate limited) and fails this request.
+// An unknown kid asks the cache for an early refresh (rate limited) and fails verify(); a
+// caller that can wait (the authentication filter) learns so, waits for the refresh with
+// refreshKeysThen() and verifies again.
 //
 // Verified tokens are cached (bounded; key = SHA-256 of the token) until min(exp, now+60 s),
 // and the cache is emptied when the key set changes, so an RS256 check is not repeated for
@@ -25,6 +27,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -75,8 +78,13 @@ class JwtVerifier {
   ~JwtVerifier();
 
   // The verified claims (a JSON object), or an Error whose message suits a 401 body. Any thread;
-  // never blocks on a fetch. `now` is the wall clock (injected for tests).
-  Expected<nlohmann::json> verify(std::string_view token, std::chrono::system_clock::time_point now) const;
+  // never blocks on a fetch. `now` is the wall clock (injected for tests). `keyMissing` is
+  // set when it failed for want of a key that a JWKS refresh might bring (an unknown kid,
+  // or no key set fetched yet).
+  Expected<nlohmann::json> verify(std::string_view token, std::chrono::system_clock::time_point now,
+                                  bool* keyMissing = nullptr) const;
+  // JwksCache::Handle::refreshThen for the verifier's JWKS URL; false for a static key set.
+  bool refreshKeysThen(std::function<void()> done) const;
 
   const JwtAuthSpec& spec() const { return spec_; }
   std::size_t cacheHits() const;              // tests and metrics

@@ -100,7 +100,7 @@ Verdict RoutePolicies::applyCors(const RequestView& request, Admission& admissio
   return {};
 }
 
-Verdict RoutePolicies::authenticate(const RequestView& request, Admission& admission) const {
+Verdict RoutePolicies::authenticate(const RequestView& request, Admission& admission, bool* jwtKeyMissing) const {
   const AuthSpec& auth = spec_->auth;
   if (apiKey_) {
     std::optional<std::string_view> presented;
@@ -128,7 +128,7 @@ Verdict RoutePolicies::authenticate(const RequestView& request, Admission& admis
   } else if (jwt_) {
     const auto token = bearerToken(request.header("authorization").value_or(""));
     if (!token) return deny(401, "bearer token required", {{"www-authenticate", "Bearer"}});
-    auto claims = jwt_->verify(*token, std::chrono::system_clock::now());
+    auto claims = jwt_->verify(*token, std::chrono::system_clock::now(), jwtKeyMissing);
     if (!claims)
       return deny(401, claims.error().message, {{"www-authenticate", "Bearer error=\"invalid_token\""}});
     admission.claims = std::move(*claims);

@@ -98,7 +98,9 @@ class RoutePolicies {
   // Steps 1-3 (without external auth), each on its own and all three in order.
   Verdict checkAddress(std::string_view clientAddress) const;
   Verdict applyCors(const RequestView& request, Admission& admission) const;
-  Verdict authenticate(const RequestView& request, Admission& admission) const;
+  // `jwtKeyMissing`: see JwtVerifier::verify; then refreshJwtKeysThen may bring the key.
+  Verdict authenticate(const RequestView& request, Admission& admission, bool* jwtKeyMissing = nullptr) const;
+  bool refreshJwtKeysThen(std::function<void()> done) const { return jwt_ && jwt_->refreshKeysThen(std::move(done)); }
   Verdict admit(const RequestView& request, std::string_view clientAddress, Admission& admission) const;
   // Step 4 in halves, for a limiter that answers later: the bucket key (or a refusal: a
   // Consumer key without a consumer), then the verdict on the limiter's decision.

@@ -60,12 +60,22 @@ class CorsFilter final : public Filter {
   }
 };
 
-// API key, Basic or JWT: the consumer, and the identity headers for the backend.
+// API key, Basic or JWT: the consumer, and the identity headers for the backend. A JWT
+// whose key is not in the JWKS yet waits, suspended, for an early refresh of the key set
+// (at most one per URL per minimum interval) and is verified again once it has ended.
 class AuthenticationFilter final : public Filter {
  public:
   FilterStatus onRequest(FilterContext& ctx) const override {
-    ctx.verdict = ctx.policies.authenticate(ctx.view, ctx.ex.admission);
-    return ctx.verdict ? FilterStatus::Continue : FilterStatus::Refuse;
+    bool keyMissing = false;
+    ctx.verdict = ctx.policies.authenticate(ctx.view, ctx.ex.admission, &keyMissing);
+    if (ctx.verdict) return FilterStatus::Continue;
+    // The callback runs on the JWKS refresh thread: back to this worker to verify again.
+    // The server stops the refresh thread before any worker's loop goes away.
+    if (keyMissing && ctx.policies.refreshJwtKeysThen([&ctx, &ioc = ctx.ex.worker.ioc()] {
+          net::post(ioc, [&ctx] { ctx.resume(ctx.policies.authenticate(ctx.view, ctx.ex.admission)); });
+        }))
+      return FilterStatus::Suspend;
+    return FilterStatus::Refuse;
   }
 };
 

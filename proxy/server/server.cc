@@ -93,6 +93,9 @@ class ProxyServer::Impl {
     healthChecker_.stop();
     for (auto& worker : workers_) worker->stop();
     for (auto& thread : threads_) thread.join();
+    // Requests waiting for a JWKS refresh hold callbacks that post to a worker's loop: they
+    // are dropped before the loops go.
+    gateway_.jwks().stop();
     // The workers' last access-log lines are still buffered: write them before we report
     // stopped (and before a caller exits).
     flushAccessLog();

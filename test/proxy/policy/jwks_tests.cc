@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -338,6 +339,95 @@ TEST_SUITE("jwks_cache") {
     CHECK_FALSE(empty);
     CHECK(empty.current() == nullptr);
     empty.onUnknownKid();
+  }
+
+  TEST_CASE("refreshThen: the waiter is called once the refresh has ended, then it is rate limited") {
+    FakeIssuer issuer;
+    const std::string secret = randomBytes(32);
+    issuer.set(jwks({octJwk(secret, "a")}));
+    JwksCache cache(issuer.fetcher(), {.minRefreshInterval = 400ms, .fetchTimeout = 1000ms, .retryInterval = 400ms});
+    auto h = cache.registerUrl(kUrl, 3600s);
+    // Before the first fetch has ended: the waiter joins it and sees its keys.
+    std::atomic<int> called{0};
+    std::atomic<bool> sawA{false};
+    CHECK(h.refreshThen([&] {
+      sawA = hasKid(h.current(), "a");
+      ++called;
+    }));
+    REQUIRE(eventually([&] { return called == 1; }));
+    CHECK(sawA);
+    CHECK(issuer.calls == 1);
+    // Inside the minimum interval no fetch is coming: false, and the callback is dropped.
+    CHECK_FALSE(h.refreshThen([&] { ++called; }));
+    std::this_thread::sleep_for(450ms);
+    CHECK(called == 1);
+    CHECK(issuer.calls == 1);
+    // After it: one fetch for all the waiters, each called once, all seeing the new key.
+    issuer.set(jwks({octJwk(secret, "a"), octJwk(secret, "b")}));
+    std::atomic<int> sawB{0};
+    for (int i = 0; i < 50; ++i) {
+      CHECK(h.refreshThen([&] {
+        sawB += hasKid(h.current(), "b") ? 1 : 0;
+        ++called;
+      }));
+    }
+    REQUIRE(eventually([&] { return called == 51; }));
+    CHECK(sawB == 50);
+    CHECK(issuer.calls == 2);
+    std::this_thread::sleep_for(50ms);
+    CHECK(called == 51);
+  }
+
+  TEST_CASE("refreshThen after a failed fetch: the waiter is called, the last good set stays") {
+    FakeIssuer issuer;
+    const std::string secret = randomBytes(32);
+    issuer.set(jwks({octJwk(secret, "a")}));
+    JwksCache cache(issuer.fetcher(), {.minRefreshInterval = 50ms, .fetchTimeout = 1000ms, .retryInterval = 3600s});
+    auto h = cache.registerUrl(kUrl, 3600s);
+    REQUIRE(eventually([&] { return h.current() != nullptr; }));
+    std::this_thread::sleep_for(60ms);
+    issuer.set("", true);
+    std::atomic<int> called{0};
+    CHECK(h.refreshThen([&] { ++called; }));
+    REQUIRE(eventually([&] { return called == 1; }));
+    CHECK(issuer.calls == 2);
+    CHECK(hasKid(h.current(), "a"));
+  }
+
+  TEST_CASE("stop drops the callbacks still waiting, uncalled") {
+    // The refresh thread is held in a fetch of another URL while a waiter queues for this one.
+    std::mutex m;
+    std::condition_variable cv;
+    bool release = false;
+    std::atomic<int> fetches{0};
+    JwksCache cache(
+        [&](const std::string& url, std::chrono::milliseconds) -> Expected<std::string> {
+          ++fetches;
+          if (url == "https://slow.example/jwks") {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return release; });
+          }
+          return jwks({octJwk(std::string(32, 'k'), "a")});
+        },
+        {.minRefreshInterval = 50ms, .fetchTimeout = 1000ms, .retryInterval = 50ms});
+    auto slow = cache.registerUrl("https://slow.example/jwks", 3600s);
+    REQUIRE(eventually([&] { return fetches == 1; }));
+    auto h = cache.registerUrl(kUrl, 3600s);
+    std::atomic<int> called{0};
+    CHECK(h.refreshThen([&] { ++called; }));
+    std::thread stopper([&] { cache.stop(); });
+    std::this_thread::sleep_for(50ms);  // stop() is now waiting for the thread
+    {
+      std::lock_guard lock(m);
+      release = true;
+    }
+    cv.notify_all();
+    stopper.join();
+    CHECK(called == 0);
+    CHECK(fetches == 1);
+    CHECK_FALSE(h.refreshThen([&] { ++called; }));  // stopped: nothing is coming
+    cache.stop();                                    // idempotent
+    CHECK(called == 0);
   }
 
   TEST_CASE("a throwing fetcher is treated as a failed fetch") {

@@ -233,6 +233,11 @@ TEST_SUITE("jwt") {
     auto v = verifier();
     CHECK(outcome(v, signToken({{"alg", "RS256"}, {"kid", "nope"}}, claims(), keys().rsa)) == "unknown key id");
     CHECK(outcome(v, signToken({{"alg", "RS256"}, {"kid", ""}}, claims(), keys().rsa)) == "unknown key id");
+    // A static key set: no refresh can bring the key, so the caller must not wait for one.
+    bool keyMissing = false;
+    CHECK_FALSE(v.verify(signToken({{"alg", "RS256"}, {"kid", "nope"}}, claims(), keys().rsa), kNow, &keyMissing));
+    CHECK_FALSE(keyMissing);
+    CHECK_FALSE(v.refreshKeysThen([] {}));
   }
 
   TEST_CASE("exp is required; exp and nbf honour the leeway exactly") {
@@ -413,6 +418,10 @@ TEST_SUITE("jwt") {
     for (int i = 0; i < 200; ++i) CHECK(outcome(v, t2) == "unknown key id");  // inside minRefreshInterval
     std::this_thread::sleep_for(100ms);
     CHECK(issuer.calls == 1);
+    bool keyMissing = false;
+    CHECK_FALSE(v.verify(t2, kNow, &keyMissing));
+    CHECK(keyMissing);                          // a refresh might bring it...
+    CHECK_FALSE(v.refreshKeysThen([] {}));      // ...but not now: rate limited
     std::this_thread::sleep_for(300ms);
     const auto before = v.signatureVerifications();
     CHECK(outcome(v, t2) == "unknown key id");  // this one asks for the refresh
