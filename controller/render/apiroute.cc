@@ -9,10 +9,12 @@
 
 #include <re2/re2.h>
 
+#include "controller/render/api_names.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
 #include "controller/render/rule_policies.h"
+#include "controller/render/rule_schemas.h"
 #include "controller/render/secrets.h"
 #include "controller/render/validation.h"
 
@@ -68,8 +70,6 @@ class ApiRouteTranslator {
   bool readBackends(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readBackend(const json& backend, const std::string& field, proxy::RouteSpec& route);
   bool readTimeouts(const json& rule, const std::string& field, proxy::RouteSpec& route);
-  bool readDuration(const json& timeouts, std::string_view key, const std::string& field,
-                    proxy::Millis& out);
   bool readRewrite(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readHeaderEdits(const json& rule, std::string_view key, const std::string& field,
                        proxy::HeaderEdits& edits);
@@ -270,15 +270,10 @@ bool ApiRouteTranslator::readPath(const json& match, const std::string& field,
     auto value = readString(*path, "value", pathField, reporter_);
     std::string typeField = childField(pathField, "type");
     std::string valueField = childField(pathField, "value");
-    if (type == "Exact") {
-      route.pathType = proxy::PathMatchType::Exact;
-    } else if (type == "Prefix") {
-      route.pathType = proxy::PathMatchType::Prefix;
-    } else if (type == "RegularExpression") {
-      route.pathType = proxy::PathMatchType::RegularExpression;
+    if (auto t = enumValue(kPathMatchTypeNames, type)) {
+      route.pathType = *t;
     } else {
-      reporter_.invalid(typeField, "InvalidField",
-                        quote(type) + " must be Exact, Prefix or RegularExpression");
+      reporter_.invalid(typeField, "InvalidField", quote(type) + " must be " + choicesText(kPathMatchTypeNames));
       return false;
     }
     if (!value) {
@@ -352,15 +347,11 @@ bool ApiRouteTranslator::readHeaderMatches(const json& match, const std::string&
         reporter_.invalid(childField(f, "name"), "InvalidField", quote(*name) + " is not a valid header name");
       }
       auto type = readString(h, "type", f, reporter_).value_or("Exact");
-      if (type == "Exact") {
-        hm.type = proxy::HeaderMatchType::Exact;
-      } else if (type == "RegularExpression") {
-        hm.type = proxy::HeaderMatchType::RegularExpression;
-      } else if (type == "Present") {
-        hm.type = proxy::HeaderMatchType::Present;
+      if (auto t = enumValue(kHeaderMatchTypeNames, type)) {
+        hm.type = *t;
       } else {
         reporter_.invalid(childField(f, "type"), "InvalidField",
-                          quote(type) + " must be Exact, RegularExpression or Present");
+                          quote(type) + " must be " + choicesText(kHeaderMatchTypeNames));
         return false;
       }
       if (hm.type == proxy::HeaderMatchType::Present) {
@@ -506,36 +497,7 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
 
 bool ApiRouteTranslator::readTimeouts(const json& rule, const std::string& field,
                                       proxy::RouteSpec& route) {
-  if (!member(rule, "timeouts")) return true;
-  std::string tField = childField(field, "timeouts");
-  return clean([&] {
-    const json* timeouts = readObject(rule, "timeouts", field, reporter_);
-    if (!timeouts) return false;
-    checkKnownFields(*timeouts, tField, {"connect", "request", "idle"}, reporter_);
-    readDuration(*timeouts, "connect", tField, route.timeouts.connect);
-    readDuration(*timeouts, "request", tField, route.timeouts.request);
-    readDuration(*timeouts, "idle", tField, route.timeouts.idle);
-    return true;
-  });
-}
-
-bool ApiRouteTranslator::readDuration(const json& timeouts, std::string_view key,
-                                      const std::string& field, proxy::Millis& out) {
-  auto text = readString(timeouts, key, field, reporter_);
-  if (!text) return member(timeouts, key) == nullptr;
-  std::string f = childField(field, key);
-  auto d = parseDuration(*text);
-  if (!d) {
-    reporter_.invalid(f, "InvalidDuration", d.error().message);
-    return false;
-  }
-  auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
-  if (ms.count() < 1) {
-    reporter_.invalid(f, "InvalidDuration", quote(*text) + " must be at least 1ms");
-    return false;
-  }
-  out = ms;
-  return true;
+  return readNested(rule, "timeouts", field, timeoutsSchema(), route.timeouts, reporter_);
 }
 
 bool ApiRouteTranslator::readRewrite(const json& rule, const std::string& field,

@@ -1,15 +1,10 @@
 #include "controller/render/conflicts.h"
 
+#include "controller/render/api_names.h"
+
 namespace portico::controller {
 
-const char* pathTypeName(proxy::PathMatchType type) {
-  switch (type) {
-    case proxy::PathMatchType::Exact: return "Exact";
-    case proxy::PathMatchType::Prefix: return "Prefix";
-    case proxy::PathMatchType::RegularExpression: return "RegularExpression";
-  }
-  return "?";
-}
+std::string_view pathTypeName(proxy::PathMatchType type) { return enumName(kPathMatchTypeNames, type); }
 
 std::string claimKey(std::string_view host, proxy::PathMatchType type, std::string_view path) {
   if (type == proxy::PathMatchType::Prefix) {

@@ -16,7 +16,8 @@
 
 namespace portico::controller {
 
-const char* pathTypeName(proxy::PathMatchType type);
+// The API name of a path match type (api_names.h).
+std::string_view pathTypeName(proxy::PathMatchType type);
 
 // What a route claims on one host: "host \n type \n path". Prefix paths are compared as the
 // router matches them: trailing slashes do not count ("/foo/" claims what "/foo" claims).

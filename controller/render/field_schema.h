@@ -73,6 +73,16 @@ std::optional<E> enumValue(EnumNames<E> names, std::string_view name) {
   return std::nullopt;
 }
 
+// The same, for a table written as an array.
+template <class E, size_t N>
+std::string_view enumName(const EnumName<E> (&names)[N], E value) {
+  return enumName(EnumNames<E>(names), value);
+}
+template <class E, size_t N>
+std::optional<E> enumValue(const EnumName<E> (&names)[N], std::string_view name) {
+  return enumValue(EnumNames<E>(names), name);
+}
+
 // "A", "A or B", "A, B or C".
 std::string choicesText(std::span<const std::string_view> names);
 template <class E>
@@ -80,6 +90,10 @@ std::string choicesText(EnumNames<E> names) {
   std::vector<std::string_view> list;
   for (const auto& n : names) list.push_back(n.name);
   return choicesText(list);
+}
+template <class E, size_t N>
+std::string choicesText(const EnumName<E> (&names)[N]) {
+  return choicesText(EnumNames<E>(names));
 }
 
 // ---- descriptions --------------------------------------------------------------------
@@ -93,6 +107,9 @@ struct FieldDesc {
   std::function<void(const nlohmann::json& object, const std::string& parent, S& spec, Reporter&)> read;
   // Adds this entry's keys to a view; empty: nothing in the view.
   std::function<void(const S& spec, nlohmann::ordered_json& view)> view;
+  // When this entry reports a problem, the rest of the object is not read (later fields
+  // depend on it, as loadBalancing.hashOn depends on policy). See field::stopIfInvalid.
+  bool stopIfInvalid = false;
 };
 
 template <class S>
@@ -112,7 +129,11 @@ class Schema {
   // compare reporter.count() before and after to learn whether there were any.
   void read(const nlohmann::json& object, const std::string& field, S& spec, Reporter& reporter) const {
     checkKnownFields(object, field, names_, reporter);
-    for (const auto& e : entries_) e.read(object, field, spec, reporter);
+    for (const auto& e : entries_) {
+      size_t before = reporter.count();
+      e.read(object, field, spec, reporter);
+      if (e.stopIfInvalid && reporter.count() != before) return;
+    }
   }
 
   // The view of `spec`: each field's key(s), in description order.
@@ -131,6 +152,27 @@ class Schema {
   std::vector<FieldDesc<S>> entries_;
   std::vector<std::string> names_;
 };
+
+// object[key], an object described by `schema`, read into `out`: a T (read in place, so
+// what `out` already holds stays where the object says nothing) or a std::optional<T> (set
+// to a T read from defaults). Absent (or null): `out` untouched, true. False if anything was
+// reported (a wrong type included).
+template <class T, class Out>
+bool readNested(const nlohmann::json& object, std::string_view key, const std::string& parentField,
+                const Schema<T>& schema, Out& out, Reporter& reporter) {
+  if (!member(object, key)) return true;
+  size_t before = reporter.count();
+  const nlohmann::json* nested = readObject(object, key, parentField, reporter);
+  if (!nested) return false;
+  if constexpr (std::is_same_v<Out, T>) {
+    schema.read(*nested, childField(parentField, key), out, reporter);
+  } else {
+    T spec;
+    schema.read(*nested, childField(parentField, key), spec, reporter);
+    out = std::move(spec);
+  }
+  return reporter.count() == before;
+}
 
 // ---- field kinds -----------------------------------------------------------------------
 
@@ -303,6 +345,35 @@ FieldDesc<S> enumeration(std::string_view name, M S::*ptr, EnumNames<E> names, E
           [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
             out[viewKey] = detail::viewOf(spec.*ptr, [&](E v) { return std::string(enumName(names, v)); });
           }};
+}
+
+template <class S, class M, class E, size_t N>
+FieldDesc<S> enumeration(std::string_view name, M S::*ptr, const EnumName<E> (&names)[N], EnumOptions<E> o = {}) {
+  return enumeration(name, ptr, EnumNames<E>(names), o);
+}
+
+// A nested JSON object described by its own schema, filling the member `ptr` (a T, or a
+// std::optional<T> that is set when the object is present). The view is the nested view
+// (null for an empty optional).
+template <class S, class M, class T>
+FieldDesc<S> object(std::string_view name, M S::*ptr, Schema<T> schema,
+                    std::optional<std::string_view> viewKey = {}) {
+  std::string key(name);
+  auto shared = std::make_shared<const Schema<T>>(std::move(schema));
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            readNested(object, key, parent, *shared, spec.*ptr, reporter);
+          },
+          [=, k = std::string(viewKey.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[k] = detail::viewOf(spec.*ptr, [&](const T& v) { return shared->view(v); });
+          }};
+}
+
+// The same entry, but a problem with it stops reading the rest of the object.
+template <class S>
+FieldDesc<S> stopIfInvalid(FieldDesc<S> entry) {
+  entry.stopIfInvalid = true;
+  return entry;
 }
 
 // A nested JSON object whose fields fill the same struct (retries.backoff.base fills

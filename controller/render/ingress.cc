@@ -9,6 +9,7 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "controller/render/api_names.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
@@ -204,14 +205,10 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
         settings.rewriteTarget = value;
       }
     } else if (key == kLoadBalancing) {
-      if (value == "RoundRobin") {
-        settings.loadBalancing = proxy::LoadBalancingPolicy::RoundRobin;
-      } else if (value == "LeastRequest") {
-        settings.loadBalancing = proxy::LoadBalancingPolicy::LeastRequest;
-      } else if (value == "Random") {
-        settings.loadBalancing = proxy::LoadBalancingPolicy::Random;
+      if (auto policy = enumValue(kIngressLoadBalancingPolicies, value)) {
+        settings.loadBalancing = *policy;
       } else {
-        bad("must be RoundRobin, LeastRequest or Random");
+        bad("must be " + choicesText(kIngressLoadBalancingPolicies));
       }
     } else if (key == kProxyBodySize) {
       auto bytes = parseByteSize(value);

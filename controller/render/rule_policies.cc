@@ -36,21 +36,6 @@ const json* policyObject(const json& rule, std::string_view key, const std::stri
   return readObject(rule, key, field, reporter);
 }
 
-// rule[key], an object described by `schema`, read into `out` (a T or std::optional<T>).
-// Absent (or null): `out` untouched. False if anything was reported.
-template <class T, class Out>
-bool readDescribed(const json& rule, std::string_view key, const std::string& field, const Schema<T>& schema,
-                   Out& out, Reporter& reporter) {
-  if (!member(rule, key)) return true;
-  size_t before = reporter.count();
-  const json* object = readObject(rule, key, field, reporter);
-  if (!object) return false;
-  T spec;
-  schema.read(*object, childField(field, key), spec, reporter);
-  out = std::move(spec);
-  return reporter.count() == before;
-}
-
 }  // namespace
 
 bool RulePolicyReader::read(const json& rule, const std::string& field, proxy::RouteSpec& route) {
@@ -127,85 +112,27 @@ std::optional<std::string> RulePolicyReader::readSecretName(const json& object, 
 
 bool RulePolicyReader::readLoadBalancing(const json& rule, const std::string& field,
                                          proxy::RouteSpec& route) {
-  if (!member(rule, "loadBalancing")) return true;
-  std::string lbField = childField(field, "loadBalancing");
-  return clean([&] {
-    const json* lb = readObject(rule, "loadBalancing", field, reporter_);
-    if (!lb) return false;
-    checkKnownFields(*lb, lbField, {"policy", "hashOn", "sessionAffinity", "panicThresholdPercent"},
-                     reporter_);
-    auto policy = readString(*lb, "policy", lbField, reporter_).value_or("RoundRobin");
-    if (policy == "RoundRobin") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::RoundRobin;
-    } else if (policy == "LeastRequest") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::LeastRequest;
-    } else if (policy == "Random") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::Random;
-    } else if (policy == "ConsistentHash") {
-      route.loadBalancing = proxy::LoadBalancingPolicy::ConsistentHash;
-    } else {
-      reporter_.invalid(childField(lbField, "policy"), "InvalidField",
-                        quote(policy) + " must be RoundRobin, LeastRequest, Random or ConsistentHash");
-      return false;
-    }
-    const bool consistentHash = route.loadBalancing == proxy::LoadBalancingPolicy::ConsistentHash;
-    if (auto hashOn = readString(*lb, "hashOn", lbField, reporter_)) {
-      std::string f = childField(lbField, "hashOn");
-      if (!consistentHash) {
-        reporter_.invalid(f, "InvalidField", "is only valid with policy ConsistentHash");
-      } else if (auto key = parseHashOn(*hashOn); !key) {
-        reporter_.invalid(f, "InvalidField", key.error().message);
-      } else {
-        route.hashOn = std::move(key).value();
-      }
-    }
-    if (member(*lb, "sessionAffinity")) {
-      std::string saField = childField(lbField, "sessionAffinity");
-      if (const json* sa = readObject(*lb, "sessionAffinity", lbField, reporter_)) {
-        checkKnownFields(*sa, saField, {"cookieName", "ttl"}, reporter_);
-        proxy::SessionAffinitySpec spec;
-        if (consistentHash) {
-          reporter_.invalid(saField, "InvalidField",
-                            "cannot be combined with policy ConsistentHash (both pin clients to "
-                            "endpoints); use hashOn: Cookie:NAME instead");
-        }
-        if (auto name = readString(*sa, "cookieName", saField, reporter_)) {
-          if (!isHttpToken(*name)) {
-            reporter_.invalid(childField(saField, "cookieName"), "InvalidField",
-                              quote(*name) + " is not a valid cookie name");
-          } else {
-            spec.cookieName = *name;
-          }
-        }
-        if (auto ttl = readMillis(*sa, "ttl", saField, 0ms)) spec.ttl = *ttl;
-        route.sessionAffinity = std::move(spec);
-      }
-    }
-    if (auto panic = readUnsigned(*lb, "panicThresholdPercent", lbField, reporter_, 100)) {
-      route.panicThresholdPercent = static_cast<uint32_t>(*panic);
-    }
-    return true;
-  });
+  return readNested(rule, "loadBalancing", field, loadBalancingSchema(), route, reporter_);
 }
 
 bool RulePolicyReader::readRetries(const json& rule, const std::string& field, proxy::RouteSpec& route) {
-  return readDescribed(rule, "retries", field, retriesSchema(), route.retries, reporter_);
+  return readNested(rule, "retries", field, retriesSchema(), route.retries, reporter_);
 }
 
 bool RulePolicyReader::readHealthCheck(const json& rule, const std::string& field,
                                        proxy::RouteSpec& route) {
-  return readDescribed(rule, "healthCheck", field, healthCheckSchema(), route.healthCheck, reporter_);
+  return readNested(rule, "healthCheck", field, healthCheckSchema(), route.healthCheck, reporter_);
 }
 
 bool RulePolicyReader::readOutlierDetection(const json& rule, const std::string& field,
                                             proxy::RouteSpec& route) {
-  return readDescribed(rule, "outlierDetection", field, outlierDetectionSchema(), route.outlierDetection,
+  return readNested(rule, "outlierDetection", field, outlierDetectionSchema(), route.outlierDetection,
                        reporter_);
 }
 
 bool RulePolicyReader::readCircuitBreaker(const json& rule, const std::string& field,
                                           proxy::RouteSpec& route) {
-  return readDescribed(rule, "circuitBreaker", field, circuitBreakerSchema(), route.circuitBreaker, reporter_);
+  return readNested(rule, "circuitBreaker", field, circuitBreakerSchema(), route.circuitBreaker, reporter_);
 }
 
 // ---- gateway policies --------------------------------------------------------------
@@ -542,56 +469,7 @@ bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field,
 }
 
 bool RulePolicyReader::readRedirect(const json& rule, const std::string& field, proxy::RouteSpec& route) {
-  if (!member(rule, "redirect")) return true;
-  std::string rField = childField(field, "redirect");
-  return clean([&] {
-    const json* r = readObject(rule, "redirect", field, reporter_);
-    if (!r) return false;
-    checkKnownFields(*r, rField, {"scheme", "host", "port", "path", "statusCode"}, reporter_);
-    proxy::RedirectSpec spec;
-    if (auto scheme = readString(*r, "scheme", rField, reporter_)) {
-      if (*scheme != "http" && *scheme != "https") {
-        reporter_.invalid(childField(rField, "scheme"), "InvalidField", quote(*scheme) + " must be http or https");
-      }
-      spec.scheme = *scheme;
-    }
-    if (auto host = readString(*r, "host", rField, reporter_)) {
-      std::string lower = toLower(*host);
-      if (!isDnsSubdomain(lower)) {
-        reporter_.invalid(childField(rField, "host"), "InvalidField",
-                          quote(*host) + " must be a DNS name (put the port in port)");
-      }
-      spec.host = lower;
-    }
-    if (auto port = readUnsigned(*r, "port", rField, reporter_, 65535)) {
-      if (*port == 0) {
-        reporter_.invalid(childField(rField, "port"), "InvalidField", "must be from 1 to 65535");
-      }
-      spec.port = static_cast<uint16_t>(*port);
-    }
-    if (auto path = readString(*r, "path", rField, reporter_)) {
-      bool bad = !path->starts_with("/") || !isHttpFieldValue(*path) ||
-                 path->find_first_of(" #") != std::string::npos;
-      if (bad) {
-        reporter_.invalid(childField(rField, "path"), "InvalidPath",
-                          quote(*path) + " must start with '/' and have no spaces, control characters or '#'");
-      }
-      spec.path = *path;
-    }
-    if (auto code = readUnsigned(*r, "statusCode", rField, reporter_, 999)) {
-      if (*code != 301 && *code != 302 && *code != 303 && *code != 307 && *code != 308) {
-        reporter_.invalid(childField(rField, "statusCode"), "InvalidField",
-                          std::to_string(*code) + " must be 301, 302, 303, 307 or 308");
-      }
-      spec.status = static_cast<unsigned>(*code);
-    }
-    if (!spec.scheme && !spec.host && !spec.port && !spec.path) {
-      reporter_.invalid(rField, "InvalidField",
-                        "needs at least one of scheme, host, port or path (else it redirects to itself)");
-    }
-    route.redirect = std::move(spec);
-    return true;
-  });
+  return readNested(rule, "redirect", field, redirectSchema(), route.redirect, reporter_);
 }
 
 }  // namespace portico::controller

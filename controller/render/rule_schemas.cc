@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "controller/render/api_names.h"
 #include "controller/render/policies.h"
 #include "controller/render/validation.h"
 
@@ -61,6 +62,95 @@ std::string checkHostHeader(const std::string& written, const std::string& lower
 std::string checkRequestPath(std::string_view path) {
   bool bad = !path.starts_with("/") || !isHttpFieldValue(path) || path.find_first_of(" #") != std::string::npos;
   return bad ? quote(path) + " must start with '/' and have no spaces, control characters or '#'" : std::string();
+}
+
+const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema() {
+  using S = proxy::SessionAffinitySpec;
+  static const Schema<S> schema{
+      field::string("cookieName", &S::cookieName,
+                    {.check = [](const std::string& name, const std::string&) {
+                      return isHttpToken(name) ? std::string() : quote(name) + " is not a valid cookie name";
+                    }}),
+      field::duration("ttl", &S::ttl, {.min = 0ms}),
+  };
+  return schema;
+}
+
+const Schema<proxy::RouteSpec>& loadBalancingSchema() {
+  using S = proxy::RouteSpec;
+  using proxy::LoadBalancingPolicy;
+  static const Schema<S> schema{
+      // hashOn and sessionAffinity are judged against the policy: not without a good one.
+      field::stopIfInvalid(field::enumeration("policy", &S::loadBalancing, kLoadBalancingPolicyNames,
+                                              {.whenAbsent = LoadBalancingPolicy::RoundRobin})),
+      field::custom<S>(
+          "hashOn",
+          [](const json& value, const std::string& f, S& route, Reporter& reporter) {
+            if (!value.is_string()) {
+              reporter.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(value));
+            } else if (route.loadBalancing != LoadBalancingPolicy::ConsistentHash) {
+              reporter.invalid(f, "InvalidField", "is only valid with policy ConsistentHash");
+            } else if (auto key = parseHashOn(value.get_ref<const std::string&>()); !key) {
+              reporter.invalid(f, "InvalidField", key.error().message);
+            } else {
+              route.hashOn = std::move(key).value();
+            }
+          },
+          {}),
+      field::object("sessionAffinity", &S::sessionAffinity, sessionAffinitySchema()),
+      field::check<S>([](const S& route, const std::string& field, Reporter& reporter) {
+        if (route.sessionAffinity && route.loadBalancing == LoadBalancingPolicy::ConsistentHash) {
+          reporter.invalid(childField(field, "sessionAffinity"), "InvalidField",
+                           "cannot be combined with policy ConsistentHash (both pin clients to "
+                           "endpoints); use hashOn: Cookie:NAME instead");
+        }
+      }),
+      field::count("panicThresholdPercent", &S::panicThresholdPercent, {.max = 100}),
+  };
+  return schema;
+}
+
+const Schema<proxy::Timeouts>& timeoutsSchema() {
+  using S = proxy::Timeouts;
+  static const Schema<S> schema{
+      field::duration("connect", &S::connect, {.min = 1ms}),
+      field::duration("request", &S::request, {.min = 1ms}),
+      field::duration("idle", &S::idle, {.min = 1ms}),
+  };
+  return schema;
+}
+
+const Schema<proxy::RedirectSpec>& redirectSchema() {
+  using S = proxy::RedirectSpec;
+  static const Schema<S> schema{
+      field::string("scheme", &S::scheme,
+                    {.check = [](const std::string& scheme, const std::string&) {
+                      return scheme == "http" || scheme == "https" ? std::string()
+                                                                   : quote(scheme) + " must be http or https";
+                    }}),
+      field::string("host", &S::host,
+                    {.normalize = toLower,
+                     .check = [](const std::string& written, const std::string& lower) {
+                       return isDnsSubdomain(lower) ? std::string()
+                                                    : quote(written) + " must be a DNS name (put the port in port)";
+                     }}),
+      field::count("port", &S::port, {.min = 1, .max = 65535, .belowMin = "must be from 1 to 65535"}),
+      field::string("path", &S::path,
+                    {.check = [](const std::string& p, const std::string&) { return checkRequestPath(p); },
+                     .reason = "InvalidPath"}),
+      field::count("statusCode", &S::status, {.max = 999, .view = "status"}),
+      field::check<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        if (s.status != 301 && s.status != 302 && s.status != 303 && s.status != 307 && s.status != 308) {
+          reporter.invalid(childField(field, "statusCode"), "InvalidField",
+                           std::to_string(s.status) + " must be 301, 302, 303, 307 or 308");
+        }
+        if (!s.scheme && !s.host && !s.port && !s.path) {
+          reporter.invalid(field, "InvalidField",
+                           "needs at least one of scheme, host, port or path (else it redirects to itself)");
+        }
+      }),
+  };
+  return schema;
 }
 
 const Schema<proxy::RetrySpec>& retriesSchema() {

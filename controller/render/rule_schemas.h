@@ -11,6 +11,12 @@
 
 namespace portico::controller {
 
+// rules[].loadBalancing: fills RouteSpec's loadBalancing, hashOn, sessionAffinity and
+// panicThresholdPercent (no view: spec_json prints those route keys where they stand).
+const Schema<proxy::RouteSpec>& loadBalancingSchema();
+const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema();  // loadBalancing.sessionAffinity
+const Schema<proxy::Timeouts>& timeoutsSchema();                    // rules[].timeouts
+const Schema<proxy::RedirectSpec>& redirectSchema();                // rules[].redirect
 const Schema<proxy::RetrySpec>& retriesSchema();                        // rules[].retries
 const Schema<proxy::HealthCheckSpec>& healthCheckSchema();              // rules[].healthCheck
 const Schema<proxy::OutlierDetectionSpec>& outlierDetectionSchema();    // rules[].outlierDetection

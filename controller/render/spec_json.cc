@@ -1,5 +1,6 @@
 #include "controller/render/spec_json.h"
 
+#include "controller/render/api_names.h"
 #include "controller/render/policies.h"
 #include "controller/render/rule_schemas.h"
 
@@ -8,53 +9,10 @@ namespace {
 
 using nlohmann::ordered_json;
 
-const char* name(proxy::PathMatchType t) {
-  switch (t) {
-    case proxy::PathMatchType::Exact: return "Exact";
-    case proxy::PathMatchType::Prefix: return "Prefix";
-    case proxy::PathMatchType::RegularExpression: return "RegularExpression";
-  }
-  return "?";
-}
-
-const char* name(proxy::HeaderMatchType t) {
-  switch (t) {
-    case proxy::HeaderMatchType::Exact: return "Exact";
-    case proxy::HeaderMatchType::RegularExpression: return "RegularExpression";
-    case proxy::HeaderMatchType::Present: return "Present";
-  }
-  return "?";
-}
-
-const char* name(proxy::LoadBalancingPolicy p) {
-  switch (p) {
-    case proxy::LoadBalancingPolicy::RoundRobin: return "RoundRobin";
-    case proxy::LoadBalancingPolicy::LeastRequest: return "LeastRequest";
-    case proxy::LoadBalancingPolicy::Random: return "Random";
-    case proxy::LoadBalancingPolicy::ConsistentHash: return "ConsistentHash";
-  }
-  return "?";
-}
-
-const char* name(proxy::HashSource s) {
-  switch (s) {
-    case proxy::HashSource::ClientIP: return "ClientIP";
-    case proxy::HashSource::Header: return "Header";
-    case proxy::HashSource::Cookie: return "Cookie";
-    case proxy::HashSource::Query: return "Query";
-    case proxy::HashSource::Path: return "Path";
-  }
-  return "?";
-}
-
-const char* name(proxy::RateLimitKey k) {
-  switch (k) {
-    case proxy::RateLimitKey::ClientIP: return "ClientIP";
-    case proxy::RateLimitKey::Consumer: return "Consumer";
-    case proxy::RateLimitKey::Header: return "Header";
-    case proxy::RateLimitKey::Claim: return "Claim";
-  }
-  return "?";
+// The API name of an enum value, from its one table (api_names.h).
+template <class E, size_t N>
+std::string name(const EnumName<E> (&names)[N], E value) {
+  return std::string(enumName(names, value));
 }
 
 template <class T, class F>
@@ -146,12 +104,12 @@ ordered_json route(const proxy::RouteSpec& r) {
   ordered_json j;
   j["name"] = r.name;
   j["hosts"] = r.hosts;
-  j["pathType"] = name(r.pathType);
+  j["pathType"] = name(kPathMatchTypeNames, r.pathType);
   j["path"] = r.path;
   j["methods"] = r.methods;
   j["headers"] = ordered_json::array();
   for (const auto& h : r.headers) {
-    j["headers"].push_back({{"name", h.name}, {"type", name(h.type)}, {"value", h.value}});
+    j["headers"].push_back({{"name", h.name}, {"type", name(kHeaderMatchTypeNames, h.type)}, {"value", h.value}});
   }
   j["query"] = ordered_json::array();
   for (const auto& q : r.query) j["query"].push_back({{"name", q.name}, {"value", q.value}});
@@ -167,11 +125,9 @@ ordered_json route(const proxy::RouteSpec& r) {
     }
     j["backends"].push_back(std::move(backend));
   }
-  j["loadBalancing"] = name(r.loadBalancing);
-  j["timeouts"] = {{"connectMs", r.timeouts.connect.count()},
-                   {"requestMs", r.timeouts.request.count()},
-                   {"idleMs", r.timeouts.idle.count()}};
-  j["hashOn"] = {{"source", name(r.hashOn.source)}, {"name", r.hashOn.name}};
+  j["loadBalancing"] = name(kLoadBalancingPolicyNames, r.loadBalancing);
+  j["timeouts"] = timeoutsSchema().view(r.timeouts);
+  j["hashOn"] = {{"source", name(kHashSourceNames, r.hashOn.source)}, {"name", r.hashOn.name}};
   j["sessionAffinity"] = optional(r.sessionAffinity, [](const proxy::SessionAffinitySpec& s) {
     return ordered_json{{"cookieName", s.cookieName}, {"ttlMs", s.ttl.count()}};
   });
@@ -196,19 +152,12 @@ ordered_json route(const proxy::RouteSpec& r) {
     return ordered_json{{"requests", s.requests},
                         {"periodMs", s.period.count()},
                         {"burst", s.burst},
-                        {"key", name(s.key)},
+                        {"key", name(kRateLimitKeyNames, s.key)},
                         {"keyName", s.keyName},
                         {"global", s.global},
                         {"failOpen", s.failOpen}};
   });
-  j["redirect"] = optional(r.redirect, [](const proxy::RedirectSpec& s) {
-    auto opt = [](const auto& o) { return o ? ordered_json(*o) : ordered_json(); };
-    return ordered_json{{"scheme", opt(s.scheme)},
-                        {"host", opt(s.host)},
-                        {"port", opt(s.port)},
-                        {"path", opt(s.path)},
-                        {"status", s.status}};
-  });
+  j["redirect"] = optional(r.redirect, [](const proxy::RedirectSpec& s) { return redirectSchema().view(s); });
   j["rewritePathPrefix"] = r.rewritePathPrefix ? ordered_json(*r.rewritePathPrefix) : ordered_json();
   j["rewritePathRegex"] = optional(r.rewritePathRegex, [](const proxy::RegexRewriteSpec& s) {
     return ordered_json{{"pattern", s.pattern}, {"substitution", s.substitution}};

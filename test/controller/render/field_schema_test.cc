@@ -210,3 +210,96 @@ TEST_CASE("field_schema: the rule policy descriptions know exactly the CRD's fie
   CHECK(healthCheckSchema().view(proxy::HealthCheckSpec{}).dump() ==
         R"({"path":"/healthz","host":"","intervalMs":5000,"timeoutMs":1000,"healthyThreshold":2,"unhealthyThreshold":3})");
 }
+
+namespace {
+
+struct Inner {
+  uint32_t n = 1;
+  std::string s;
+};
+struct Outer {
+  Color color = Color::Red;
+  std::optional<Inner> inner;
+  Inner plain;
+  uint32_t after = 0;
+};
+
+const Schema<Inner>& innerSchema() {
+  static const Schema<Inner> schema{
+      field::count("n", &Inner::n, {.max = 5}),
+      field::string("s", &Inner::s, {}),
+  };
+  return schema;
+}
+
+const Schema<Outer>& outerSchema() {
+  static const Schema<Outer> schema{
+      field::stopIfInvalid(field::enumeration("color", &Outer::color, kColorNames)),
+      field::object("inner", &Outer::inner, innerSchema()),
+      field::object("plain", &Outer::plain, innerSchema()),
+      field::count("after", &Outer::after, {.max = 9}),
+  };
+  return schema;
+}
+
+std::string readOuter(const json& object, Outer& out) {
+  std::vector<Diagnostic> diagnostics;
+  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
+  outerSchema().read(object, "spec", out, reporter);
+  std::string text;
+  for (const auto& d : diagnostics) text += d.reason + " " + d.message + "\n";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("field_schema: nested objects into an optional member or in place; stopIfInvalid") {
+  Outer o;
+  o.plain.s = "kept";
+  CHECK(readOuter({{"inner", {{"n", 3}}}, {"plain", {{"n", 4}}}, {"after", 2}}, o) == "");
+  REQUIRE(o.inner);
+  CHECK(o.inner->n == 3);
+  CHECK(o.plain.n == 4);
+  CHECK(o.plain.s == "kept");  // read in place: what the object does not say stays
+  CHECK(outerSchema().view(o).dump() ==
+        R"({"color":"Red","inner":{"n":3,"s":""},"plain":{"n":4,"s":"kept"},"after":2})");
+
+  Outer bad;
+  CHECK(readOuter({{"color", "Pink"}, {"inner", {{"n", 9}}}, {"after", 99}}, bad) ==
+        "InvalidField spec.color: \"Pink\" must be Red, Green or Blue\n");
+  CHECK(!bad.inner);
+
+  Outer wrong;
+  CHECK(readOuter({{"inner", {{"n", 9}, {"x", 1}}}, {"plain", "no"}, {"after", 99}}, wrong) ==
+        "UnknownField spec.inner.x: unknown field\n"
+        "InvalidField spec.inner.n: must be an integer from 0 to 5\n"
+        "InvalidField spec.plain: must be an object, not string\n"
+        "InvalidField spec.after: must be an integer from 0 to 9\n");
+  CHECK(wrong.inner.has_value());  // present: set, even when a member of it was bad
+  CHECK(outerSchema().view(Outer{}).dump() ==
+        R"({"color":"Red","inner":null,"plain":{"n":1,"s":""},"after":0})");
+}
+
+TEST_CASE("field_schema: readNested reports a wrong type and leaves the member alone when absent") {
+  std::vector<Diagnostic> diagnostics;
+  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
+  std::optional<Inner> out;
+  CHECK(readNested(json{{"x", 1}}, "inner", "spec", innerSchema(), out, reporter));
+  CHECK(!out);
+  CHECK(!readNested(json{{"inner", 1}}, "inner", "spec", innerSchema(), out, reporter));
+  CHECK(!readNested(json{{"inner", {{"n", 6}}}}, "inner", "spec", innerSchema(), out, reporter));
+  CHECK(readNested(json{{"inner", {{"n", 2}}}}, "inner", "spec", innerSchema(), out, reporter));
+  CHECK(out->n == 2);
+  CHECK(diagnostics.size() == 2);
+}
+
+TEST_CASE("field_schema: the loadBalancing, timeouts and redirect descriptions") {
+  CHECK(loadBalancingSchema().names() ==
+        std::vector<std::string>{"policy", "hashOn", "sessionAffinity", "panicThresholdPercent"});
+  CHECK(sessionAffinitySchema().names() == std::vector<std::string>{"cookieName", "ttl"});
+  CHECK(timeoutsSchema().names() == std::vector<std::string>{"connect", "request", "idle"});
+  CHECK(redirectSchema().names() == std::vector<std::string>{"scheme", "host", "port", "path", "statusCode"});
+  CHECK(timeoutsSchema().view(proxy::Timeouts{}).dump() == R"({"connectMs":5000,"requestMs":60000,"idleMs":60000})");
+  CHECK(redirectSchema().view(proxy::RedirectSpec{}).dump() ==
+        R"({"scheme":null,"host":null,"port":null,"path":null,"status":302})");
+}
