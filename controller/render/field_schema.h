@@ -21,6 +21,7 @@
 //   ordered_json view = schema.view(spec);  // {"path": ..., "intervalMs": ..., ...}
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -110,6 +111,9 @@ struct FieldDesc {
   // When this entry reports a problem, the rest of the object is not read (later fields
   // depend on it, as loadBalancing.hashOn depends on policy). See field::stopIfInvalid.
   bool stopIfInvalid = false;
+  // Run only when nothing was reported for this object so far (a check that an object is
+  // not empty says nothing useful when its entries were all refused). See field::checkIfClean.
+  bool onlyIfClean = false;
 };
 
 template <class S>
@@ -128,8 +132,10 @@ class Schema {
   // field and runs each check in description order. Problems are reported, never thrown;
   // compare reporter.count() before and after to learn whether there were any.
   void read(const nlohmann::json& object, const std::string& field, S& spec, Reporter& reporter) const {
+    const size_t start = reporter.count();
     checkKnownFields(object, field, names_, reporter);
     for (const auto& e : entries_) {
+      if (e.onlyIfClean && reporter.count() != start) continue;
       size_t before = reporter.count();
       e.read(object, field, spec, reporter);
       if (e.stopIfInvalid && reporter.count() != before) return;
@@ -212,13 +218,20 @@ nlohmann::ordered_json viewOf(const M& member, F&& f) {
 }
 
 // Shared by the kinds below (field_schema.cc); each reports its own diagnostic and returns
-// nullopt on a problem or when the member is absent.
+// nullopt on a problem or when the member is absent ("required" if `required`). The
+// ...Value forms take a value that is present (for field::custom readers).
+std::optional<uint64_t> readCountValue(const nlohmann::json& value, const std::string& field, uint64_t min,
+                                       uint64_t max, std::string_view belowMin, Reporter& reporter);
 std::optional<uint64_t> readCount(const nlohmann::json& object, std::string_view key, const std::string& parent,
-                                  uint64_t min, uint64_t max, std::string_view belowMin, Reporter& reporter);
+                                  uint64_t min, uint64_t max, std::string_view belowMin, Reporter& reporter,
+                                  bool required = false);
+std::optional<proxy::Millis> readDurationValue(const nlohmann::json& value, const std::string& field,
+                                               proxy::Millis min, std::optional<proxy::Millis> max,
+                                               std::string_view aboveMax, Reporter& reporter);
 std::optional<proxy::Millis> readDuration(const nlohmann::json& object, std::string_view key,
                                           const std::string& parent, proxy::Millis min,
                                           std::optional<proxy::Millis> max, std::string_view aboveMax,
-                                          Reporter& reporter);
+                                          Reporter& reporter, bool required = false);
 void reportBadName(const std::string& field, const std::string& value, const std::string& choices,
                    Reporter& reporter);
 
@@ -226,6 +239,7 @@ void reportBadName(const std::string& field, const std::string& value, const std
 
 // A non-negative integer from `min` to `max`.
 struct CountOptions {
+  bool required = false;
   uint64_t min = 0;
   uint64_t max = 0;
   std::optional<uint64_t> whenAbsent = {};  // the value when the field is absent
@@ -237,7 +251,7 @@ FieldDesc<S> count(std::string_view name, M S::*ptr, CountOptions o) {
   std::string key(name);
   return {key,
           [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
-            if (auto n = detail::readCount(object, key, parent, o.min, o.max, o.belowMin, reporter)) {
+            if (auto n = detail::readCount(object, key, parent, o.min, o.max, o.belowMin, reporter, o.required)) {
               detail::assign(spec.*ptr, *n);
             } else if (o.whenAbsent && !member(object, key)) {
               detail::assign(spec.*ptr, *o.whenAbsent);
@@ -251,6 +265,7 @@ FieldDesc<S> count(std::string_view name, M S::*ptr, CountOptions o) {
 // A Go duration ("300ms", "2s") of at least `min`, held in milliseconds. The view key is the
 // name + "Ms" unless given.
 struct DurationOptions {
+  bool required = false;
   proxy::Millis min{0};
   std::optional<proxy::Millis> max = {};
   std::string_view aboveMax = {};  // message for a value over max, e.g. "must be at most 10m"
@@ -261,7 +276,7 @@ FieldDesc<S> duration(std::string_view name, M S::*ptr, DurationOptions o) {
   std::string key(name);
   return {key,
           [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
-            if (auto ms = detail::readDuration(object, key, parent, o.min, o.max, o.aboveMax, reporter)) {
+            if (auto ms = detail::readDuration(object, key, parent, o.min, o.max, o.aboveMax, reporter, o.required)) {
               detail::assign(spec.*ptr, *ms);
             }
           },
@@ -316,6 +331,53 @@ FieldDesc<S> string(std::string_view name, M S::*ptr, StringOptions o) {
           [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
             out[viewKey] = detail::viewOf(spec.*ptr, [](const std::string& v) { return v; });
           }};
+}
+
+// A list of strings, each normalized and checked like field::string (a bad item is reported
+// at its index and left out); `unique` drops repeats of a normalized value.
+struct StringListOptions {
+  std::function<std::string(std::string_view)> normalize = {};
+  std::function<std::string(const std::string& written, const std::string& normalized)> check = {};
+  std::string_view reason = "InvalidField";
+  bool unique = true;
+  std::optional<std::string_view> view = {};
+};
+template <class S>
+FieldDesc<S> strings(std::string_view name, std::vector<std::string> S::*ptr, StringListOptions o) {
+  std::string key(name);
+  return {key,
+          [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
+            const nlohmann::json* list = readArray(object, key, parent, reporter);
+            if (!list) return;
+            std::string listField = childField(parent, key);
+            auto& out = spec.*ptr;
+            for (size_t i = 0; i < list->size(); ++i) {
+              const nlohmann::json& item = (*list)[i];
+              if (!item.is_string()) {
+                reporter.invalid(indexField(listField, i), "InvalidField", "must be a string, not " + jsonTypeName(item));
+                continue;
+              }
+              const std::string& written = item.get_ref<const std::string&>();
+              std::string value = o.normalize ? o.normalize(written) : written;
+              if (o.check) {
+                if (std::string why = o.check(written, value); !why.empty()) {
+                  reporter.invalid(indexField(listField, i), o.reason, why);
+                  continue;
+                }
+              }
+              if (!o.unique || std::find(out.begin(), out.end(), value) == out.end()) out.push_back(std::move(value));
+            }
+          },
+          [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
+            out[viewKey] = spec.*ptr;
+          }};
+}
+
+// A field the schema knows (so it is no unknown field) but does not read: its owner reads it
+// with what the schema does not have (secretName: the ObjectIndex and the namespace).
+template <class S>
+FieldDesc<S> known(std::string_view name) {
+  return {std::string(name), [](const nlohmann::json&, const std::string&, S&, Reporter&) {}, {}};
 }
 
 // One of the names of `names`; a member of type E (or std::optional<E>). A bad name is
@@ -418,6 +480,15 @@ FieldDesc<S> check(std::function<void(const S& spec, const std::string& field, R
             f(spec, parent, reporter);
           },
           {}};
+}
+
+
+// A check that runs only when nothing was reported for the object so far.
+template <class S>
+FieldDesc<S> checkIfClean(std::function<void(const S& spec, const std::string& field, Reporter&)> f) {
+  FieldDesc<S> entry = check<S>(std::move(f));
+  entry.onlyIfClean = true;
+  return entry;
 }
 
 }  // namespace field

@@ -38,6 +38,30 @@ const json* policyObject(const json& rule, std::string_view key, const std::stri
 
 }  // namespace
 
+template <class T, class Out>
+bool RulePolicyReader::readSecurityPolicy(const json& rule, std::string_view key, const std::string& field,
+                                          const Schema<T>& schema, Out& out) {
+  if (!rule.contains(key)) return true;
+  if (!policyObject(rule, key, field, reporter_, /*nullIsError=*/true)) return false;
+  return readNested(rule, key, field, schema, out, reporter_);
+}
+
+template <class T, class Finish>
+bool RulePolicyReader::readAuthMethod(const json& auth, std::string_view key, const std::string& field,
+                                      const Schema<T>& schema, std::optional<T>& out, Finish finish) {
+  if (!auth.contains(key)) return true;
+  std::string f = childField(field, key);
+  return clean([&] {
+    const json* object = policyObject(auth, key, field, reporter_, /*nullIsError=*/true);
+    if (!object) return false;
+    T spec;
+    schema.read(*object, f, spec, reporter_);
+    if (!finish(*object, f, spec)) return false;
+    out = std::move(spec);
+    return true;
+  });
+}
+
 bool RulePolicyReader::read(const json& rule, const std::string& field, proxy::RouteSpec& route) {
   bool ok = readLoadBalancing(rule, field, route);
   ok = readRetries(rule, field, route) && ok;
@@ -50,52 +74,6 @@ bool RulePolicyReader::read(const json& rule, const std::string& field, proxy::R
   ok = readRateLimit(rule, field, route) && ok;  // after auth: the key may need it
   ok = readRedirect(rule, field, route) && ok;
   return ok;
-}
-
-std::optional<proxy::Millis> RulePolicyReader::readMillis(const json& object, std::string_view key,
-                                                          const std::string& parent,
-                                                          proxy::Millis minimum) {
-  return field::detail::readDuration(object, key, parent, minimum, std::nullopt, {}, reporter_);
-}
-
-std::vector<std::string> RulePolicyReader::readStrings(const json& object, std::string_view key,
-                                                       const std::string& parent) {
-  std::vector<std::string> out;
-  const json* list = readArray(object, key, parent, reporter_);
-  if (!list) return out;
-  std::string lf = childField(parent, key);
-  for (size_t i = 0; i < list->size(); ++i) {
-    const json& v = (*list)[i];
-    if (!v.is_string()) {
-      reporter_.invalid(indexField(lf, i), "InvalidField", "must be a string, not " + jsonTypeName(v));
-      continue;
-    }
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::vector<std::string> RulePolicyReader::readHeaderNames(const json& object, std::string_view key,
-                                                           const std::string& parent, bool allowStar) {
-  std::vector<std::string> out;
-  const json* list = readArray(object, key, parent, reporter_);
-  if (!list) return out;
-  std::string lf = childField(parent, key);
-  for (size_t i = 0; i < list->size(); ++i) {
-    const json& v = (*list)[i];
-    std::string f = indexField(lf, i);
-    if (!v.is_string()) {
-      reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(v));
-      continue;
-    }
-    const std::string& name = v.get_ref<const std::string&>();
-    if (!(allowStar && name == "*") && !isHttpToken(name)) {
-      reporter_.invalid(f, "InvalidField", quote(name) + " is not a valid header name");
-      continue;
-    }
-    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
-  }
-  return out;
 }
 
 std::optional<std::string> RulePolicyReader::readSecretName(const json& object, const std::string& parent) {
@@ -138,96 +116,11 @@ bool RulePolicyReader::readCircuitBreaker(const json& rule, const std::string& f
 // ---- gateway policies --------------------------------------------------------------
 
 bool RulePolicyReader::readIpRules(const json& rule, const std::string& field, proxy::RouteSpec& route) {
-  if (!rule.contains("ipRules")) return true;
-  std::string iField = childField(field, "ipRules");
-  return clean([&] {
-    const json* ip = policyObject(rule, "ipRules", field, reporter_, /*nullIsError=*/true);
-    if (!ip) return false;
-    size_t before = reporter_.count();
-    checkKnownFields(*ip, iField, {"allow", "deny"}, reporter_);
-    for (auto [key, out] : {std::pair{"allow", &route.ipRules.allow}, std::pair{"deny", &route.ipRules.deny}}) {
-      const json* list = readArray(*ip, key, iField, reporter_);
-      if (!list) continue;
-      std::string lf = childField(iField, key);
-      for (size_t i = 0; i < list->size(); ++i) {
-        const json& v = (*list)[i];
-        std::string f = indexField(lf, i);
-        if (!v.is_string()) {
-          reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(v));
-        } else if (std::string why = checkIpOrCidr(v.get_ref<const std::string&>()); !why.empty()) {
-          reporter_.invalid(f, "InvalidCIDR", why);
-        } else {
-          std::string cidr = normalizeIpOrCidr(v.get_ref<const std::string&>());
-          if (std::find(out->begin(), out->end(), cidr) == out->end()) out->push_back(std::move(cidr));
-        }
-      }
-    }
-    if (route.ipRules.empty() && reporter_.count() == before) {
-      reporter_.invalid(iField, "InvalidField", "needs allow or deny entries");
-    }
-    return true;
-  });
+  return readSecurityPolicy(rule, "ipRules", field, ipRulesSchema(), route.ipRules);
 }
 
 bool RulePolicyReader::readCors(const json& rule, const std::string& field, proxy::RouteSpec& route) {
-  if (!member(rule, "cors")) return true;
-  std::string cField = childField(field, "cors");
-  return clean([&] {
-    const json* c = readObject(rule, "cors", field, reporter_);
-    if (!c) return false;
-    checkKnownFields(*c, cField,
-                     {"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "allowCredentials",
-                      "maxAge"},
-                     reporter_);
-    proxy::CorsSpec spec;
-    size_t before = reporter_.count();
-    std::vector<std::string> origins = readStrings(*c, "allowOrigins", cField);
-    for (size_t i = 0; i < origins.size(); ++i) {
-      if (std::string why = checkCorsOrigin(origins[i]); !why.empty()) {
-        reporter_.invalid(indexField(childField(cField, "allowOrigins"), i), "InvalidField", why);
-      } else if (std::find(spec.allowOrigins.begin(), spec.allowOrigins.end(), origins[i]) ==
-                 spec.allowOrigins.end()) {
-        spec.allowOrigins.push_back(origins[i]);
-      }
-    }
-    std::vector<std::string> methods = readHeaderNames(*c, "allowMethods", cField, /*allowStar=*/true);
-    for (auto& m : methods) {
-      std::string upper = m == "*" ? m : toUpper(m);
-      if (std::find(spec.allowMethods.begin(), spec.allowMethods.end(), upper) == spec.allowMethods.end()) {
-        spec.allowMethods.push_back(std::move(upper));
-      }
-    }
-    spec.allowHeaders = readHeaderNames(*c, "allowHeaders", cField, /*allowStar=*/true);
-    spec.exposeHeaders = readHeaderNames(*c, "exposeHeaders", cField, /*allowStar=*/true);
-    spec.allowCredentials = readBool(*c, "allowCredentials", cField, reporter_).value_or(false);
-    if (spec.allowCredentials &&
-        std::find(spec.allowOrigins.begin(), spec.allowOrigins.end(), "*") != spec.allowOrigins.end()) {
-      reporter_.invalid(childField(cField, "allowCredentials"), "InvalidField",
-                        "cannot be used with the wildcard origin \"*\" (browsers refuse it); list the origins");
-    }
-    if (const json* maxAge = member(*c, "maxAge")) {
-      std::string f = childField(cField, "maxAge");
-      // Seconds as an integer, or a duration such as "10m".
-      if (maxAge->is_string()) {
-        if (auto ms = readMillis(*c, "maxAge", cField, 0ms)) {
-          auto s = std::chrono::duration_cast<std::chrono::seconds>(*ms);
-          if (s.count() > 86400) {
-            reporter_.invalid(f, "InvalidField", "must be at most 24h (86400 seconds)");
-          } else {
-            spec.maxAge = s;
-          }
-        }
-      } else if (auto n = readUnsigned(*c, "maxAge", cField, reporter_, 86400)) {
-        spec.maxAge = std::chrono::seconds(*n);
-      }
-    }
-    if (spec.allowOrigins.empty() && reporter_.count() == before) {
-      reporter_.invalid(childField(cField, "allowOrigins"), "InvalidField",
-                        "needs at least one origin (or \"*\")");
-    }
-    route.cors = std::move(spec);
-    return true;
-  });
+  return readNested(rule, "cors", field, corsSchema(), route.cors, reporter_);
 }
 
 bool RulePolicyReader::readAuth(const json& rule, const std::string& field, proxy::RouteSpec& route) {
@@ -254,218 +147,81 @@ bool RulePolicyReader::readAuth(const json& rule, const std::string& field, prox
 }
 
 bool RulePolicyReader::readApiKey(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
-  if (!auth.contains("apiKey")) return true;
-  std::string f = childField(field, "apiKey");
-  return clean([&] {
-    const json* a = policyObject(auth, "apiKey", field, reporter_, /*nullIsError=*/true);
-    if (!a) return false;
-    checkKnownFields(*a, f, {"header", "query", "secretName"}, reporter_);
-    proxy::ApiKeyAuthSpec out;
-    auto header = readString(*a, "header", f, reporter_);
-    auto query = readString(*a, "query", f, reporter_);
-    if (header && query) {
-      reporter_.invalid(f, "InvalidField", "header and query exclude each other");
-    } else if (header) {
-      if (!isHttpToken(*header) || isReservedHeader(*header)) {
-        reporter_.invalid(childField(f, "header"), "InvalidField", quote(*header) + " is not a usable header name");
-      }
-      out.header = *header;
-    } else if (query) {
-      if (query->empty()) reporter_.invalid(childField(f, "query"), "InvalidField", "must not be empty");
-      out.query = *query;
-    } else {
-      out.header = "X-API-Key";
-    }
-    auto keys = readSecret(*a, f, apiKeysFromSecret);
-    if (!keys) return false;
-    out.keys = std::move(*keys);
-    spec.apiKey = std::move(out);
-    return true;
-  });
+  return readAuthMethod(auth, "apiKey", field, apiKeyAuthSchema(), spec.apiKey,
+                        [&](const json& a, const std::string& f, proxy::ApiKeyAuthSpec& out) {
+                          const bool header = member(a, "header"), query = member(a, "query");
+                          if (header && query) {
+                            reporter_.invalid(f, "InvalidField", "header and query exclude each other");
+                          } else if (!header && !query) {
+                            out.header = "X-API-Key";
+                          }
+                          auto keys = readSecret(a, f, apiKeysFromSecret);
+                          if (!keys) return false;
+                          out.keys = std::move(*keys);
+                          return true;
+                        });
 }
 
 bool RulePolicyReader::readBasic(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
-  if (!auth.contains("basic")) return true;
-  std::string f = childField(field, "basic");
-  return clean([&] {
-    const json* b = policyObject(auth, "basic", field, reporter_, /*nullIsError=*/true);
-    if (!b) return false;
-    checkKnownFields(*b, f, {"secretName", "realm"}, reporter_);
-    proxy::BasicAuthSpec out;
-    if (auto realm = readString(*b, "realm", f, reporter_)) {
-      if (!isHttpFieldValue(*realm) || realm->find_first_of("\"\\") != std::string::npos) {
-        reporter_.invalid(childField(f, "realm"), "InvalidField",
-                          "must not contain quotes, backslashes or control characters");
-      }
-      out.realm = *realm;
-    }
-    auto htpasswd = readSecret(*b, f, htpasswdFromSecret);
-    if (!htpasswd) return false;
-    out.htpasswd = std::move(*htpasswd);
-    spec.basic = std::move(out);
-    return true;
-  });
+  return readAuthMethod(auth, "basic", field, basicAuthSchema(), spec.basic,
+                        [&](const json& b, const std::string& f, proxy::BasicAuthSpec& out) {
+                          auto htpasswd = readSecret(b, f, htpasswdFromSecret);
+                          if (!htpasswd) return false;
+                          out.htpasswd = std::move(*htpasswd);
+                          return true;
+                        });
 }
 
 bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
-  if (!auth.contains("jwt")) return true;
-  std::string f = childField(field, "jwt");
-  return clean([&] {
-    const json* j = policyObject(auth, "jwt", field, reporter_, /*nullIsError=*/true);
-    if (!j) return false;
-    checkKnownFields(*j, f, {"issuer", "audiences", "jwksURI", "secretName", "forwardClaims", "leeway"},
-                     reporter_);
-    proxy::JwtAuthSpec out;
-    if (auto issuer = readString(*j, "issuer", f, reporter_)) {
-      if (issuer->empty()) reporter_.invalid(childField(f, "issuer"), "InvalidField", "must not be empty");
-      out.issuer = *issuer;
-    }
-    for (auto& aud : readStrings(*j, "audiences", f)) {
-      if (std::find(out.audiences.begin(), out.audiences.end(), aud) == out.audiences.end()) {
-        out.audiences.push_back(std::move(aud));
-      }
-    }
-    if (const json* claims = readObject(*j, "forwardClaims", f, reporter_)) {
-      std::string cf = childField(f, "forwardClaims");
-      for (auto it = claims->begin(); it != claims->end(); ++it) {  // sorted by claim
-        std::string kf = childField(cf, it.key());
-        if (it.key().empty()) {
-          reporter_.invalid(kf, "InvalidField", "the claim name must not be empty");
-        } else if (!it->is_string()) {
-          reporter_.invalid(kf, "InvalidField", "must be a header name, not " + jsonTypeName(*it));
-        } else if (!isHttpToken(it->get_ref<const std::string&>()) ||
-                   isReservedHeader(it->get_ref<const std::string&>())) {
-          reporter_.invalid(kf, "InvalidField", quote(it->get<std::string>()) + " is not a usable header name");
-        } else {
-          out.forwardClaims.emplace_back(it.key(), it->get<std::string>());
-        }
-      }
-    }
-    if (auto leeway = readMillis(*j, "leeway", f, 0ms)) {
-      if (*leeway > proxy::Millis(std::chrono::minutes(10))) {
-        reporter_.invalid(childField(f, "leeway"), "InvalidField", "must be at most 10m");
-      } else {
-        out.leeway = *leeway;
-      }
-    }
-    auto uri = readString(*j, "jwksURI", f, reporter_);
-    bool hasSecret = member(*j, "secretName") != nullptr;
-    if (uri.has_value() == hasSecret) {
-      reporter_.invalid(f, "InvalidField", "needs exactly one of jwksURI and secretName");
-      return false;
-    }
-    if (uri) {
-      if (std::string why = checkHttpUrl(*uri); !why.empty()) {
-        reporter_.invalid(childField(f, "jwksURI"), "InvalidField", why);
-        return false;
-      }
-      out.jwksUri = *uri;
-    } else {
-      auto jwks = readSecret(*j, f, jwksFromSecret);
-      if (!jwks) return false;
-      out.jwks = std::move(*jwks);
-    }
-    spec.jwt = std::move(out);
-    return true;
-  });
+  return readAuthMethod(auth, "jwt", field, jwtAuthSchema(), spec.jwt,
+                        [&](const json& j, const std::string& f, proxy::JwtAuthSpec& out) {
+                          auto uri = readString(j, "jwksURI", f, reporter_);
+                          bool hasSecret = member(j, "secretName") != nullptr;
+                          if (uri.has_value() == hasSecret) {
+                            reporter_.invalid(f, "InvalidField", "needs exactly one of jwksURI and secretName");
+                            return false;
+                          }
+                          if (uri) {
+                            if (std::string why = checkHttpUrl(*uri); !why.empty()) {
+                              reporter_.invalid(childField(f, "jwksURI"), "InvalidField", why);
+                              return false;
+                            }
+                            out.jwksUri = *uri;
+                            return true;
+                          }
+                          auto jwks = readSecret(j, f, jwksFromSecret);
+                          if (!jwks) return false;
+                          out.jwks = std::move(*jwks);
+                          return true;
+                        });
 }
 
 bool RulePolicyReader::readExternal(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
-  if (!auth.contains("external")) return true;
-  std::string f = childField(field, "external");
-  return clean([&] {
-    const json* e = policyObject(auth, "external", field, reporter_, /*nullIsError=*/true);
-    if (!e) return false;
-    checkKnownFields(*e, f, {"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen"}, reporter_);
-    proxy::ExternalAuthSpec out;
-    if (auto url = readString(*e, "url", f, reporter_, /*required=*/true)) {
-      if (std::string why = checkHttpUrl(*url); !why.empty()) {
-        reporter_.invalid(childField(f, "url"), "InvalidField", why);
-      }
-      out.url = *url;
-    }
-    if (auto t = readMillis(*e, "timeout", f, 1ms)) out.timeout = *t;
-    out.forwardHeaders = readHeaderNames(*e, "forwardHeaders", f, /*allowStar=*/false);
-    out.upstreamHeaders = readHeaderNames(*e, "upstreamHeaders", f, /*allowStar=*/false);
-    for (size_t i = 0; i < out.upstreamHeaders.size(); ++i) {
-      if (isReservedHeader(out.upstreamHeaders[i])) {
-        reporter_.invalid(indexField(childField(f, "upstreamHeaders"), i), "InvalidField",
-                          quote(out.upstreamHeaders[i]) + " is managed by the proxy");
-      }
-    }
-    out.failOpen = readBool(*e, "failOpen", f, reporter_).value_or(false);
-    spec.external = std::move(out);
-    return true;
-  });
+  return readAuthMethod(auth, "external", field, externalAuthSchema(), spec.external,
+                        [](const json&, const std::string&, proxy::ExternalAuthSpec&) { return true; });
 }
 
 bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field, proxy::RouteSpec& route) {
   if (!rule.contains("rateLimit")) return true;
-  std::string rField = childField(field, "rateLimit");
-  return clean([&] {
-    const json* r = policyObject(rule, "rateLimit", field, reporter_, /*nullIsError=*/true);
-    if (!r) return false;
-    checkKnownFields(*r, rField, {"requests", "period", "burst", "key", "mode", "failureMode"}, reporter_);
-    proxy::RateLimitSpec spec;
-    auto requests = readUnsigned(*r, "requests", rField, reporter_, 1000000000);
-    if (!member(*r, "requests")) {
-      reporter_.invalid(childField(rField, "requests"), "InvalidField", "required");
-    } else if (requests && *requests == 0) {
-      reporter_.invalid(childField(rField, "requests"), "InvalidField",
-                        "must be at least 1 (remove rateLimit to turn it off)");
-    } else if (requests) {
-      spec.requests = *requests;
-    }
-    if (!member(*r, "period")) {
-      reporter_.invalid(childField(rField, "period"), "InvalidField", "required");
-    } else if (auto p = readMillis(*r, "period", rField, 1ms)) {
-      spec.period = *p;
-    }
-    if (auto b = readUnsigned(*r, "burst", rField, reporter_, 1000000000)) spec.burst = *b;
-    if (auto key = readString(*r, "key", rField, reporter_)) {
-      std::string kf = childField(rField, "key");
-      auto parsed = parseRateLimitKey(*key);
-      if (!parsed) {
-        reporter_.invalid(kf, "InvalidField", parsed.error().message);
-      } else {
-        spec.key = parsed->first;
-        spec.keyName = parsed->second;
-        // From the spec, not from route.auth: an auth whose Secret is missing is reported
-        // there and must not make this key look wrong too.
-        const json* auth = member(rule, "auth");
-        const bool hasJwt = auth && auth->is_object() && member(*auth, "jwt");
-        // External auth admits or refuses but names no consumer.
-        const bool identifies = auth && auth->is_object() &&
-                                (member(*auth, "apiKey") || member(*auth, "basic") || hasJwt);
-        if (spec.key == proxy::RateLimitKey::Consumer && !identifies) {
-          reporter_.invalid(kf, "InvalidField",
-                            "Consumer needs an auth method that identifies the consumer (apiKey, basic or jwt)");
-        } else if (spec.key == proxy::RateLimitKey::Claim && !hasJwt) {
-          reporter_.invalid(kf, "InvalidField", "Claim:NAME needs auth.jwt");
-        }
-      }
-    }
-    if (auto mode = readString(*r, "mode", rField, reporter_)) {
-      if (*mode == "Global") {
-        spec.global = true;
-      } else if (*mode != "Local") {
-        reporter_.invalid(childField(rField, "mode"), "InvalidField", quote(*mode) + " must be Local or Global");
-      }
-    }
-    if (auto failure = readString(*r, "failureMode", rField, reporter_)) {
-      if (*failure != "Open" && *failure != "Closed") {
-        reporter_.invalid(childField(rField, "failureMode"), "InvalidField",
-                          quote(*failure) + " must be Open or Closed");
-      } else if (spec.global) {
-        spec.failOpen = *failure == "Open";
-      } else {
-        reporter_.invalid(childField(rField, "failureMode"), "InvalidField",
-                          "only applies to mode Global (a local limit cannot fail)");
-      }
-    }
-    route.rateLimit = std::move(spec);
-    return true;
-  });
+  size_t before = reporter_.count();
+  if (!readSecurityPolicy(rule, "rateLimit", field, rateLimitSchema(), route.rateLimit)) {
+    if (!route.rateLimit) return false;
+  }
+  const proxy::RateLimitSpec& spec = *route.rateLimit;
+  std::string kf = childField(childField(field, "rateLimit"), "key");
+  // From the spec, not from route.auth: an auth whose Secret is missing is reported there and
+  // must not make this key look wrong too.
+  const json* auth = member(rule, "auth");
+  const bool hasJwt = auth && auth->is_object() && member(*auth, "jwt");
+  // External auth admits or refuses but names no consumer.
+  const bool identifies = auth && auth->is_object() && (member(*auth, "apiKey") || member(*auth, "basic") || hasJwt);
+  if (spec.key == proxy::RateLimitKey::Consumer && !identifies) {
+    reporter_.invalid(kf, "InvalidField",
+                      "Consumer needs an auth method that identifies the consumer (apiKey, basic or jwt)");
+  } else if (spec.key == proxy::RateLimitKey::Claim && !hasJwt) {
+    reporter_.invalid(kf, "InvalidField", "Claim:NAME needs auth.jwt");
+  }
+  return reporter_.count() == before;
 }
 
 bool RulePolicyReader::readRedirect(const json& rule, const std::string& field, proxy::RouteSpec& route) {

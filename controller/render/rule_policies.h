@@ -16,11 +16,14 @@
 //  - redirect: the rule is answered by Portico; it must not have backends.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "controller/render/field_path.h"
+#include "controller/render/field_schema.h"
 #include "controller/render/render_context.h"
 #include "controller/render/secrets.h"
 #include "proxy/config/route_spec.h"
@@ -52,16 +55,16 @@ class RulePolicyReader {
   bool readBasic(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
   bool readJwt(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
   bool readExternal(const nlohmann::json& auth, const std::string& field, proxy::AuthSpec& spec);
-  // A duration (Go syntax) at object[key]: nullopt if absent or invalid (reported, with
-  // reason InvalidDuration). At least `minimum`.
-  std::optional<proxy::Millis> readMillis(const nlohmann::json& object, std::string_view key,
-                                          const std::string& parent, proxy::Millis minimum);
-  // A list of HTTP header names (tokens) at object[key].
-  std::vector<std::string> readHeaderNames(const nlohmann::json& object, std::string_view key,
-                                           const std::string& parent, bool allowStar);
-  // A list of strings at object[key].
-  std::vector<std::string> readStrings(const nlohmann::json& object, std::string_view key,
-                                       const std::string& parent);
+  // rule[key], described by `schema`, into `out` (readNested), but `key: null` is an error:
+  // a security policy written as null must not turn off silently.
+  template <class T, class Out>
+  bool readSecurityPolicy(const nlohmann::json& rule, std::string_view key, const std::string& field,
+                          const Schema<T>& schema, Out& out);
+  // auth[key], an auth method: its plain fields by `schema`, then `finish(object, field, spec)`
+  // for what needs the Secret; `out` is set only when finish succeeds.
+  template <class T, class Finish>
+  bool readAuthMethod(const nlohmann::json& auth, std::string_view key, const std::string& field,
+                      const Schema<T>& schema, std::optional<T>& out, Finish finish);
   // A secret name at object[key], required.
   std::optional<std::string> readSecretName(const nlohmann::json& object, const std::string& parent);
   // `object`'s secretName, looked up in the rule's namespace and decoded by `decode`;

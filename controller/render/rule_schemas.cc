@@ -1,5 +1,6 @@
 #include "controller/render/rule_schemas.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "controller/render/api_names.h"
@@ -55,6 +56,22 @@ std::string checkHostHeader(const std::string& written, const std::string& lower
     name = name.substr(0, colon);
   }
   return isDnsSubdomain(name) ? std::string() : quote(written) + " must be a DNS name, optionally with :port";
+}
+
+// A header name (an HTTP token), or "*" where `allowStar`.
+std::string checkHeaderName(const std::string& name, bool allowStar) {
+  return (allowStar && name == "*") || isHttpToken(name) ? std::string() : quote(name) + " is not a valid header name";
+}
+std::string headerOrStar(const std::string& name, const std::string&) { return checkHeaderName(name, true); }
+std::string headerName(const std::string& name, const std::string&) { return checkHeaderName(name, false); }
+
+// A header Portico may set on the request (not one the proxy manages).
+std::string usableHeader(const std::string& name, const std::string&) {
+  return isHttpToken(name) && !isReservedHeader(name) ? std::string() : quote(name) + " is not a usable header name";
+}
+
+std::string notEmpty(const std::string& value, const std::string&) {
+  return value.empty() ? "must not be empty" : std::string();
 }
 
 }  // namespace
@@ -149,6 +166,200 @@ const Schema<proxy::RedirectSpec>& redirectSchema() {
                            "needs at least one of scheme, host, port or path (else it redirects to itself)");
         }
       }),
+  };
+  return schema;
+}
+
+const Schema<proxy::IpRulesSpec>& ipRulesSchema() {
+  using S = proxy::IpRulesSpec;
+  const field::StringListOptions cidrs{
+      .normalize = normalizeIpOrCidr,
+      .check = [](const std::string& written, const std::string&) { return checkIpOrCidr(written); },
+      .reason = "InvalidCIDR"};
+  static const Schema<S> schema{
+      field::strings("allow", &S::allow, cidrs),
+      field::strings("deny", &S::deny, cidrs),
+      field::checkIfClean<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        if (s.empty()) reporter.invalid(field, "InvalidField", "needs allow or deny entries");
+      }),
+  };
+  return schema;
+}
+
+const Schema<proxy::CorsSpec>& corsSchema() {
+  using S = proxy::CorsSpec;
+  static const Schema<S> schema{
+      field::strings("allowOrigins", &S::allowOrigins,
+                     {.check = [](const std::string& o, const std::string&) { return checkCorsOrigin(o); }}),
+      field::strings("allowMethods", &S::allowMethods,
+                     {.normalize = [](std::string_view m) { return m == "*" ? std::string(m) : toUpper(m); },
+                      .check = headerOrStar}),
+      field::strings("allowHeaders", &S::allowHeaders, {.check = headerOrStar}),
+      field::strings("exposeHeaders", &S::exposeHeaders, {.check = headerOrStar}),
+      field::boolean("allowCredentials", &S::allowCredentials),
+      field::check<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        if (s.allowCredentials &&
+            std::find(s.allowOrigins.begin(), s.allowOrigins.end(), "*") != s.allowOrigins.end()) {
+          reporter.invalid(childField(field, "allowCredentials"), "InvalidField",
+                           "cannot be used with the wildcard origin \"*\" (browsers refuse it); list the origins");
+        }
+      }),
+      // Seconds as an integer, or a duration such as "10m"; at most a day.
+      field::custom<S>(
+          "maxAge",
+          [](const json& value, const std::string& f, S& s, Reporter& reporter) {
+            if (value.is_string()) {
+              if (auto ms = field::detail::readDurationValue(value, f, 0ms, std::nullopt, {}, reporter)) {
+                auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*ms);
+                if (seconds.count() > 86400) {
+                  reporter.invalid(f, "InvalidField", "must be at most 24h (86400 seconds)");
+                } else {
+                  s.maxAge = seconds;
+                }
+              }
+            } else if (auto n = field::detail::readCountValue(value, f, 0, 86400, {}, reporter)) {
+              s.maxAge = std::chrono::seconds(*n);
+            }
+          },
+          [](const S& s, ordered_json& out) {
+            out["maxAgeSeconds"] = s.maxAge ? ordered_json(s.maxAge->count()) : ordered_json();
+          }),
+      field::checkIfClean<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        if (s.allowOrigins.empty()) {
+          reporter.invalid(childField(field, "allowOrigins"), "InvalidField", "needs at least one origin (or \"*\")");
+        }
+      }),
+  };
+  return schema;
+}
+
+const Schema<proxy::RateLimitSpec>& rateLimitSchema() {
+  using S = proxy::RateLimitSpec;
+  static const Schema<S> schema{
+      field::count("requests", &S::requests,
+                   {.required = true,
+                    .min = 1,
+                    .max = 1000000000,
+                    .belowMin = "must be at least 1 (remove rateLimit to turn it off)"}),
+      field::duration("period", &S::period, {.required = true, .min = 1ms}),
+      field::count("burst", &S::burst, {.max = 1000000000}),
+      field::custom<S>(
+          "key",
+          [](const json& value, const std::string& f, S& s, Reporter& reporter) {
+            if (!value.is_string()) {
+              reporter.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(value));
+            } else if (auto parsed = parseRateLimitKey(value.get_ref<const std::string&>()); !parsed) {
+              reporter.invalid(f, "InvalidField", parsed.error().message);
+            } else {
+              s.key = parsed->first;
+              s.keyName = parsed->second;
+            }
+          },
+          [](const S& s, ordered_json& out) {
+            out["key"] = std::string(enumName(kRateLimitKeyNames, s.key));
+            out["keyName"] = s.keyName;
+          }),
+      field::custom<S>(
+          "mode",
+          [](const json& value, const std::string& f, S& s, Reporter& reporter) {
+            if (!value.is_string()) {
+              reporter.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(value));
+            } else if (value == "Global") {
+              s.global = true;
+            } else if (value != "Local") {
+              reporter.invalid(f, "InvalidField", quote(value.get<std::string>()) + " must be Local or Global");
+            }
+          },
+          [](const S& s, ordered_json& out) { out["global"] = s.global; }),
+      field::custom<S>(
+          "failureMode",
+          [](const json& value, const std::string& f, S& s, Reporter& reporter) {
+            if (!value.is_string()) {
+              reporter.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(value));
+            } else if (value != "Open" && value != "Closed") {
+              reporter.invalid(f, "InvalidField", quote(value.get<std::string>()) + " must be Open or Closed");
+            } else if (s.global) {
+              s.failOpen = value == "Open";
+            } else {
+              reporter.invalid(f, "InvalidField", "only applies to mode Global (a local limit cannot fail)");
+            }
+          },
+          [](const S& s, ordered_json& out) { out["failOpen"] = s.failOpen; }),
+  };
+  return schema;
+}
+
+const Schema<proxy::ApiKeyAuthSpec>& apiKeyAuthSchema() {
+  using S = proxy::ApiKeyAuthSpec;
+  static const Schema<S> schema{
+      field::string("header", &S::header, {.check = usableHeader}),
+      field::string("query", &S::query, {.check = notEmpty}),
+      field::known<S>("secretName"),
+  };
+  return schema;
+}
+
+const Schema<proxy::BasicAuthSpec>& basicAuthSchema() {
+  using S = proxy::BasicAuthSpec;
+  static const Schema<S> schema{
+      field::known<S>("secretName"),
+      field::string("realm", &S::realm, {.check = [](const std::string& realm, const std::string&) {
+                      return isHttpFieldValue(realm) && realm.find_first_of("\"\\") == std::string::npos
+                                 ? std::string()
+                                 : "must not contain quotes, backslashes or control characters";
+                    }}),
+  };
+  return schema;
+}
+
+const Schema<proxy::JwtAuthSpec>& jwtAuthSchema() {
+  using S = proxy::JwtAuthSpec;
+  static const Schema<S> schema{
+      field::string("issuer", &S::issuer, {.check = notEmpty}),
+      field::strings("audiences", &S::audiences, {}),
+      field::known<S>("jwksURI"),
+      field::known<S>("secretName"),
+      // claim -> header (claims in sorted order, as JSON objects iterate).
+      field::custom<S>(
+          "forwardClaims",
+          [](const json& claims, const std::string& f, S& s, Reporter& reporter) {
+            if (!claims.is_object()) {
+              reporter.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(claims));
+              return;
+            }
+            for (auto it = claims.begin(); it != claims.end(); ++it) {
+              std::string kf = childField(f, it.key());
+              if (it.key().empty()) {
+                reporter.invalid(kf, "InvalidField", "the claim name must not be empty");
+              } else if (!it->is_string()) {
+                reporter.invalid(kf, "InvalidField", "must be a header name, not " + jsonTypeName(*it));
+              } else if (std::string why = usableHeader(it->get<std::string>(), {}); !why.empty()) {
+                reporter.invalid(kf, "InvalidField", why);
+              } else {
+                s.forwardClaims.emplace_back(it.key(), it->get<std::string>());
+              }
+            }
+          },
+          {}),
+      field::duration("leeway", &S::leeway, {.max = proxy::Millis(10min), .aboveMax = "must be at most 10m"}),
+  };
+  return schema;
+}
+
+const Schema<proxy::ExternalAuthSpec>& externalAuthSchema() {
+  using S = proxy::ExternalAuthSpec;
+  static const Schema<S> schema{
+      field::string("url", &S::url,
+                    {.required = true,
+                     .check = [](const std::string& url, const std::string&) { return checkHttpUrl(url); }}),
+      field::duration("timeout", &S::timeout, {.min = 1ms}),
+      field::strings("forwardHeaders", &S::forwardHeaders, {.check = headerName}),
+      field::strings("upstreamHeaders", &S::upstreamHeaders,
+                     {.check = [](const std::string& name, const std::string&) {
+                       if (std::string why = checkHeaderName(name, false); !why.empty()) return why;
+                       return isReservedHeader(name) ? quote(name) + " is managed by the proxy" : std::string();
+                     }}),
+      field::boolean("failOpen", &S::failOpen),
   };
   return schema;
 }

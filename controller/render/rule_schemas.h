@@ -17,6 +17,16 @@ const Schema<proxy::RouteSpec>& loadBalancingSchema();
 const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema();  // loadBalancing.sessionAffinity
 const Schema<proxy::Timeouts>& timeoutsSchema();                    // rules[].timeouts
 const Schema<proxy::RedirectSpec>& redirectSchema();                // rules[].redirect
+const Schema<proxy::IpRulesSpec>& ipRulesSchema();                  // rules[].ipRules
+const Schema<proxy::CorsSpec>& corsSchema();                        // rules[].cors
+// rules[].rateLimit. The key's dependence on the rule's auth is checked by its reader.
+const Schema<proxy::RateLimitSpec>& rateLimitSchema();
+// rules[].auth.<method>: the fields that need no Secret (secretName is known, read by
+// RulePolicyReader with the ObjectIndex); jwksURI and secretName exclude each other there.
+const Schema<proxy::ApiKeyAuthSpec>& apiKeyAuthSchema();
+const Schema<proxy::BasicAuthSpec>& basicAuthSchema();
+const Schema<proxy::JwtAuthSpec>& jwtAuthSchema();
+const Schema<proxy::ExternalAuthSpec>& externalAuthSchema();
 const Schema<proxy::RetrySpec>& retriesSchema();                        // rules[].retries
 const Schema<proxy::HealthCheckSpec>& healthCheckSchema();              // rules[].healthCheck
 const Schema<proxy::OutlierDetectionSpec>& outlierDetectionSchema();    // rules[].outlierDetection

@@ -80,13 +80,7 @@ ordered_json auth(const proxy::AuthSpec& a) {
     jwt["jwksRefreshIntervalMs"] = a.jwt->jwksRefreshInterval.count();
     j["jwt"] = std::move(jwt);
   }
-  if (a.external) {
-    j["external"] = {{"url", a.external->url},
-                     {"timeoutMs", a.external->timeout.count()},
-                     {"forwardHeaders", a.external->forwardHeaders},
-                     {"upstreamHeaders", a.external->upstreamHeaders},
-                     {"failOpen", a.external->failOpen}};
-  }
+  if (a.external) j["external"] = externalAuthSchema().view(*a.external);
   return j;
 }
 
@@ -138,25 +132,10 @@ ordered_json route(const proxy::RouteSpec& r) {
   });
   j["circuitBreaker"] = circuitBreakerSchema().view(r.circuitBreaker);
   j["panicThresholdPercent"] = r.panicThresholdPercent;
-  j["ipRules"] = {{"allow", r.ipRules.allow}, {"deny", r.ipRules.deny}};
-  j["cors"] = optional(r.cors, [](const proxy::CorsSpec& s) {
-    return ordered_json{{"allowOrigins", s.allowOrigins},
-                        {"allowMethods", s.allowMethods},
-                        {"allowHeaders", s.allowHeaders},
-                        {"exposeHeaders", s.exposeHeaders},
-                        {"allowCredentials", s.allowCredentials},
-                        {"maxAgeSeconds", s.maxAge ? ordered_json(s.maxAge->count()) : ordered_json()}};
-  });
+  j["ipRules"] = ipRulesSchema().view(r.ipRules);
+  j["cors"] = optional(r.cors, [](const proxy::CorsSpec& s) { return corsSchema().view(s); });
   j["auth"] = auth(r.auth);
-  j["rateLimit"] = optional(r.rateLimit, [](const proxy::RateLimitSpec& s) {
-    return ordered_json{{"requests", s.requests},
-                        {"periodMs", s.period.count()},
-                        {"burst", s.burst},
-                        {"key", name(kRateLimitKeyNames, s.key)},
-                        {"keyName", s.keyName},
-                        {"global", s.global},
-                        {"failOpen", s.failOpen}};
-  });
+  j["rateLimit"] = optional(r.rateLimit, [](const proxy::RateLimitSpec& s) { return rateLimitSchema().view(s); });
   j["redirect"] = optional(r.redirect, [](const proxy::RedirectSpec& s) { return redirectSchema().view(s); });
   j["rewritePathPrefix"] = r.rewritePathPrefix ? ordered_json(*r.rewritePathPrefix) : ordered_json();
   j["rewritePathRegex"] = optional(r.rewritePathRegex, [](const proxy::RegexRewriteSpec& s) {

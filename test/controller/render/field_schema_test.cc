@@ -303,3 +303,77 @@ TEST_CASE("field_schema: the loadBalancing, timeouts and redirect descriptions")
   CHECK(redirectSchema().view(proxy::RedirectSpec{}).dump() ==
         R"({"scheme":null,"host":null,"port":null,"path":null,"status":302})");
 }
+
+namespace {
+
+struct Lists {
+  std::vector<std::string> names;
+  std::vector<std::string> raw;
+  uint64_t needed = 0;
+};
+
+const Schema<Lists>& listsSchema() {
+  static const Schema<Lists> schema{
+      field::strings("names", &Lists::names,
+                     {.normalize = toUpper,
+                      .check = [](const std::string& w, const std::string&) {
+                        return w.empty() ? std::string("must not be empty") : std::string();
+                      },
+                      .reason = "InvalidName"}),
+      field::strings("raw", &Lists::raw, {.unique = false, .view = "rawList"}),
+      field::known<Lists>("secretName"),
+      field::count("needed", &Lists::needed, {.required = true, .max = 3}),
+      field::checkIfClean<Lists>([](const Lists& l, const std::string& f, Reporter& r) {
+        if (l.names.empty()) r.invalid(childField(f, "names"), "InvalidField", "needs a name");
+      }),
+  };
+  return schema;
+}
+
+std::string readLists(const json& object, Lists& out) {
+  std::vector<Diagnostic> diagnostics;
+  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
+  listsSchema().read(object, "spec", out, reporter);
+  std::string text;
+  for (const auto& d : diagnostics) text += d.reason + " " + d.message + "\n";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("field_schema: string lists, known fields, required counts, checks that run only when clean") {
+  Lists ok;
+  CHECK(readLists({{"names", {"a", "A", "b"}}, {"raw", {"x", "x"}}, {"secretName", 5}, {"needed", 1}}, ok) == "");
+  CHECK(ok.names == std::vector<std::string>{"A", "B"});  // normalized, then unique
+  CHECK(ok.raw == std::vector<std::string>{"x", "x"});
+  CHECK(listsSchema().view(ok).dump() == R"({"names":["A","B"],"rawList":["x","x"],"needed":1})");
+
+  Lists bad;
+  CHECK(readLists({{"names", {1, "", "c"}}, {"raw", "x"}}, bad) ==
+        "InvalidField spec.names[0]: must be a string, not number\n"
+        "InvalidName spec.names[1]: must not be empty\n"
+        "InvalidField spec.raw: must be a list, not string\n"
+        "InvalidField spec.needed: required\n");
+  CHECK(bad.names == std::vector<std::string>{"C"});
+
+  Lists empty;
+  CHECK(readLists({{"needed", 0}}, empty) == "InvalidField spec.names: needs a name\n");
+  Lists emptyAndBad;  // the emptiness check says nothing when something else was refused
+  CHECK(readLists({{"needed", 4}}, emptyAndBad) == "InvalidField spec.needed: must be an integer from 0 to 3\n");
+}
+
+TEST_CASE("field_schema: the gateway policy descriptions") {
+  CHECK(ipRulesSchema().names() == std::vector<std::string>{"allow", "deny"});
+  CHECK(corsSchema().names() == std::vector<std::string>{"allowOrigins", "allowMethods", "allowHeaders",
+                                                         "exposeHeaders", "allowCredentials", "maxAge"});
+  CHECK(rateLimitSchema().names() ==
+        std::vector<std::string>{"requests", "period", "burst", "key", "mode", "failureMode"});
+  CHECK(apiKeyAuthSchema().names() == std::vector<std::string>{"header", "query", "secretName"});
+  CHECK(basicAuthSchema().names() == std::vector<std::string>{"secretName", "realm"});
+  CHECK(jwtAuthSchema().names() ==
+        std::vector<std::string>{"issuer", "audiences", "jwksURI", "secretName", "forwardClaims", "leeway"});
+  CHECK(externalAuthSchema().names() ==
+        std::vector<std::string>{"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen"});
+  CHECK(rateLimitSchema().view(proxy::RateLimitSpec{}).dump() ==
+        R"({"requests":0,"periodMs":1000,"burst":0,"key":"ClientIP","keyName":"","global":false,"failOpen":true})");
+}
