@@ -38,13 +38,6 @@ bool isPortName(std::string_view s) {
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-std::string compileError(const std::string& pattern) {
-  RE2::Options options;
-  options.set_log_errors(false);
-  RE2 re(pattern, options);
-  return re.ok() ? std::string() : re.error();
-}
-
 // Translates one APIRoute. Rules with Accepted problems are dropped; the others render.
 class ApiRouteTranslator {
  public:
@@ -283,7 +276,7 @@ bool ApiRouteTranslator::readPath(const json& match, const std::string& field,
     }
     route.path = *value;
     if (route.pathType == proxy::PathMatchType::RegularExpression) {
-      if (std::string error = compileError(*value); !error.empty()) {
+      if (std::string error = regexError(*value); !error.empty()) {
         reporter_.invalid(valueField, "InvalidRegex", "invalid RE2: " + error);
         return false;
       }
@@ -328,83 +321,14 @@ bool ApiRouteTranslator::readMethods(const json& match, const std::string& field
 
 bool ApiRouteTranslator::readHeaderMatches(const json& match, const std::string& field,
                                            proxy::RouteSpec& route) {
-  const json* headers = readArray(match, "headers", field, reporter_);
-  if (!headers) return member(match, "headers") == nullptr;
-  std::string headersField = childField(field, "headers");
-  bool ok = true;
-  for (size_t i = 0; i < headers->size(); ++i) {
-    std::string f = indexField(headersField, i);
-    const json& h = (*headers)[i];
-    ok = clean([&] {
-      if (!h.is_object()) {
-        reporter_.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(h));
-        return false;
-      }
-      checkKnownFields(h, f, {"name", "type", "value"}, reporter_);
-      proxy::HeaderMatch hm;
-      auto name = readString(h, "name", f, reporter_, /*required=*/true);
-      if (name && !isHttpToken(*name)) {
-        reporter_.invalid(childField(f, "name"), "InvalidField", quote(*name) + " is not a valid header name");
-      }
-      auto type = readString(h, "type", f, reporter_).value_or("Exact");
-      if (auto t = enumValue(kHeaderMatchTypeNames, type)) {
-        hm.type = *t;
-      } else {
-        reporter_.invalid(childField(f, "type"), "InvalidField",
-                          quote(type) + " must be " + choicesText(kHeaderMatchTypeNames));
-        return false;
-      }
-      if (hm.type == proxy::HeaderMatchType::Present) {
-        if (member(h, "value")) {
-          reporter_.invalid(childField(f, "value"), "InvalidField", "must be empty for type Present");
-        }
-      } else if (auto value = readString(h, "value", f, reporter_, /*required=*/true)) {
-        hm.value = *value;
-        if (hm.type == proxy::HeaderMatchType::RegularExpression) {
-          if (std::string error = compileError(*value); !error.empty()) {
-            reporter_.invalid(childField(f, "value"), "InvalidRegex", "invalid RE2: " + error);
-          }
-        } else if (!isHttpFieldValue(*value)) {
-          reporter_.invalid(childField(f, "value"), "InvalidField", "must not contain control characters");
-        }
-      }
-      hm.name = name.value_or("");
-      route.headers.push_back(std::move(hm));
-      return true;
-    }) && ok;
-  }
-  return ok;
+  return readList(match, "headers", field, headerMatchSchema(), route.headers, reporter_);
 }
 
 bool ApiRouteTranslator::readQueryMatches(const json& match, const std::string& field,
                                           proxy::RouteSpec& route) {
-  const json* query = readArray(match, "query", field, reporter_);
-  if (!query) return member(match, "query") == nullptr;
-  std::string queryField = childField(field, "query");
-  bool ok = true;
-  for (size_t i = 0; i < query->size(); ++i) {
-    std::string f = indexField(queryField, i);
-    const json& q = (*query)[i];
-    ok = clean([&] {
-      if (!q.is_object()) {
-        reporter_.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(q));
-        return false;
-      }
-      checkKnownFields(q, f, {"name", "value"}, reporter_);
-      auto name = readString(q, "name", f, reporter_, /*required=*/true);
-      auto value = readString(q, "value", f, reporter_, /*required=*/true);
-      if (name && name->empty()) reporter_.invalid(childField(f, "name"), "InvalidField", "must not be empty");
-      route.query.push_back(proxy::QueryMatch{name.value_or(""), value.value_or("")});
-      return true;
-    }) && ok;
-  }
-  return ok;
+  return readList(match, "query", field, queryMatchSchema(), route.query, reporter_);
 }
 
-// A backend that cannot be resolved (missing Service, or any Service in standalone mode)
-// is reported as ResolvedRefs False and left out; the rule still renders with the
-// remaining backends, and with none the route answers 503. A backend that is malformed
-// (Accepted False) rejects the rule, like any other invalid field.
 bool ApiRouteTranslator::readBackends(const json& rule, const std::string& field,
                                       proxy::RouteSpec& route) {
   const json* backends = readArray(rule, "backends", field, reporter_, /*required=*/true);

@@ -180,6 +180,30 @@ bool readNested(const nlohmann::json& object, std::string_view key, const std::s
   return reporter.count() == before;
 }
 
+// object[key], a list of objects each described by `schema`, appended to `out` (one T per
+// item that is an object, read from T's defaults). Absent (or null): true. False if anything
+// was reported: a wrong type, an item that is no object, a problem inside an item.
+template <class T>
+bool readList(const nlohmann::json& object, std::string_view key, const std::string& parentField,
+              const Schema<T>& schema, std::vector<T>& out, Reporter& reporter) {
+  size_t before = reporter.count();
+  const nlohmann::json* list = readArray(object, key, parentField, reporter);
+  if (!list) return reporter.count() == before;
+  std::string listField = childField(parentField, key);
+  for (size_t i = 0; i < list->size(); ++i) {
+    const nlohmann::json& item = (*list)[i];
+    std::string itemField = indexField(listField, i);
+    if (!item.is_object()) {
+      reporter.invalid(itemField, "InvalidField", "must be an object, not " + jsonTypeName(item));
+      continue;
+    }
+    T spec;
+    schema.read(item, itemField, spec, reporter);
+    out.push_back(std::move(spec));
+  }
+  return reporter.count() == before;
+}
+
 // ---- field kinds -----------------------------------------------------------------------
 
 namespace field {
@@ -454,19 +478,20 @@ FieldDesc<S> group(std::string_view name, Schema<S> schema) {
 }
 
 // A field with its own reader and view (a list with a meaning of its own, a union).
-// `read` gets the value (present and not null) and its field path.
+// `read` gets the value (present and not null) and its field path; `whenAbsent` (optional)
+// runs when it is absent: a default, or a "required" that depends on other fields.
 template <class S>
 FieldDesc<S> custom(std::string_view name,
                     std::function<void(const nlohmann::json& value, const std::string& field, S& spec, Reporter&)> read,
                     std::function<void(const S& spec, nlohmann::ordered_json& view)> view,
-                    std::function<void(S& spec)> whenAbsent = {}) {
+                    std::function<void(S& spec, const std::string& field, Reporter&)> whenAbsent = {}) {
   std::string key(name);
   return {key,
           [=](const nlohmann::json& object, const std::string& parent, S& spec, Reporter& reporter) {
             if (const nlohmann::json* v = member(object, key)) {
               read(*v, childField(parent, key), spec, reporter);
             } else if (whenAbsent) {
-              whenAbsent(spec);
+              whenAbsent(spec, childField(parent, key), reporter);
             }
           },
           std::move(view)};

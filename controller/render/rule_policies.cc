@@ -155,20 +155,14 @@ bool RulePolicyReader::readApiKey(const json& auth, const std::string& field, pr
                           } else if (!header && !query) {
                             out.header = "X-API-Key";
                           }
-                          auto keys = readSecret(a, f, apiKeysFromSecret);
-                          if (!keys) return false;
-                          out.keys = std::move(*keys);
-                          return true;
+                          return readSecretInto(a, f, apiKeysFromSecret, out, &proxy::ApiKeyAuthSpec::keys);
                         });
 }
 
 bool RulePolicyReader::readBasic(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
   return readAuthMethod(auth, "basic", field, basicAuthSchema(), spec.basic,
                         [&](const json& b, const std::string& f, proxy::BasicAuthSpec& out) {
-                          auto htpasswd = readSecret(b, f, htpasswdFromSecret);
-                          if (!htpasswd) return false;
-                          out.htpasswd = std::move(*htpasswd);
-                          return true;
+                          return readSecretInto(b, f, htpasswdFromSecret, out, &proxy::BasicAuthSpec::htpasswd);
                         });
 }
 
@@ -189,10 +183,7 @@ bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy
                             out.jwksUri = *uri;
                             return true;
                           }
-                          auto jwks = readSecret(j, f, jwksFromSecret);
-                          if (!jwks) return false;
-                          out.jwks = std::move(*jwks);
-                          return true;
+                          return readSecretInto(j, f, jwksFromSecret, out, &proxy::JwtAuthSpec::jwks);
                         });
 }
 

@@ -77,6 +77,16 @@ class RulePolicyReader {
     return resolveSecret(index_, ns_, *name, childField(parent, "secretName"), reporter_, decode);
   }
 
+  // `object`'s Secret (readSecret) into spec.*member; false (reported) if it cannot be read.
+  template <class Spec, class M, class Decode>
+  bool readSecretInto(const nlohmann::json& object, const std::string& parent, Decode decode, Spec& spec,
+                      M Spec::*member) {
+    auto value = readSecret(object, parent, decode);
+    if (!value) return false;
+    spec.*member = std::move(*value);
+    return true;
+  }
+
   template <class F>
   bool clean(F&& read) {
     size_t before = reporter_.count();

@@ -81,6 +81,46 @@ std::string checkRequestPath(std::string_view path) {
   return bad ? quote(path) + " must start with '/' and have no spaces, control characters or '#'" : std::string();
 }
 
+const Schema<proxy::HeaderMatch>& headerMatchSchema() {
+  using S = proxy::HeaderMatch;
+  using proxy::HeaderMatchType;
+  static const Schema<S> schema{
+      field::string("name", &S::name, {.required = true, .check = headerName}),
+      // The value is judged by the type.
+      field::stopIfInvalid(field::enumeration("type", &S::type, kHeaderMatchTypeNames,
+                                              {.whenAbsent = HeaderMatchType::Exact})),
+      field::custom<S>(
+          "value",
+          [](const json& value, const std::string& f, S& s, Reporter& reporter) {
+            if (s.type == HeaderMatchType::Present) {
+              reporter.invalid(f, "InvalidField", "must be empty for type Present");
+            } else if (!value.is_string()) {
+              reporter.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(value));
+            } else if (s.value = value.get<std::string>(); s.type == HeaderMatchType::RegularExpression) {
+              if (std::string error = regexError(s.value); !error.empty()) {
+                reporter.invalid(f, "InvalidRegex", "invalid RE2: " + error);
+              }
+            } else if (!isHttpFieldValue(s.value)) {
+              reporter.invalid(f, "InvalidField", "must not contain control characters");
+            }
+          },
+          [](const S& s, ordered_json& out) { out["value"] = s.value; },
+          [](S& s, const std::string& f, Reporter& reporter) {
+            if (s.type != HeaderMatchType::Present) reporter.invalid(f, "InvalidField", "required");
+          }),
+  };
+  return schema;
+}
+
+const Schema<proxy::QueryMatch>& queryMatchSchema() {
+  using S = proxy::QueryMatch;
+  static const Schema<S> schema{
+      field::string("name", &S::name, {.required = true, .check = notEmpty}),
+      field::string("value", &S::value, {.required = true}),
+  };
+  return schema;
+}
+
 const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema() {
   using S = proxy::SessionAffinitySpec;
   static const Schema<S> schema{
@@ -370,7 +410,7 @@ const Schema<proxy::RetrySpec>& retriesSchema() {
       field::count("attempts", &S::attempts, {.max = 10, .whenAbsent = 1}),
       // A missing `on` means connect-failure and reset.
       field::custom<S>("on", readRetryOn, viewRetryOn,
-                       [](S& s) {
+                       [](S& s, const std::string&, Reporter&) {
                          s.onConnectFailure = true;
                          s.onReset = true;
                        }),

@@ -11,6 +11,8 @@
 
 namespace portico::controller {
 
+const Schema<proxy::HeaderMatch>& headerMatchSchema();  // rules[].match.headers[]
+const Schema<proxy::QueryMatch>& queryMatchSchema();    // rules[].match.query[]
 // rules[].loadBalancing: fills RouteSpec's loadBalancing, hashOn, sessionAffinity and
 // panicThresholdPercent (no view: spec_json prints those route keys where they stand).
 const Schema<proxy::RouteSpec>& loadBalancingSchema();

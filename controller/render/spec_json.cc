@@ -102,11 +102,9 @@ ordered_json route(const proxy::RouteSpec& r) {
   j["path"] = r.path;
   j["methods"] = r.methods;
   j["headers"] = ordered_json::array();
-  for (const auto& h : r.headers) {
-    j["headers"].push_back({{"name", h.name}, {"type", name(kHeaderMatchTypeNames, h.type)}, {"value", h.value}});
-  }
+  for (const auto& h : r.headers) j["headers"].push_back(headerMatchSchema().view(h));
   j["query"] = ordered_json::array();
-  for (const auto& q : r.query) j["query"].push_back({{"name", q.name}, {"value", q.value}});
+  for (const auto& q : r.query) j["query"].push_back(queryMatchSchema().view(q));
   j["backends"] = ordered_json::array();
   for (const auto& b : r.backends) {
     ordered_json backend;

@@ -3,7 +3,16 @@
 #include <array>
 #include <cctype>
 
+#include <re2/re2.h>
+
 namespace portico::controller {
+
+std::string regexError(const std::string& pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  RE2 re(pattern, options);
+  return re.ok() ? std::string() : re.error();
+}
 
 bool isDnsLabel(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;

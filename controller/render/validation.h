@@ -26,6 +26,9 @@ bool isHttpFieldValue(std::string_view s);
 // (framing and connection management; Host has rewrite.host).
 bool isReservedHeader(std::string_view name);
 
+// Why `pattern` is no valid RE2 regular expression ("" if it is one).
+std::string regexError(const std::string& pattern);
+
 std::string toLower(std::string_view s);
 std::string toUpper(std::string_view s);
 

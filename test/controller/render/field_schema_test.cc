@@ -62,7 +62,7 @@ const Schema<Sample>& sampleSchema() {
             for (const auto& t : v) s.tags.push_back(t.dump());
           },
           [](const Sample& s, ordered_json& out) { out["tagCount"] = s.tags.size(); },
-          [](Sample& s) { s.tags = {"default"}; }),
+          [](Sample& s, const std::string&, Reporter&) { s.tags = {"default"}; }),
       field::check<Sample>([](const Sample& s, const std::string& f, Reporter& r) {
         if (s.flag && s.label) r.invalid(childField(f, "label"), "InvalidField", "not with flag");
       }),
@@ -70,20 +70,26 @@ const Schema<Sample>& sampleSchema() {
   return schema;
 }
 
+// Reads `object` (at `field`) into `out`; the diagnostics as "<reason> <message>" lines.
+template <class S>
+std::string readWith(const Schema<S>& schema, const json& object, S& out, const std::string& field = "spec") {
+  std::vector<Diagnostic> diagnostics;
+  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
+  schema.read(object, field, out, reporter);
+  std::string text;
+  for (const auto& d : diagnostics) text += d.reason + " " + d.message + "\n";
+  return text;
+}
+
 struct Read {
   Sample spec;
-  std::vector<Diagnostic> diagnostics;
-  std::string text() const {
-    std::string out;
-    for (const auto& d : diagnostics) out += d.reason + " " + d.message + "\n";
-    return out;
-  }
+  std::string diagnostics;
+  const std::string& text() const { return diagnostics; }
 };
 
 Read readSample(const json& object) {
   Read r;
-  Reporter reporter(r.diagnostics, ObjectRef{"Test", "ns", "t"});
-  sampleSchema().read(object, "spec.x", r.spec, reporter);
+  r.diagnostics = readWith(sampleSchema(), object, r.spec, "spec.x");
   return r;
 }
 
@@ -242,14 +248,7 @@ const Schema<Outer>& outerSchema() {
   return schema;
 }
 
-std::string readOuter(const json& object, Outer& out) {
-  std::vector<Diagnostic> diagnostics;
-  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
-  outerSchema().read(object, "spec", out, reporter);
-  std::string text;
-  for (const auto& d : diagnostics) text += d.reason + " " + d.message + "\n";
-  return text;
-}
+std::string readOuter(const json& object, Outer& out) { return readWith(outerSchema(), object, out); }
 
 }  // namespace
 
@@ -330,14 +329,7 @@ const Schema<Lists>& listsSchema() {
   return schema;
 }
 
-std::string readLists(const json& object, Lists& out) {
-  std::vector<Diagnostic> diagnostics;
-  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
-  listsSchema().read(object, "spec", out, reporter);
-  std::string text;
-  for (const auto& d : diagnostics) text += d.reason + " " + d.message + "\n";
-  return text;
-}
+std::string readLists(const json& object, Lists& out) { return readWith(listsSchema(), object, out); }
 
 }  // namespace
 
@@ -360,6 +352,29 @@ TEST_CASE("field_schema: string lists, known fields, required counts, checks tha
   CHECK(readLists({{"needed", 0}}, empty) == "InvalidField spec.names: needs a name\n");
   Lists emptyAndBad;  // the emptiness check says nothing when something else was refused
   CHECK(readLists({{"needed", 4}}, emptyAndBad) == "InvalidField spec.needed: must be an integer from 0 to 3\n");
+}
+
+TEST_CASE("field_schema: header and query match lists") {
+  std::vector<Diagnostic> diagnostics;
+  Reporter reporter(diagnostics, ObjectRef{"Test", "ns", "t"});
+  std::vector<proxy::HeaderMatch> headers;
+  json match = {{"headers", {{{"name", "x-a"}, {"value", "1"}}, {{"name", "x-b"}, {"type", "Present"}}, 5}}};
+  CHECK(!readList(match, "headers", "spec.match", headerMatchSchema(), headers, reporter));
+  REQUIRE(headers.size() == 2);
+  CHECK(headers[1].type == proxy::HeaderMatchType::Present);
+  REQUIRE(diagnostics.size() == 1);
+  CHECK(diagnostics[0].message == "spec.match.headers[2]: must be an object, not number");
+  CHECK(headerMatchSchema().view(headers[0]).dump() == R"({"name":"x-a","type":"Exact","value":"1"})");
+
+  proxy::HeaderMatch hm;
+  CHECK(readWith(headerMatchSchema(), {{"name", "x"}}, hm) == "InvalidField spec.value: required\n");
+  CHECK(readWith(headerMatchSchema(), {{"name", "x"}, {"type", "Present"}, {"value", "v"}}, hm) ==
+        "InvalidField spec.value: must be empty for type Present\n");
+  CHECK(readWith(headerMatchSchema(), {{"name", "x"}, {"type", "Regex"}, {"value", "("}}, hm) ==
+        "InvalidField spec.type: \"Regex\" must be Exact, RegularExpression or Present\n");
+  proxy::QueryMatch qm;
+  CHECK(readWith(queryMatchSchema(), {{"name", ""}}, qm) ==
+        "InvalidField spec.name: must not be empty\nInvalidField spec.value: required\n");
 }
 
 TEST_CASE("field_schema: the gateway policy descriptions") {
