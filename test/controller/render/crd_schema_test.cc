@@ -1,0 +1,98 @@
+// The APIRoute CRD (crds/portico.dev_apiroutes.yaml) and the field descriptions
+// (controller/render/rule_schemas.h, api_names.h) name the same fields and enum values: a
+// field added to one and not the other fails here, not in a cluster.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "controller/render/api_names.h"
+#include "controller/render/rule_schemas.h"
+
+using namespace portico::controller;
+namespace proxy = portico::proxy;
+
+namespace {
+
+// The schema of one rule (spec.rules[]).
+YAML::Node ruleSchema() {
+  auto crd = std::filesystem::path(__FILE__).parent_path() / "../../../crds/portico.dev_apiroutes.yaml";
+  YAML::Node root = YAML::LoadFile(crd.string());
+  return root["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["rules"]
+             ["items"];
+}
+
+// The schema at a dotted path of property names below `node`; "[]" steps into list items.
+YAML::Node at(YAML::Node node, const std::string& path) {
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    // reset, not =: assigning a YAML::Node writes through to the node it refers to.
+    node.reset(part == "[]" ? node["items"] : node["properties"][part]);
+    REQUIRE_MESSAGE(node.IsDefined(), path);
+    if (dot == std::string::npos) return node;
+    start = dot + 1;
+  }
+}
+
+std::set<std::string> propertyNames(YAML::Node node) {
+  std::set<std::string> names;
+  for (const auto& p : node["properties"]) names.insert(p.first.as<std::string>());
+  return names;
+}
+
+template <class S>
+std::set<std::string> described(const Schema<S>& schema) {
+  return {schema.names().begin(), schema.names().end()};
+}
+
+template <class E, size_t N>
+std::vector<std::string> tableNames(const EnumName<E> (&names)[N]) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.emplace_back(n.name);
+  return out;
+}
+
+std::vector<std::string> enumOf(YAML::Node node) {
+  std::vector<std::string> out;
+  for (const auto& v : node["enum"]) out.push_back(v.as<std::string>());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
+  YAML::Node rule = ruleSchema();
+  auto same = [&](const std::string& path, const std::set<std::string>& names) {
+    INFO(path);
+    CHECK(propertyNames(at(rule, path)) == names);
+  };
+  same("retries", described(retriesSchema()));
+  same("healthCheck", described(healthCheckSchema()));
+  same("outlierDetection", described(outlierDetectionSchema()));
+  same("circuitBreaker", described(circuitBreakerSchema()));
+  same("timeouts", described(timeoutsSchema()));
+  same("loadBalancing", described(loadBalancingSchema()));
+  same("loadBalancing.sessionAffinity", described(sessionAffinitySchema()));
+  same("redirect", described(redirectSchema()));
+  same("ipRules", described(ipRulesSchema()));
+  same("cors", described(corsSchema()));
+  same("rateLimit", described(rateLimitSchema()));
+  same("auth.apiKey", described(apiKeyAuthSchema()));
+  same("auth.basic", described(basicAuthSchema()));
+  same("auth.jwt", described(jwtAuthSchema()));
+  same("auth.external", described(externalAuthSchema()));
+  same("match.headers.[]", described(headerMatchSchema()));
+  same("match.query.[]", described(queryMatchSchema()));
+}
+
+TEST_CASE("crd: enum values are the names of api_names.h") {
+  YAML::Node rule = ruleSchema();
+  CHECK(enumOf(at(rule, "match.path.type")) == tableNames(kPathMatchTypeNames));
+  CHECK(enumOf(at(rule, "match.headers.[].type")) == tableNames(kHeaderMatchTypeNames));
+  CHECK(enumOf(at(rule, "loadBalancing.policy")) == tableNames(kLoadBalancingPolicyNames));
+}
