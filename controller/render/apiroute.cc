@@ -66,8 +66,6 @@ class ApiRouteTranslator {
   bool readRewrite(const json& rule, const std::string& field, proxy::RouteSpec& route);
   bool readHeaderEdits(const json& rule, std::string_view key, const std::string& field,
                        proxy::HeaderEdits& edits);
-  bool readStringMap(const json& edits, std::string_view key, const std::string& field,
-                     std::vector<std::pair<std::string, std::string>>& out);
   bool readLimits(const json& rule, const std::string& field, proxy::RouteSpec& route);
 
   // Runs `read` and reports whether it added no diagnostic.
@@ -498,75 +496,12 @@ bool ApiRouteTranslator::readRewrite(const json& rule, const std::string& field,
 
 bool ApiRouteTranslator::readHeaderEdits(const json& rule, std::string_view key,
                                          const std::string& field, proxy::HeaderEdits& edits) {
-  if (!member(rule, key)) return true;
-  std::string eField = childField(field, key);
-  return clean([&] {
-    const json* e = readObject(rule, key, field, reporter_);
-    if (!e) return false;
-    checkKnownFields(*e, eField, {"set", "add", "remove"}, reporter_);
-    readStringMap(*e, "set", eField, edits.set);
-    readStringMap(*e, "add", eField, edits.add);
-    if (const json* remove = readArray(*e, "remove", eField, reporter_)) {
-      std::string rField = childField(eField, "remove");
-      for (size_t i = 0; i < remove->size(); ++i) {
-        const json& name = (*remove)[i];
-        std::string f = indexField(rField, i);
-        if (!name.is_string() || !isHttpToken(name.get_ref<const std::string&>())) {
-          reporter_.invalid(f, "InvalidField", "must be a header name");
-        } else if (isReservedHeader(name.get_ref<const std::string&>())) {
-          reporter_.invalid(f, "InvalidField",
-                            quote(name.get<std::string>()) + " is managed by the proxy");
-        } else {
-          edits.remove.push_back(name.get<std::string>());
-        }
-      }
-    }
-    return true;
-  });
-}
-
-bool ApiRouteTranslator::readStringMap(const json& edits, std::string_view key,
-                                       const std::string& field,
-                                       std::vector<std::pair<std::string, std::string>>& out) {
-  const json* map = readObject(edits, key, field, reporter_);
-  if (!map) return member(edits, key) == nullptr;
-  std::string mField = childField(field, key);
-  bool ok = true;
-  // nlohmann::json objects iterate in key order, so the output order is deterministic.
-  for (auto it = map->begin(); it != map->end(); ++it) {
-    std::string f = childField(mField, it.key());
-    if (!isHttpToken(it.key())) {
-      reporter_.invalid(f, "InvalidField", quote(it.key()) + " is not a valid header name");
-      ok = false;
-    } else if (isReservedHeader(it.key())) {
-      reporter_.invalid(f, "InvalidField", quote(it.key()) + " is managed by the proxy");
-      ok = false;
-    } else if (!it->is_string()) {
-      reporter_.invalid(f, "InvalidField", "must be a string, not " + jsonTypeName(*it));
-      ok = false;
-    } else if (!isHttpFieldValue(it->get_ref<const std::string&>())) {
-      reporter_.invalid(f, "InvalidField", "must not contain control characters");
-      ok = false;
-    } else {
-      out.emplace_back(it.key(), it->get<std::string>());
-    }
-  }
-  return ok;
+  return readNested(rule, key, field, headerEditsSchema(), edits, reporter_);
 }
 
 bool ApiRouteTranslator::readLimits(const json& rule, const std::string& field,
                                     proxy::RouteSpec& route) {
-  if (!member(rule, "limits")) return true;
-  std::string lField = childField(field, "limits");
-  return clean([&] {
-    const json* limits = readObject(rule, "limits", field, reporter_);
-    if (!limits) return false;
-    checkKnownFields(*limits, lField, {"maxRequestBodyBytes"}, reporter_);
-    auto max = readUnsigned(*limits, "maxRequestBodyBytes", lField, reporter_,
-                            static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-    if (max) route.maxRequestBodyBytes = *max;
-    return true;
-  });
+  return readNested(rule, "limits", field, limitsSchema(), route, reporter_);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "controller/render/api_names.h"
 #include "controller/render/policies.h"
@@ -72,6 +73,40 @@ std::string usableHeader(const std::string& name, const std::string&) {
 
 std::string notEmpty(const std::string& value, const std::string&) {
   return value.empty() ? "must not be empty" : std::string();
+}
+
+using HeaderPairs = std::vector<std::pair<std::string, std::string>>;
+
+// A header edit map (name -> value), in name order (JSON objects iterate sorted).
+auto readHeaderMap(HeaderPairs proxy::HeaderEdits::*out) {
+  return [out](const json& map, const std::string& f, proxy::HeaderEdits& edits, Reporter& reporter) {
+    if (!map.is_object()) {
+      reporter.invalid(f, "InvalidField", "must be an object, not " + jsonTypeName(map));
+      return;
+    }
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string kf = childField(f, it.key());
+      if (!isHttpToken(it.key())) {
+        reporter.invalid(kf, "InvalidField", quote(it.key()) + " is not a valid header name");
+      } else if (isReservedHeader(it.key())) {
+        reporter.invalid(kf, "InvalidField", quote(it.key()) + " is managed by the proxy");
+      } else if (!it->is_string()) {
+        reporter.invalid(kf, "InvalidField", "must be a string, not " + jsonTypeName(*it));
+      } else if (!isHttpFieldValue(it->get_ref<const std::string&>())) {
+        reporter.invalid(kf, "InvalidField", "must not contain control characters");
+      } else {
+        (edits.*out).emplace_back(it.key(), it->get<std::string>());
+      }
+    }
+  };
+}
+
+auto viewHeaderMap(std::string key, HeaderPairs proxy::HeaderEdits::*pairs) {
+  return [key, pairs](const proxy::HeaderEdits& edits, ordered_json& out) {
+    ordered_json list = ordered_json::array();
+    for (const auto& [name, value] : edits.*pairs) list.push_back({name, value});
+    out[key] = std::move(list);
+  };
 }
 
 }  // namespace
@@ -206,6 +241,30 @@ const Schema<proxy::RedirectSpec>& redirectSchema() {
                            "needs at least one of scheme, host, port or path (else it redirects to itself)");
         }
       }),
+  };
+  return schema;
+}
+
+const Schema<proxy::HeaderEdits>& headerEditsSchema() {
+  using S = proxy::HeaderEdits;
+  static const Schema<S> schema{
+      field::custom<S>("set", readHeaderMap(&S::set), viewHeaderMap("set", &S::set)),
+      field::custom<S>("add", readHeaderMap(&S::add), viewHeaderMap("add", &S::add)),
+      field::strings("remove", &S::remove,
+                     {.check = [](const std::string& name, const std::string&) {
+                        if (!isHttpToken(name)) return std::string("must be a header name");
+                        return isReservedHeader(name) ? quote(name) + " is managed by the proxy" : std::string();
+                      },
+                      .unique = false}),
+  };
+  return schema;
+}
+
+const Schema<proxy::RouteSpec>& limitsSchema() {
+  using S = proxy::RouteSpec;
+  static const Schema<S> schema{
+      field::count("maxRequestBodyBytes", &S::maxRequestBodyBytes,
+                   {.max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max())}),
   };
   return schema;
 }

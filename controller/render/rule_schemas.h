@@ -19,6 +19,8 @@ const Schema<proxy::RouteSpec>& loadBalancingSchema();
 const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema();  // loadBalancing.sessionAffinity
 const Schema<proxy::Timeouts>& timeoutsSchema();                    // rules[].timeouts
 const Schema<proxy::RedirectSpec>& redirectSchema();                // rules[].redirect
+const Schema<proxy::HeaderEdits>& headerEditsSchema();  // rules[].requestHeaders, responseHeaders
+const Schema<proxy::RouteSpec>& limitsSchema();         // rules[].limits (no view: route keys)
 const Schema<proxy::IpRulesSpec>& ipRulesSchema();                  // rules[].ipRules
 const Schema<proxy::CorsSpec>& corsSchema();                        // rules[].cors
 // rules[].rateLimit. The key's dependence on the rule's auth is checked by its reader.

@@ -84,15 +84,7 @@ ordered_json auth(const proxy::AuthSpec& a) {
   return j;
 }
 
-ordered_json edits(const proxy::HeaderEdits& e) {
-  ordered_json out = ordered_json::object();
-  out["set"] = ordered_json::array();
-  for (const auto& [k, v] : e.set) out["set"].push_back({k, v});
-  out["add"] = ordered_json::array();
-  for (const auto& [k, v] : e.add) out["add"].push_back({k, v});
-  out["remove"] = e.remove;
-  return out;
-}
+ordered_json edits(const proxy::HeaderEdits& e) { return headerEditsSchema().view(e); }
 
 ordered_json route(const proxy::RouteSpec& r) {
   ordered_json j;

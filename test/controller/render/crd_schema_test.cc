@@ -88,6 +88,9 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("auth.external", described(externalAuthSchema()));
   same("match.headers.[]", described(headerMatchSchema()));
   same("match.query.[]", described(queryMatchSchema()));
+  same("requestHeaders", described(headerEditsSchema()));
+  same("responseHeaders", described(headerEditsSchema()));
+  same("limits", described(limitsSchema()));
 }
 
 TEST_CASE("crd: enum values are the names of api_names.h") {

@@ -377,6 +377,17 @@ TEST_CASE("field_schema: header and query match lists") {
         "InvalidField spec.name: must not be empty\nInvalidField spec.value: required\n");
 }
 
+TEST_CASE("field_schema: header edits") {
+  proxy::HeaderEdits edits;
+  CHECK(readWith(headerEditsSchema(),
+                 {{"set", {{"X-B", "2"}, {"X-A", "1"}, {"Connection", "x"}}}, {"remove", {"X-C", 5, "bad name"}}},
+                 edits) ==
+        "InvalidField spec.set.Connection: \"Connection\" is managed by the proxy\n"
+        "InvalidField spec.remove[1]: must be a string, not number\n"
+        "InvalidField spec.remove[2]: must be a header name\n");
+  CHECK(headerEditsSchema().view(edits).dump() == R"({"set":[["X-A","1"],["X-B","2"]],"add":[],"remove":["X-C"]})");
+}
+
 TEST_CASE("field_schema: the gateway policy descriptions") {
   CHECK(ipRulesSchema().names() == std::vector<std::string>{"allow", "deny"});
   CHECK(corsSchema().names() == std::vector<std::string>{"allowOrigins", "allowMethods", "allowHeaders",
