@@ -7,7 +7,6 @@
 #include <set>
 #include <tuple>
 
-#include <re2/re2.h>
 
 #include "controller/render/api_names.h"
 #include "controller/render/backends.h"
@@ -424,74 +423,14 @@ bool ApiRouteTranslator::readTimeouts(const json& rule, const std::string& field
 
 bool ApiRouteTranslator::readRewrite(const json& rule, const std::string& field,
                                      proxy::RouteSpec& route) {
-  if (!member(rule, "rewrite")) return true;
-  std::string rField = childField(field, "rewrite");
-  return clean([&] {
-    const json* rewrite = readObject(rule, "rewrite", field, reporter_);
-    if (!rewrite) return false;
-    checkKnownFields(*rewrite, rField, {"pathPrefix", "regex", "host"}, reporter_);
-    if (member(*rewrite, "pathPrefix") && member(*rewrite, "regex")) {
-      reporter_.invalid(rField, "InvalidField", "pathPrefix and regex exclude each other");
-      return false;
-    }
-    if (member(*rewrite, "regex")) {
-      std::string xField = childField(rField, "regex");
-      if (const json* regex = readObject(*rewrite, "regex", rField, reporter_)) {
-        checkKnownFields(*regex, xField, {"pattern", "substitution"}, reporter_);
-        auto pattern = readString(*regex, "pattern", xField, reporter_, /*required=*/true);
-        auto substitution = readString(*regex, "substitution", xField, reporter_, /*required=*/true);
-        if (pattern && substitution) {
-          RE2::Options reOptions;
-          reOptions.set_log_errors(false);
-          RE2 re(*pattern, reOptions);
-          std::string error;
-          if (pattern->empty()) {
-            reporter_.invalid(childField(xField, "pattern"), "InvalidField", "must not be empty");
-          } else if (!re.ok()) {
-            reporter_.invalid(childField(xField, "pattern"), "InvalidRegex", "invalid RE2: " + re.error());
-          } else if (!re.CheckRewriteString(*substitution, &error)) {
-            reporter_.invalid(childField(xField, "substitution"), "InvalidField", error);
-          } else if (!isHttpFieldValue(*substitution) ||
-                     substitution->find_first_of(" #") != std::string::npos) {
-            reporter_.invalid(childField(xField, "substitution"), "InvalidPath",
-                              "must not contain spaces, control characters or '#'");
-          } else {
-            route.rewritePathRegex = proxy::RegexRewriteSpec{*pattern, *substitution};
-          }
-        }
-      }
-    }
-    if (auto prefix = readString(*rewrite, "pathPrefix", rField, reporter_)) {
-      std::string f = childField(rField, "pathPrefix");
-      if (!prefix->starts_with("/")) {
-        reporter_.invalid(f, "InvalidPath", quote(*prefix) + " must start with '/'");
-      } else if (!isHttpFieldValue(*prefix) || prefix->find_first_of(" ?#") != std::string::npos) {
-        reporter_.invalid(f, "InvalidPath",
-                          quote(*prefix) + " must not contain spaces, control characters, '?' or '#'");
-      } else if (route.pathType == proxy::PathMatchType::RegularExpression) {
-        reporter_.invalid(f, "InvalidField", "needs a match.path of type Exact or Prefix");
-      } else {
-        route.rewritePathPrefix = *prefix;
-      }
-    }
-    if (auto host = readString(*rewrite, "host", rField, reporter_)) {
-      std::string lower = toLower(*host);
-      std::string_view name = lower;
-      if (size_t colon = name.rfind(':'); colon != std::string_view::npos) {
-        std::string_view port = name.substr(colon + 1);
-        bool digits = !port.empty() && port.size() <= 5 &&
-                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (digits) name = name.substr(0, colon);
-      }
-      if (!isDnsSubdomain(name)) {
-        reporter_.invalid(childField(rField, "host"), "InvalidField",
-                          quote(*host) + " must be a DNS name, optionally with :port");
-      } else {
-        route.rewriteHost = lower;
-      }
-    }
-    return true;
-  });
+  const json* rewrite = member(rule, "rewrite");
+  if (rewrite && rewrite->is_object() && member(*rewrite, "pathPrefix") && member(*rewrite, "regex")) {
+    std::string rField = childField(field, "rewrite");
+    checkKnownFields(*rewrite, rField, rewriteSchema().names(), reporter_);
+    reporter_.invalid(rField, "InvalidField", "pathPrefix and regex exclude each other");
+    return false;
+  }
+  return readNested(rule, "rewrite", field, rewriteSchema(), route, reporter_);
 }
 
 bool ApiRouteTranslator::readHeaderEdits(const json& rule, std::string_view key,

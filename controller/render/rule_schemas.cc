@@ -4,6 +4,8 @@
 #include <chrono>
 #include <limits>
 
+#include <re2/re2.h>
+
 #include "controller/render/api_names.h"
 #include "controller/render/policies.h"
 #include "controller/render/validation.h"
@@ -241,6 +243,67 @@ const Schema<proxy::RedirectSpec>& redirectSchema() {
                            "needs at least one of scheme, host, port or path (else it redirects to itself)");
         }
       }),
+  };
+  return schema;
+}
+
+const Schema<proxy::RegexRewriteSpec>& regexRewriteSchema() {
+  using S = proxy::RegexRewriteSpec;
+  static const Schema<S> schema{
+      field::string("pattern", &S::pattern, {.required = true}),
+      field::string("substitution", &S::substitution, {.required = true}),
+      field::checkIfClean<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        RE2::Options options;
+        options.set_log_errors(false);
+        RE2 re(s.pattern, options);
+        std::string error;
+        if (s.pattern.empty()) {
+          reporter.invalid(childField(field, "pattern"), "InvalidField", "must not be empty");
+        } else if (!re.ok()) {
+          reporter.invalid(childField(field, "pattern"), "InvalidRegex", "invalid RE2: " + re.error());
+        } else if (!re.CheckRewriteString(s.substitution, &error)) {
+          reporter.invalid(childField(field, "substitution"), "InvalidField", error);
+        } else if (!isHttpFieldValue(s.substitution) || s.substitution.find_first_of(" #") != std::string::npos) {
+          reporter.invalid(childField(field, "substitution"), "InvalidPath",
+                           "must not contain spaces, control characters or '#'");
+        }
+      }),
+  };
+  return schema;
+}
+
+const Schema<proxy::RouteSpec>& rewriteSchema() {
+  using S = proxy::RouteSpec;
+  static const Schema<S> schema{
+      field::object("regex", &S::rewritePathRegex, regexRewriteSchema()),
+      field::string("pathPrefix", &S::rewritePathPrefix,
+                    {.check = [](const std::string& prefix, const std::string&) {
+                      if (!prefix.starts_with("/")) return quote(prefix) + " must start with '/'";
+                      if (!isHttpFieldValue(prefix) || prefix.find_first_of(" ?#") != std::string::npos) {
+                        return quote(prefix) + " must not contain spaces, control characters, '?' or '#'";
+                      }
+                      return std::string();
+                    },
+                     .reason = "InvalidPath"}),
+      field::check<S>([](const S& route, const std::string& field, Reporter& reporter) {
+        if (route.rewritePathPrefix && route.pathType == proxy::PathMatchType::RegularExpression) {
+          reporter.invalid(childField(field, "pathPrefix"), "InvalidField",
+                           "needs a match.path of type Exact or Prefix");
+        }
+      }),
+      field::string("host", &S::rewriteHost,
+                    {.normalize = toLower,
+                     .check = [](const std::string& written, const std::string& lower) {
+                       std::string_view name = lower;
+                       if (size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+                         std::string_view port = name.substr(colon + 1);
+                         bool digits = !port.empty() && port.size() <= 5 &&
+                                       std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+                         if (digits) name = name.substr(0, colon);
+                       }
+                       return isDnsSubdomain(name) ? std::string()
+                                                   : quote(written) + " must be a DNS name, optionally with :port";
+                     }}),
   };
   return schema;
 }

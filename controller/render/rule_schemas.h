@@ -19,6 +19,11 @@ const Schema<proxy::RouteSpec>& loadBalancingSchema();
 const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema();  // loadBalancing.sessionAffinity
 const Schema<proxy::Timeouts>& timeoutsSchema();                    // rules[].timeouts
 const Schema<proxy::RedirectSpec>& redirectSchema();                // rules[].redirect
+// rules[].rewrite: fills RouteSpec's rewritePathPrefix (judged by the route's pathType, so
+// read after match), rewritePathRegex and rewriteHost. pathPrefix and regex exclude each
+// other: ApiRouteTranslator refuses both before reading. No view (route keys).
+const Schema<proxy::RouteSpec>& rewriteSchema();
+const Schema<proxy::RegexRewriteSpec>& regexRewriteSchema();  // rewrite.regex
 const Schema<proxy::HeaderEdits>& headerEditsSchema();  // rules[].requestHeaders, responseHeaders
 const Schema<proxy::RouteSpec>& limitsSchema();         // rules[].limits (no view: route keys)
 const Schema<proxy::IpRulesSpec>& ipRulesSchema();                  // rules[].ipRules

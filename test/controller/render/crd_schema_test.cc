@@ -91,6 +91,8 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("requestHeaders", described(headerEditsSchema()));
   same("responseHeaders", described(headerEditsSchema()));
   same("limits", described(limitsSchema()));
+  same("rewrite", described(rewriteSchema()));
+  same("rewrite.regex", described(regexRewriteSchema()));
 }
 
 TEST_CASE("crd: enum values are the names of api_names.h") {
