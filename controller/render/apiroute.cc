@@ -7,7 +7,6 @@
 #include <set>
 #include <tuple>
 
-
 #include "controller/render/api_names.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "controller/render/api_names.h"
 #include "controller/render/validation.h"
 
 namespace portico::controller {
@@ -63,33 +64,19 @@ std::string normalizeIpOrCidr(std::string_view text) {
 }
 
 Expected<proxy::HashKeySpec> parseHashOn(std::string_view text) {
+  auto parsed = splitNamedKind(kHashSourceNames, text);
+  if (!parsed) return makeError(quote(text) + " must be " + namedChoicesText(kHashSourceNames));
+  auto [source, name] = *parsed;
   proxy::HashKeySpec spec;
-  if (text == "ClientIP") {
-    spec.source = proxy::HashSource::ClientIP;
-    return spec;
+  spec.source = source;
+  if (!takesName(source)) return spec;
+  if (name.empty()) return makeError(quote(text) + " needs a name after the colon");
+  if (source != proxy::HashSource::Query && !isHttpToken(name)) {
+    return makeError(quote(text) + ": " + quote(name) + " is not a valid " +
+                     (source == proxy::HashSource::Header ? "header" : "cookie") + " name");
   }
-  if (text == "Path") {
-    spec.source = proxy::HashSource::Path;
-    return spec;
-  }
-  const std::pair<std::string_view, proxy::HashSource> named[] = {
-      {"Header:", proxy::HashSource::Header},
-      {"Cookie:", proxy::HashSource::Cookie},
-      {"Query:", proxy::HashSource::Query}};
-  for (const auto& [prefix, source] : named) {
-    if (!text.starts_with(prefix)) continue;
-    std::string_view name = text.substr(prefix.size());
-    if (name.empty()) return makeError(quote(text) + " needs a name after the colon");
-    if (source != proxy::HashSource::Query && !isHttpToken(name)) {
-      return makeError(quote(text) + ": " + quote(name) + " is not a valid " +
-                       (source == proxy::HashSource::Header ? "header" : "cookie") + " name");
-    }
-    spec.source = source;
-    spec.name = std::string(name);
-    return spec;
-  }
-  return makeError(quote(text) +
-                   " must be ClientIP, Path, Header:NAME, Cookie:NAME or Query:NAME");
+  spec.name = std::string(name);
+  return spec;
 }
 
 std::string applyRetryOn(std::string_view condition, proxy::RetrySpec& spec) {
@@ -119,19 +106,16 @@ std::string applyRetryOn(std::string_view condition, proxy::RetrySpec& spec) {
 }
 
 Expected<std::pair<proxy::RateLimitKey, std::string>> parseRateLimitKey(std::string_view text) {
-  if (text == "ClientIP") return std::pair{proxy::RateLimitKey::ClientIP, std::string()};
-  if (text == "Consumer") return std::pair{proxy::RateLimitKey::Consumer, std::string()};
-  if (text.starts_with("Header:")) {
-    std::string_view name = text.substr(7);
-    if (!isHttpToken(name)) return makeError(quote(text) + ": " + quote(name) + " is not a valid header name");
-    return std::pair{proxy::RateLimitKey::Header, std::string(name)};
+  auto parsed = splitNamedKind(kRateLimitKeyNames, text);
+  if (!parsed) return makeError(quote(text) + " must be " + namedChoicesText(kRateLimitKeyNames));
+  auto [key, name] = *parsed;
+  if (key == proxy::RateLimitKey::Header && !isHttpToken(name)) {
+    return makeError(quote(text) + ": " + quote(name) + " is not a valid header name");
   }
-  if (text.starts_with("Claim:")) {
-    std::string_view name = text.substr(6);
-    if (name.empty()) return makeError(quote(text) + " needs a claim name after the colon");
-    return std::pair{proxy::RateLimitKey::Claim, std::string(name)};
+  if (key == proxy::RateLimitKey::Claim && name.empty()) {
+    return makeError(quote(text) + " needs a claim name after the colon");
   }
-  return makeError(quote(text) + " must be ClientIP, Consumer, Header:NAME or Claim:NAME");
+  return std::pair{key, std::string(name)};
 }
 
 std::string checkCorsOrigin(std::string_view origin) {

@@ -4,6 +4,7 @@
 
 #include "controller/render/api_names.h"
 #include "controller/render/field_schema.h"
+#include "controller/render/policies.h"
 #include "controller/render/rule_schemas.h"
 #include "controller/render/validation.h"
 
@@ -200,6 +201,29 @@ TEST_CASE("field_schema: enum names and choices") {
                  proxy::LoadBalancingPolicy::Random, proxy::LoadBalancingPolicy::ConsistentHash}) {
     CHECK(enumName(EnumNames<proxy::LoadBalancingPolicy>(kLoadBalancingPolicyNames), p) != "?");
   }
+}
+
+TEST_CASE("api_names: kinds written with a name") {
+  CHECK(namedChoicesText(kHashSourceNames) == "ClientIP, Path, Header:NAME, Cookie:NAME or Query:NAME");
+  CHECK(namedChoicesText(kRateLimitKeyNames) == "ClientIP, Consumer, Header:NAME or Claim:NAME");
+  auto header = splitNamedKind(kHashSourceNames, "Header:X-A:b");
+  REQUIRE(header);
+  CHECK(header->first == proxy::HashSource::Header);
+  CHECK(header->second == "X-A:b");
+  CHECK(splitNamedKind(kHashSourceNames, "Header:")->second.empty());
+  CHECK(!splitNamedKind(kHashSourceNames, "Header"));
+  CHECK(!splitNamedKind(kHashSourceNames, "Path:x"));
+  CHECK(!splitNamedKind(kHashSourceNames, "Cookies:x"));
+  CHECK(splitNamedKind(kRateLimitKeyNames, "Consumer")->first == proxy::RateLimitKey::Consumer);
+  // The parsers' messages, built from the tables (the wording they always had).
+  CHECK(parseHashOn("Host").error().message == "\"Host\" must be ClientIP, Path, Header:NAME, Cookie:NAME or Query:NAME");
+  CHECK(parseHashOn("Cookie:").error().message == "\"Cookie:\" needs a name after the colon");
+  CHECK(parseHashOn("Cookie:a b").error().message == "\"Cookie:a b\": \"a b\" is not a valid cookie name");
+  CHECK(parseHashOn("Query:a b")->name == "a b");
+  CHECK(parseRateLimitKey("IP").error().message == "\"IP\" must be ClientIP, Consumer, Header:NAME or Claim:NAME");
+  CHECK(parseRateLimitKey("Header:").error().message == "\"Header:\": \"\" is not a valid header name");
+  CHECK(parseRateLimitKey("Claim:").error().message == "\"Claim:\" needs a claim name after the colon");
+  CHECK(parseRateLimitKey("Claim:sub")->second == "sub");
 }
 
 TEST_CASE("field_schema: the rule policy descriptions know exactly the CRD's fields") {
