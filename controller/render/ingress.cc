@@ -52,13 +52,6 @@ constexpr std::string_view kHashOn = "portico.dev/hash-on";
 constexpr std::string_view kAffinityCookie = "portico.dev/affinity-cookie";
 constexpr std::string_view kHealthCheckPath = "portico.dev/health-check-path";
 
-constexpr std::string_view kKnownAnnotations[] = {
-    kSslRedirect, kRewriteTarget, kLoadBalancing, kProxyBodySize, kConnectTimeout,
-    kRequestTimeout, kAuthType, kAuthSecret, kAuthHeader, kAuthRealm, kRateLimitRequests,
-    kRateLimitPeriod, kRateLimitBurst, kRateLimitKey, kCorsAllowOrigins, kCorsAllowMethods,
-    kCorsAllowCredentials, kAllowSourceRanges, kDenySourceRanges, kRetries, kRetryOn, kHashOn,
-    kAffinityCookie, kHealthCheckPath};
-
 // Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
 // the Ingress: a route meant to be protected must never be served unprotected.
 constexpr std::string_view kUnsupportedAnnotationPrefixes[] = {
@@ -149,6 +142,190 @@ std::string checkPath(std::string_view path) {
   return {};
 }
 
+// ---- the portico.dev/ annotations, each described once: its key and its reader --------
+
+// What a reader says about a value: "" when it took it, else the whole message.
+using AnnotationReader = std::string (*)(const std::string& value, Settings& settings);
+struct Annotation {
+  std::string_view key;
+  AnnotationReader read;
+};
+
+std::string bad(const std::string& value, std::string_view why) { return quote(value) + " " + std::string(why); }
+
+// A Go duration of at least 1ms.
+std::string readMillisAnnotation(const std::string& value, std::optional<proxy::Millis>& out) {
+  auto d = parseDuration(value);
+  if (!d) return d.error().message;
+  auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
+  if (ms.count() < 1) return bad(value, "must be at least 1ms");
+  out = ms;
+  return {};
+}
+
+// Decimal digits from min to max ("a number of <what>").
+template <class T>
+std::string readNumberAnnotation(const std::string& value, uint64_t min, uint64_t max, std::string_view what,
+                                 std::optional<T>& out) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || ptr != value.data() + value.size() || n < min || n > max) {
+    return bad(value, "must be a number of " + std::string(what) + " from " + std::to_string(min) + " to " +
+                          std::to_string(max));
+  }
+  out = static_cast<T>(n);
+  return {};
+}
+
+std::optional<bool> parseBool(const std::string& value) {
+  if (value == "true" || value == "false") return value == "true";
+  return std::nullopt;
+}
+constexpr std::string_view kTrueOrFalse = "must be \"true\" or \"false\"";
+
+constexpr Annotation kAnnotations[] = {
+    {kSslRedirect,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto b = parseBool(v);
+       if (!b) return bad(v, kTrueOrFalse);
+       s.sslRedirect = *b;
+       return {};
+     }},
+    {kRewriteTarget,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (v.find('$') != std::string::npos) {
+         return bad(v, "must be a literal path: capture groups ($1) are not supported; the value "
+                       "replaces the matched prefix");
+       }
+       if (std::string why = checkPath(v); !why.empty()) return why;
+       s.rewriteTarget = v;
+       return {};
+     }},
+    {kLoadBalancing,
+     [](const std::string& v, Settings& s) -> std::string {
+       s.loadBalancing = enumValue(kIngressLoadBalancingPolicies, v);
+       return s.loadBalancing ? std::string() : bad(v, "must be " + choicesText(kIngressLoadBalancingPolicies));
+     }},
+    {kProxyBodySize,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto bytes = parseByteSize(v);
+       if (!bytes || *bytes == 0) return bad(v, "must be a size of at least 1 byte, such as \"512k\", \"10m\" or \"1g\"");
+       s.maxRequestBodyBytes = *bytes;
+       return {};
+     }},
+    {kConnectTimeout, [](const std::string& v, Settings& s) { return readMillisAnnotation(v, s.connectTimeout); }},
+    {kRequestTimeout, [](const std::string& v, Settings& s) { return readMillisAnnotation(v, s.requestTimeout); }},
+    {kAuthType,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (v != "api-key" && v != "basic") {
+         return bad(v, "must be \"api-key\" or \"basic\" (use an APIRoute for jwt and external auth)");
+       }
+       s.authType = v;
+       return {};
+     }},
+    {kAuthSecret,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isDnsSubdomain(v)) return bad(v, "is not a valid Secret name");
+       s.authSecret = v;
+       return {};
+     }},
+    {kAuthHeader,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isHttpToken(v) || isReservedHeader(v)) return bad(v, "is not a usable header name");
+       s.authHeader = v;
+       return {};
+     }},
+    {kAuthRealm,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isHttpFieldValue(v) || v.find_first_of("\"\\") != std::string::npos) {
+         return bad(v, "must not contain quotes, backslashes or control characters");
+       }
+       s.authRealm = v;
+       return {};
+     }},
+    {kRateLimitRequests,
+     [](const std::string& v, Settings& s) {
+       return readNumberAnnotation(v, 1, 1000000000, "requests", s.rateLimitRequests);
+     }},
+    {kRateLimitPeriod, [](const std::string& v, Settings& s) { return readMillisAnnotation(v, s.rateLimitPeriod); }},
+    {kRateLimitBurst,
+     [](const std::string& v, Settings& s) {
+       return readNumberAnnotation(v, 0, 1000000000, "requests", s.rateLimitBurst);
+     }},
+    {kRateLimitKey,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto parsed = parseRateLimitKey(v);
+       if (!parsed) return parsed.error().message;
+       s.rateLimitKey = std::move(parsed).value();
+       return {};
+     }},
+    {kCorsAllowOrigins,
+     [](const std::string& v, Settings& s) -> std::string {
+       for (const auto& origin : splitList(v)) {
+         if (std::string why = checkCorsOrigin(origin); !why.empty()) return why;
+         if (std::find(s.corsOrigins.begin(), s.corsOrigins.end(), origin) == s.corsOrigins.end()) {
+           s.corsOrigins.push_back(origin);
+         }
+       }
+       return {};
+     }},
+    {kCorsAllowMethods,
+     [](const std::string& v, Settings& s) -> std::string {
+       for (const auto& method : splitList(v)) {
+         if (method != "*" && !isHttpToken(method)) return bad(v, "must be a comma list of HTTP methods (or \"*\")");
+         std::string upper = toUpper(method);
+         if (std::find(s.corsMethods.begin(), s.corsMethods.end(), upper) == s.corsMethods.end()) {
+           s.corsMethods.push_back(upper);
+         }
+       }
+       return {};
+     }},
+    {kCorsAllowCredentials,
+     [](const std::string& v, Settings& s) -> std::string {
+       s.corsCredentials = parseBool(v);
+       return s.corsCredentials ? std::string() : bad(v, kTrueOrFalse);
+     }},
+    {kAllowSourceRanges, [](const std::string& v, Settings& s) { return readCidrList(v, s.ipRules.allow); }},
+    {kDenySourceRanges, [](const std::string& v, Settings& s) { return readCidrList(v, s.ipRules.deny); }},
+    {kRetries,
+     [](const std::string& v, Settings& s) { return readNumberAnnotation(v, 0, 10, "retries", s.retryAttempts); }},
+    {kRetryOn,
+     [](const std::string& v, Settings& s) -> std::string {
+       proxy::RetrySpec conditions;
+       for (const auto& condition : splitList(v)) {
+         if (std::string why = applyRetryOn(condition, conditions); !why.empty()) return why;
+       }
+       s.retryOn = conditions;
+       return {};
+     }},
+    {kHashOn,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto parsed = parseHashOn(v);
+       if (!parsed) return parsed.error().message;
+       s.hashOn = std::move(parsed).value();
+       return {};
+     }},
+    {kAffinityCookie,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isHttpToken(v)) return bad(v, "is not a valid cookie name");
+       s.affinityCookie = v;
+       return {};
+     }},
+    {kHealthCheckPath,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (std::string why = checkPath(v); !why.empty()) return why;
+       s.healthCheckPath = v;
+       return {};
+     }},
+};
+
+const Annotation* findAnnotation(std::string_view key) {
+  for (const auto& a : kAnnotations) {
+    if (a.key == key) return &a;
+  }
+  return nullptr;
+}
+
 // Reads the portico.dev/ annotations. Returns false if the Ingress must not be rendered
 // (an unsupported feature or an invalid value); unknown ones are reported and ignored.
 bool readAnnotations(const json& object, Settings& settings, Reporter& reporter) {
@@ -163,8 +340,8 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
     bool unsupported = std::any_of(std::begin(kUnsupportedAnnotationPrefixes),
                                    std::end(kUnsupportedAnnotationPrefixes),
                                    [&](std::string_view p) { return key.starts_with(p); });
-    bool known = std::find(std::begin(kKnownAnnotations), std::end(kKnownAnnotations), key) !=
-                 std::end(kKnownAnnotations);
+    const Annotation* annotation = findAnnotation(key);
+    bool known = annotation != nullptr;
     if (!known && unsupported) {
       reporter.invalid(field, "UnsupportedFeature",
                        "is not a Portico annotation; the Ingress is not served rather than served "
@@ -183,182 +360,9 @@ bool readAnnotations(const json& object, Settings& settings, Reporter& reporter)
       ok = false;
       continue;
     }
-    const std::string& value = it->get_ref<const std::string&>();
-    auto bad = [&](const std::string& why) {
-      reporter.invalid(field, "InvalidAnnotation", quote(value) + " " + why);
+    if (std::string why = annotation->read(it->get_ref<const std::string&>(), settings); !why.empty()) {
+      reporter.invalid(field, "InvalidAnnotation", why);
       ok = false;
-    };
-    if (key == kSslRedirect) {
-      if (value == "true") {
-        settings.sslRedirect = true;
-      } else if (value != "false") {
-        bad("must be \"true\" or \"false\"");
-      }
-    } else if (key == kRewriteTarget) {
-      if (value.find('$') != std::string::npos) {
-        bad("must be a literal path: capture groups ($1) are not supported; the value "
-            "replaces the matched prefix");
-      } else if (std::string why = checkPath(value); !why.empty()) {
-        reporter.invalid(field, "InvalidAnnotation", why);
-        ok = false;
-      } else {
-        settings.rewriteTarget = value;
-      }
-    } else if (key == kLoadBalancing) {
-      if (auto policy = enumValue(kIngressLoadBalancingPolicies, value)) {
-        settings.loadBalancing = *policy;
-      } else {
-        bad("must be " + choicesText(kIngressLoadBalancingPolicies));
-      }
-    } else if (key == kProxyBodySize) {
-      auto bytes = parseByteSize(value);
-      if (!bytes || *bytes == 0) {
-        bad("must be a size of at least 1 byte, such as \"512k\", \"10m\" or \"1g\"");
-      } else {
-        settings.maxRequestBodyBytes = *bytes;
-      }
-    } else if (key == kAuthType) {
-      if (value != "api-key" && value != "basic") {
-        bad("must be \"api-key\" or \"basic\" (use an APIRoute for jwt and external auth)");
-      } else {
-        settings.authType = value;
-      }
-    } else if (key == kAuthSecret) {
-      if (!isDnsSubdomain(value)) {
-        bad("is not a valid Secret name");
-      } else {
-        settings.authSecret = value;
-      }
-    } else if (key == kAuthHeader) {
-      if (!isHttpToken(value) || isReservedHeader(value)) {
-        bad("is not a usable header name");
-      } else {
-        settings.authHeader = value;
-      }
-    } else if (key == kAuthRealm) {
-      if (!isHttpFieldValue(value) || value.find_first_of("\"\\") != std::string::npos) {
-        bad("must not contain quotes, backslashes or control characters");
-      } else {
-        settings.authRealm = value;
-      }
-    } else if (key == kRateLimitRequests || key == kRateLimitBurst) {
-      uint64_t n = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      bool isRequests = key == kRateLimitRequests;
-      if (ec != std::errc() || ptr != value.data() + value.size() || n > 1000000000 ||
-          (isRequests && n == 0)) {
-        bad(isRequests ? "must be a number of requests from 1 to 1000000000"
-                       : "must be a number of requests from 0 to 1000000000");
-      } else {
-        (isRequests ? settings.rateLimitRequests : settings.rateLimitBurst) = n;
-      }
-    } else if (key == kRateLimitKey) {
-      auto parsed = parseRateLimitKey(value);
-      if (!parsed) {
-        reporter.invalid(field, "InvalidAnnotation", parsed.error().message);
-        ok = false;
-      } else {
-        settings.rateLimitKey = std::move(parsed).value();
-      }
-    } else if (key == kCorsAllowOrigins) {
-      for (const auto& origin : splitList(value)) {
-        if (std::string why = checkCorsOrigin(origin); !why.empty()) {
-          reporter.invalid(field, "InvalidAnnotation", why);
-          ok = false;
-          break;
-        }
-        if (std::find(settings.corsOrigins.begin(), settings.corsOrigins.end(), origin) ==
-            settings.corsOrigins.end()) {
-          settings.corsOrigins.push_back(origin);
-        }
-      }
-    } else if (key == kCorsAllowMethods) {
-      for (const auto& method : splitList(value)) {
-        if (method != "*" && !isHttpToken(method)) {
-          bad("must be a comma list of HTTP methods (or \"*\")");
-          break;
-        }
-        std::string upper = toUpper(method);
-        if (std::find(settings.corsMethods.begin(), settings.corsMethods.end(), upper) ==
-            settings.corsMethods.end()) {
-          settings.corsMethods.push_back(upper);
-        }
-      }
-    } else if (key == kCorsAllowCredentials) {
-      if (value == "true" || value == "false") {
-        settings.corsCredentials = value == "true";
-      } else {
-        bad("must be \"true\" or \"false\"");
-      }
-    } else if (key == kAllowSourceRanges || key == kDenySourceRanges) {
-      auto& list = key == kAllowSourceRanges ? settings.ipRules.allow : settings.ipRules.deny;
-      if (std::string why = readCidrList(value, list); !why.empty()) {
-        reporter.invalid(field, "InvalidAnnotation", why);
-        ok = false;
-      }
-    } else if (key == kRetries) {
-      unsigned n = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc() || ptr != value.data() + value.size() || n > 10) {
-        bad("must be a number of retries from 0 to 10");
-      } else {
-        settings.retryAttempts = n;
-      }
-    } else if (key == kRetryOn) {
-      proxy::RetrySpec conditions;
-      for (const auto& condition : splitList(value)) {
-        if (std::string why = applyRetryOn(condition, conditions); !why.empty()) {
-          reporter.invalid(field, "InvalidAnnotation", why);
-          ok = false;
-          break;
-        }
-      }
-      settings.retryOn = conditions;
-    } else if (key == kHashOn) {
-      auto parsed = parseHashOn(value);
-      if (!parsed) {
-        reporter.invalid(field, "InvalidAnnotation", parsed.error().message);
-        ok = false;
-      } else {
-        settings.hashOn = std::move(parsed).value();
-      }
-    } else if (key == kAffinityCookie) {
-      if (!isHttpToken(value)) {
-        bad("is not a valid cookie name");
-      } else {
-        settings.affinityCookie = value;
-      }
-    } else if (key == kHealthCheckPath) {
-      if (std::string why = checkPath(value); !why.empty()) {
-        reporter.invalid(field, "InvalidAnnotation", why);
-        ok = false;
-      } else {
-        settings.healthCheckPath = value;
-      }
-    } else if (key == kRateLimitPeriod) {
-      auto d = parseDuration(value);
-      auto ms = d ? std::chrono::duration_cast<proxy::Millis>(*d) : proxy::Millis(0);
-      if (!d) {
-        reporter.invalid(field, "InvalidAnnotation", d.error().message);
-        ok = false;
-      } else if (ms.count() < 1) {
-        bad("must be at least 1ms");
-      } else {
-        settings.rateLimitPeriod = ms;
-      }
-    } else {  // connect-timeout, request-timeout
-      auto d = parseDuration(value);
-      if (!d) {
-        reporter.invalid(field, "InvalidAnnotation", d.error().message);
-        ok = false;
-        continue;
-      }
-      auto ms = std::chrono::duration_cast<proxy::Millis>(*d);
-      if (ms.count() < 1) {
-        bad("must be at least 1ms");
-        continue;
-      }
-      (key == kConnectTimeout ? settings.connectTimeout : settings.requestTimeout) = ms;
     }
   }
   return ok;
