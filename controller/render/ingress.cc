@@ -177,6 +177,22 @@ std::string readNumberAnnotation(const std::string& value, uint64_t min, uint64_
   return {};
 }
 
+// A string kept as written when `valid` accepts it; else `"value" <why>`.
+template <std::optional<std::string> Settings::*Member, bool (*Valid)(std::string_view), const char* Why>
+std::string keepIfValid(const std::string& value, Settings& settings) {
+  if (!Valid(value)) return bad(value, Why);
+  settings.*Member = value;
+  return {};
+}
+bool isAuthType(std::string_view v) { return v == "api-key" || v == "basic"; }
+bool isUsableHeader(std::string_view v) { return isHttpToken(v) && !isReservedHeader(v); }
+bool isRealm(std::string_view v) { return isHttpFieldValue(v) && v.find_first_of("\"\\") == std::string_view::npos; }
+constexpr char kNotAuthType[] = "must be \"api-key\" or \"basic\" (use an APIRoute for jwt and external auth)";
+constexpr char kNotSecretName[] = "is not a valid Secret name";
+constexpr char kNotUsableHeader[] = "is not a usable header name";
+constexpr char kNotRealm[] = "must not contain quotes, backslashes or control characters";
+constexpr char kNotCookieName[] = "is not a valid cookie name";
+
 std::optional<bool> parseBool(const std::string& value) {
   if (value == "true" || value == "false") return value == "true";
   return std::nullopt;
@@ -215,34 +231,10 @@ constexpr Annotation kAnnotations[] = {
      }},
     {kConnectTimeout, [](const std::string& v, Settings& s) { return readMillisAnnotation(v, s.connectTimeout); }},
     {kRequestTimeout, [](const std::string& v, Settings& s) { return readMillisAnnotation(v, s.requestTimeout); }},
-    {kAuthType,
-     [](const std::string& v, Settings& s) -> std::string {
-       if (v != "api-key" && v != "basic") {
-         return bad(v, "must be \"api-key\" or \"basic\" (use an APIRoute for jwt and external auth)");
-       }
-       s.authType = v;
-       return {};
-     }},
-    {kAuthSecret,
-     [](const std::string& v, Settings& s) -> std::string {
-       if (!isDnsSubdomain(v)) return bad(v, "is not a valid Secret name");
-       s.authSecret = v;
-       return {};
-     }},
-    {kAuthHeader,
-     [](const std::string& v, Settings& s) -> std::string {
-       if (!isHttpToken(v) || isReservedHeader(v)) return bad(v, "is not a usable header name");
-       s.authHeader = v;
-       return {};
-     }},
-    {kAuthRealm,
-     [](const std::string& v, Settings& s) -> std::string {
-       if (!isHttpFieldValue(v) || v.find_first_of("\"\\") != std::string::npos) {
-         return bad(v, "must not contain quotes, backslashes or control characters");
-       }
-       s.authRealm = v;
-       return {};
-     }},
+    {kAuthType, keepIfValid<&Settings::authType, isAuthType, kNotAuthType>},
+    {kAuthSecret, keepIfValid<&Settings::authSecret, isDnsSubdomain, kNotSecretName>},
+    {kAuthHeader, keepIfValid<&Settings::authHeader, isUsableHeader, kNotUsableHeader>},
+    {kAuthRealm, keepIfValid<&Settings::authRealm, isRealm, kNotRealm>},
     {kRateLimitRequests,
      [](const std::string& v, Settings& s) {
        return readNumberAnnotation(v, 1, 1000000000, "requests", s.rateLimitRequests);
@@ -305,12 +297,7 @@ constexpr Annotation kAnnotations[] = {
        s.hashOn = std::move(parsed).value();
        return {};
      }},
-    {kAffinityCookie,
-     [](const std::string& v, Settings& s) -> std::string {
-       if (!isHttpToken(v)) return bad(v, "is not a valid cookie name");
-       s.affinityCookie = v;
-       return {};
-     }},
+    {kAffinityCookie, keepIfValid<&Settings::affinityCookie, isHttpToken, kNotCookieName>},
     {kHealthCheckPath,
      [](const std::string& v, Settings& s) -> std::string {
        if (std::string why = checkPath(v); !why.empty()) return why;

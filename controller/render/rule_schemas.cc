@@ -73,6 +73,14 @@ std::string usableHeader(const std::string& name, const std::string&) {
   return isHttpToken(name) && !isReservedHeader(name) ? std::string() : quote(name) + " is not a usable header name";
 }
 
+// A check: `"value" <why>` unless `valid` accepts the value as written.
+auto validOr(bool (*valid)(std::string_view), std::string why) {
+  return [valid, why](const std::string& value, const std::string&) {
+    return valid(value) ? std::string() : quote(value) + " " + why;
+  };
+}
+bool isHttpScheme(std::string_view s) { return s == "http" || s == "https"; }
+
 std::string notEmpty(const std::string& value, const std::string&) {
   return value.empty() ? "must not be empty" : std::string();
 }
@@ -161,10 +169,7 @@ const Schema<proxy::QueryMatch>& queryMatchSchema() {
 const Schema<proxy::SessionAffinitySpec>& sessionAffinitySchema() {
   using S = proxy::SessionAffinitySpec;
   static const Schema<S> schema{
-      field::string("cookieName", &S::cookieName,
-                    {.check = [](const std::string& name, const std::string&) {
-                      return isHttpToken(name) ? std::string() : quote(name) + " is not a valid cookie name";
-                    }}),
+      field::string("cookieName", &S::cookieName, {.check = validOr(isHttpToken, "is not a valid cookie name")}),
       field::duration("ttl", &S::ttl, {.min = 0ms}),
   };
   return schema;
@@ -217,11 +222,7 @@ const Schema<proxy::Timeouts>& timeoutsSchema() {
 const Schema<proxy::RedirectSpec>& redirectSchema() {
   using S = proxy::RedirectSpec;
   static const Schema<S> schema{
-      field::string("scheme", &S::scheme,
-                    {.check = [](const std::string& scheme, const std::string&) {
-                      return scheme == "http" || scheme == "https" ? std::string()
-                                                                   : quote(scheme) + " must be http or https";
-                    }}),
+      field::string("scheme", &S::scheme, {.check = validOr(isHttpScheme, "must be http or https")}),
       field::string("host", &S::host,
                     {.normalize = toLower,
                      .check = [](const std::string& written, const std::string& lower) {
