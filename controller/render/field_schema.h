@@ -114,6 +114,8 @@ struct FieldDesc {
   // Run only when nothing was reported for this object so far (a check that an object is
   // not empty says nothing useful when its entries were all refused). See field::checkIfClean.
   bool onlyIfClean = false;
+  // The bounds of a count (field::count), for checks against the CRD's minimum/maximum.
+  std::optional<std::pair<uint64_t, uint64_t>> bounds = {};
 };
 
 template <class S>
@@ -127,6 +129,8 @@ class Schema {
 
   // The JSON names of the fields, in description order (what checkKnownFields knows).
   const std::vector<std::string>& names() const { return names_; }
+  // Every entry, fields and checks, in description order.
+  const std::vector<FieldDesc<S>>& entries() const { return entries_; }
 
   // Reports every member of `object` (at `field`) that is not a field, then reads each
   // field and runs each check in description order. Problems are reported, never thrown;
@@ -283,7 +287,10 @@ FieldDesc<S> count(std::string_view name, M S::*ptr, CountOptions o) {
           },
           [=, viewKey = std::string(o.view.value_or(name))](const S& spec, nlohmann::ordered_json& out) {
             out[viewKey] = detail::viewOf(spec.*ptr, [](auto v) { return v; });
-          }};
+          },
+          false,
+          false,
+          std::pair{o.min, o.max}};
 }
 
 // A Go duration ("300ms", "2s") of at least `min`, held in milliseconds. The view key is the

@@ -95,6 +95,30 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("rewrite.regex", described(regexRewriteSchema()));
 }
 
+TEST_CASE("crd: every described count has the CRD's integer type and bounds") {
+  YAML::Node rule = ruleSchema();
+  auto bounds = [&](const std::string& path, const auto& schema) {
+    YAML::Node object = at(rule, path);
+    for (const auto& entry : schema.entries()) {
+      if (!entry.bounds) continue;
+      INFO(path << "." << entry.name);
+      YAML::Node property = object["properties"][entry.name];
+      REQUIRE(property.IsDefined());
+      CHECK(property["type"].template as<std::string>() == "integer");
+      if (property["minimum"]) CHECK(property["minimum"].template as<uint64_t>() == entry.bounds->first);
+      if (property["maximum"]) CHECK(property["maximum"].template as<uint64_t>() == entry.bounds->second);
+    }
+  };
+  bounds("retries", retriesSchema());
+  bounds("healthCheck", healthCheckSchema());
+  bounds("outlierDetection", outlierDetectionSchema());
+  bounds("circuitBreaker", circuitBreakerSchema());
+  bounds("loadBalancing", loadBalancingSchema());
+  bounds("redirect", redirectSchema());
+  bounds("rateLimit", rateLimitSchema());
+  bounds("limits", limitsSchema());
+}
+
 TEST_CASE("crd: enum values are the names of api_names.h") {
   YAML::Node rule = ruleSchema();
   CHECK(enumOf(at(rule, "match.path.type")) == tableNames(kPathMatchTypeNames));
