@@ -12,7 +12,8 @@ a case never starts from the previous one's high-water mark):
              upstream connection serves them all), then left idle.
 The baseline is taken after a few warm-up requests on a connection that is then closed, so
 lazily built state (pools, the worker's buffers) is in it. RSS is VmRSS from /proc, read
-once it has stopped moving (or after --settle seconds). With --nginx, nginx (one worker,
+once it has stopped moving (or after --settle seconds), 2 s after the last request so that
+portico has parked the idle connections (their coroutine frames freed). With --nginx, nginx (one worker,
 keep-alive upstream, as in bench/peers.sh) is measured the same way; its figure is the
 master's plus the worker's RSS.
 The backend is a small selector loop in a child process, answering 200 "ok\\n".
@@ -280,7 +281,8 @@ def measure(start_proxy, case, count, settle):
             for s in conns:
                 s.sendall(REQUEST)
                 read_response(s)
-        time.sleep(0.5)
+        # A plain connection is parked (its coroutine frame freed) after 0.5 to 1 s idle.
+        time.sleep(2.0)
         loaded = settled_rss(proxy.pids, settle)
         # All still open? A closed one reads as EOF (b"") without blocking.
         closed = 0

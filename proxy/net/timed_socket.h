@@ -47,6 +47,8 @@ class TimedSocket {
   void expires_after(std::chrono::steady_clock::duration timeout) { expires_at(Clock::now() + timeout); }
   void expires_at(Clock::time_point deadline);
   void expires_never() { expires_at(Clock::time_point::max()); }
+  // The deadline passed (and has not been moved since).
+  bool timedOut() const { return state_->timedOut; }
   void close();
 
   template <class MutableBuffers, class Token>

@@ -54,16 +54,59 @@ void logSessionEnd(std::exception_ptr error) {
   }
 }
 
-// `slot` lives in the coroutine frame: the connection holds its place in the limit until
-// it ends, whichever way (a failed TLS handshake too). Plain and TLS connections are served
-// by separate coroutines so that a plain one's frame holds nothing of TLS.
-net::awaitable<void> servePlain(Worker& worker, tcp::socket socket, [[maybe_unused]] Worker::ConnectionSlot slot) {
-  std::string client = peerAddress(socket);
-  error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  ClientStream stream(std::move(socket));
-  ClientConnection connection(worker, stream, std::move(client));
-  co_await connection.run();
+// A plain connection, on the heap. While it is busy (it served a request less than about
+// a second ago) a coroutine serves it and waits for its next request in its frame, which
+// costs a keep-alive request nothing extra. Once the worker's idle sweep finds it idle
+// that long it is parked: the coroutine ends and a plain callback that owns the
+// connection waits for readability, so an idle connection holds no coroutine frame at
+// all; bytes arriving start a coroutine again. `slot` holds its place in the connection
+// limit until it is destroyed.
+struct PlainConnection {
+  PlainConnection(Worker& worker, tcp::socket socket, std::string client, Worker::ConnectionSlot connectionSlot)
+      : stream(std::move(socket)), connection(worker, stream, std::move(client)), slot(std::move(connectionSlot)) {}
+  ClientStream stream;
+  ClientConnection connection;
+  [[maybe_unused]] Worker::ConnectionSlot slot;
+};
+
+void park(std::unique_ptr<PlainConnection> plain);
+
+// From readability until the connection is parked (or ends).
+net::awaitable<void> serveAwake(std::unique_ptr<PlainConnection> plain) {
+  ClientConnection& connection = plain->connection;
+  for (;;) {
+    connection.takeReadBuffer();
+    do {
+      if (!co_await connection.serveOne() || connection.worker.draining()) {
+        connection.close();
+        co_return;
+      }
+    } while (connection.buffer.size() > 0);  // pipelined: the next request is here already
+    connection.lendBufferBackIfIdle();
+    switch (co_await connection.waitWhileBusy()) {
+      case ClientConnection::Wake::Readable:
+        break;
+      case ClientConnection::Wake::Park:
+        park(std::move(plain));
+        co_return;
+      case ClientConnection::Wake::Close:
+        connection.close();
+        co_return;
+    }
+  }
+}
+
+// Its keep-alive deadline is set already.
+void park(std::unique_ptr<PlainConnection> plain) {
+  if (plain->connection.worker.draining()) return;  // closed as it is destroyed
+  tcp::socket& socket = plain->stream.timed().socket();
+  // Readable, or closed, reset, timed out or drained: a read tells which. On an error the
+  // connection is destroyed with this handler.
+  socket.async_wait(tcp::socket::wait_read, [plain = std::move(plain)](const error_code& ec) mutable {
+    if (ec) return;
+    net::io_context& ioc = plain->connection.worker.ioc();
+    net::co_spawn(ioc, serveAwake(std::move(plain)), logSessionEnd);
+  });
 }
 
 net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::context& tls,
@@ -98,29 +141,43 @@ ClientConnection::~ClientConnection() {
 }
 
 net::awaitable<void> ClientConnection::run() {
-  while (co_await awaitNextRequest()) {
+  takeReadBuffer();
+  while (buffer.size() > 0 || prepareToWait()) {
     const bool keepAlive = co_await serveOne();
     if (!keepAlive || worker.draining()) break;
-    lendBufferBackIfIdle();
   }
+  close();
+}
+
+bool ClientConnection::prepareToWait() {
+  handle_.idle = true;
+  if (worker.draining()) return false;
+  stream.timed().expires_after(options.keepAliveTimeout);
+  return true;
+}
+
+net::awaitable<ClientConnection::Wake> ClientConnection::waitWhileBusy() {
+  if (!prepareToWait()) co_return Wake::Close;
+  handle_.waitingInFrame = true;
+  handle_.sweepMark = false;
+  error_code ec;
+  co_await stream.timed().socket().async_wait(tcp::socket::wait_read, net::redirect_error(kAwait, ec));
+  handle_.waitingInFrame = false;
+  const bool park = std::exchange(handle_.parkRequested, false);
+  if (!ec) co_return Wake::Readable;
+  if (park && ec == net::error::operation_aborted && !stream.timed().timedOut() && !worker.draining())
+    co_return Wake::Park;
+  co_return Wake::Close;
+}
+
+void ClientConnection::close() {
   error_code ignored;
   stream.timed().socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream.timed().close();
 }
 
-net::awaitable<bool> ClientConnection::awaitNextRequest() {
-  if (buffer.size() > 0) co_return true;  // pipelined: the next request is here already
-  handle_.idle = true;
-  if (worker.draining()) co_return false;
-  stream.timed().expires_after(options.keepAliveTimeout);
-  if (!tls()) {
-    // Readable, or closed, reset, timed out or drained: a read tells which.
-    error_code ec;
-    co_await stream.timed().socket().async_wait(tcp::socket::wait_read, net::redirect_error(kAwait, ec));
-    if (ec) co_return false;
-  }
+void ClientConnection::takeReadBuffer() {
   if (buffer.capacity() == 0) buffer = worker.takeReadBuffer();
-  co_return true;
 }
 
 void ClientConnection::lendBufferBackIfIdle() {
@@ -243,7 +300,11 @@ Exchange::Exchange(ClientConnection& connection, RequestParser& requestParser)
     : conn(connection), worker(connection.worker), options(connection.options), parser(requestParser) {}
 
 void startHttpSession(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
-  net::co_spawn(worker.ioc(), servePlain(worker, std::move(socket), std::move(slot)), logSessionEnd);
+  std::string client = peerAddress(socket);
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto plain = std::make_unique<PlainConnection>(worker, std::move(socket), std::move(client), std::move(slot));
+  if (plain->connection.prepareToWait()) park(std::move(plain));
 }
 
 void startHttpsSession(Worker& worker, tcp::socket socket, net::ssl::context& tls, Worker::ConnectionSlot slot) {

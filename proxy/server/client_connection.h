@@ -1,12 +1,14 @@
 // A client connection speaking HTTP/1.1: the keep-alive loop, the header read with its
 // deadlines, and what the connection owns between requests. Internal to the proxy.
 //
-// Between requests a plain connection holds its socket, its deadline and this object, and
-// nothing else: it waits for readability without a read buffer, and the request's parser
-// and Exchange live in a coroutine frame that exists only while a request is served. The
-// read buffer is borrowed from the worker when bytes arrive and given back once the
-// connection is idle with nothing buffered. (A TLS connection keeps its buffer: the TLS
-// layer may hold decrypted bytes that the socket's readability would not show.)
+// A plain connection idle for about a second holds its socket, its deadline and this
+// object, and nothing else: it waits for readability with a callback, without a read
+// buffer or any coroutine frame (client_connection.cc, PlainConnection). A coroutine is
+// started when bytes arrive; the request's parser and Exchange live in its frame while the
+// request is served, and the read buffer is borrowed from the worker and given back once
+// the connection is idle with nothing buffered. (A TLS connection keeps its coroutine and its
+// buffer: the TLS layer may hold decrypted bytes that the socket's readability would not
+// show.)
 #pragma once
 
 #include <string>
@@ -26,7 +28,20 @@ class ClientConnection {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
+  // The keep-alive loop of a TLS connection, to its end.
   boost::asio::awaitable<void> run();
+  // One request, from its header to the end of its response; false: close afterwards.
+  boost::asio::awaitable<bool> serveOne();
+  // Idle from now on: the keep-alive deadline is set. False when the worker drains.
+  bool prepareToWait();
+  // Idle from now on (prepareToWait): waits for the next request's bytes in this frame
+  // until the worker's idle sweep asks it to park (Park: nothing came, the keep-alive
+  // deadline still runs), or the deadline or a drain ends it (Close).
+  enum class Wake { Readable, Park, Close };
+  boost::asio::awaitable<Wake> waitWhileBusy();
+  void takeReadBuffer();
+  void lendBufferBackIfIdle();
+  void close();
 
   Worker& worker;
   const ServerOptions& options;
@@ -37,14 +52,9 @@ class ClientConnection {
   bool tls() const { return stream.tls(); }
 
  private:
-  // Waits until the next request's first bytes can be read; false: the connection ends.
-  boost::asio::awaitable<bool> awaitNextRequest();
-  // One request, from its header to the end of its response; false: close afterwards.
-  boost::asio::awaitable<bool> serveOne();
   boost::asio::awaitable<boost::system::error_code> readRequestHeader(RequestParser& parser, bool& gotBytes);
   boost::asio::awaitable<void> replyToBadHeader(RequestParser& parser, const boost::system::error_code& ec);
   void finish(Exchange& ex);
-  void lendBufferBackIfIdle();
 
   SessionHandle handle_;
 };

@@ -31,10 +31,16 @@
 
 namespace portico::proxy {
 
-// A client connection as the drain logic and the connection limit see it.
+// A client connection as the drain logic, the connection limit and the idle sweep see it.
 struct SessionHandle {
   TimedSocket* stream = nullptr;
   bool idle = true;  // waiting for the first byte of a request
+  // A plain connection waiting for its next request in its coroutine's frame. The sweep
+  // marks it, and cancels its wait when it is still marked one sweep later, so that it
+  // parks without a frame (client_connection.cc).
+  bool waitingInFrame = false;
+  bool sweepMark = false;
+  bool parkRequested = false;
 };
 
 class Worker {
@@ -122,6 +128,7 @@ class Worker {
   void wakePausedListeners();
   void refreshCertificates();
   void sweepRateLimits();
+  void sweepIdleSessions();
   static int onServerName(SSL* ssl, int* alert, void* arg);
 
   unsigned id_;
@@ -150,6 +157,7 @@ class Worker {
   std::vector<boost::beast::flat_buffer> readBuffers_;
   std::mt19937_64 random_;
   boost::asio::steady_timer limiterSweepTimer_{ioc_};
+  boost::asio::steady_timer idleSweepTimer_{ioc_};
   std::unique_ptr<redis::AsyncRateLimiter> redis_;  // destroyed before ioc_, as it must be
   bool draining_ = false;
 };
