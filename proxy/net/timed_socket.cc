@@ -1,5 +1,7 @@
 #include "proxy/net/timed_socket.h"
 
+#include "proxy/net/exact_size_allocator.h"
+
 namespace portico::proxy {
 
 TimedSocket::State::State(boost::asio::ip::tcp::socket s)
@@ -28,13 +30,22 @@ void TimedSocket::expires_at(Clock::time_point deadline) {
   if (deadline < s.armedFor) arm(state_, deadline);
 }
 
+// The timer's handler. A deadline may wait for minutes: its operation gets memory of its
+// own size (exact_size_allocator.h).
+struct TimedSocket::TimerWait {
+  using allocator_type = ExactSizeAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const boost::system::error_code& ec) const {
+    if (ec) return;  // cancelled: re-armed, or the socket closed
+    if (auto s = state.lock()) onTimer(s);
+  }
+  std::weak_ptr<State> state;
+};
+
 void TimedSocket::arm(const std::shared_ptr<State>& state, Clock::time_point at) {
   state->armedFor = at;
   state->timer.expires_at(at);  // a wait still pending completes with operation_aborted
-  state->timer.async_wait([weak = std::weak_ptr<State>(state)](const boost::system::error_code& ec) {
-    if (ec) return;  // cancelled: re-armed, or the socket closed
-    if (auto s = weak.lock()) onTimer(s);
-  });
+  state->timer.async_wait(TimerWait{state});
 }
 
 void TimedSocket::onTimer(const std::shared_ptr<State>& state) {

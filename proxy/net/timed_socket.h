@@ -96,6 +96,7 @@ class TimedSocket {
     bool timedOut = false;
     bool closed = false;
   };
+  struct TimerWait;
   static void arm(const std::shared_ptr<State>& state, Clock::time_point at);
   static void onTimer(const std::shared_ptr<State>& state);
 

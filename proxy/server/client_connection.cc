@@ -7,6 +7,7 @@
 #include <boost/beast/http/error.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/net/exact_size_allocator.h"
 #include "proxy/server/access_log.h"
 #include "proxy/server/http_errors.h"
 
@@ -71,6 +72,14 @@ struct PlainConnection {
 
 void park(std::unique_ptr<PlainConnection> plain);
 
+// The parked wait's handler: it owns the connection, which an error destroys with it.
+struct ParkedWait {
+  using allocator_type = ExactSizeAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const error_code& ec);
+  std::unique_ptr<PlainConnection> plain;
+};
+
 // From readability until the connection is parked (or ends).
 net::awaitable<void> serveAwake(std::unique_ptr<PlainConnection> plain) {
   ClientConnection& connection = plain->connection;
@@ -100,13 +109,14 @@ net::awaitable<void> serveAwake(std::unique_ptr<PlainConnection> plain) {
 void park(std::unique_ptr<PlainConnection> plain) {
   if (plain->connection.worker.draining()) return;  // closed as it is destroyed
   tcp::socket& socket = plain->stream.timed().socket();
-  // Readable, or closed, reset, timed out or drained: a read tells which. On an error the
-  // connection is destroyed with this handler.
-  socket.async_wait(tcp::socket::wait_read, [plain = std::move(plain)](const error_code& ec) mutable {
-    if (ec) return;
-    net::io_context& ioc = plain->connection.worker.ioc();
-    net::co_spawn(ioc, serveAwake(std::move(plain)), logSessionEnd);
-  });
+  // Readable, or closed, reset, timed out or drained: a read tells which.
+  socket.async_wait(tcp::socket::wait_read, ParkedWait{std::move(plain)});
+}
+
+void ParkedWait::operator()(const error_code& ec) {
+  if (ec) return;
+  net::io_context& ioc = plain->connection.worker.ioc();
+  net::co_spawn(ioc, serveAwake(std::move(plain)), logSessionEnd);
 }
 
 net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::context& tls,
