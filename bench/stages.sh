@@ -148,9 +148,10 @@ def coro(name):  # a coroutine: its ramp, body ([clone .actor] or .Frame.actor) 
 def plain(name):
     return rf"^{P}{name}\b(?!.*\[clone \.(?:actor|destroy)\])"
 rows = [  # (label, depth, patterns, top level: disjoint from the other top-level rows)
-    ("connection loop: run/awaitNextRequest/serveOne", 0,
-     [coro("ClientConnection::run"), coro("ClientConnection::awaitNextRequest"),
-      coro("ClientConnection::serveOne")], True),
+    ("connection loop: serveAwake/waitWhileBusy/serveOne", 0,
+     [coro("ClientConnection::run"), rf"^(?:{P}\(anonymous namespace\)::serveAwake\(|_ZN7portico5proxy"
+                                       r"(?:\d+[A-Za-z_]+)*?\d+serveAwakeE.*\.Frame\.)",
+      coro("ClientConnection::waitWhileBusy"), coro("ClientConnection::serveOne")], True),
     ("finish: access log line + metrics", 1, [plain("ClientConnection::finish")], False),
     ("logAccess (format, append)", 2, [plain("logAccess")], False),
     ("Metrics::recordResponse", 2, [plain("Metrics::recordResponse")], False),
