@@ -41,6 +41,10 @@ Worker::~Worker() {
   redis_.reset();  // requests waiting on Redis get the failure mode and finish below
   ioc_.restart();
   ioc_.run_for(std::chrono::milliseconds(200));
+  // What is still pending now (a coroutine waiting on a slow upstream, say) is destroyed
+  // here, while the members its frames refer to (sessions, buffers, pool, limiter) exist;
+  // the io_context's own destructor would do it only after they are gone.
+  ioc_.shutdown();
 }
 
 namespace {

@@ -135,7 +135,14 @@ class Worker {
   const ServerOptions& options_;
   // One thread runs this context: no locking around socket I/O. (Scheduler locking stays:
   // drain posts here from the main thread.)
-  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // An io_context whose services (and with them every pending handler and suspended
+  // coroutine frame) can be shut down while the members below are still alive.
+  class Context : public boost::asio::io_context {
+   public:
+    using io_context::io_context;
+    using execution_context::shutdown;
+  };
+  Context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   TableCache tables_;
   uint64_t resolvedVersion_ = 0;
   TableRuntimeConstSharedPtr runtime_;
