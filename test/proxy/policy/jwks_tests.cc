@@ -34,8 +34,10 @@ bool skippedWith(const KeySet& set, const std::string& needle) {
 // A fake issuer: serves `body` (or fails) and counts calls.
 struct FakeIssuer {
   std::mutex mutex;
+  std::condition_variable released;
   std::string body;
   bool fail = false;
+  bool held = false;  // fetches wait (after counting) until release()
   std::atomic<int> calls{0};
 
   void set(std::string b, bool f = false) {
@@ -43,10 +45,22 @@ struct FakeIssuer {
     body = std::move(b);
     fail = f;
   }
+  void hold() {
+    std::lock_guard lock(mutex);
+    held = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      held = false;
+    }
+    released.notify_all();
+  }
   JwksFetcher fetcher() {
     return [this](const std::string& url, std::chrono::milliseconds) -> Expected<std::string> {
       ++calls;
-      std::lock_guard lock(mutex);
+      std::unique_lock lock(mutex);
+      released.wait(lock, [this] { return !held; });
       if (fail) return makeError("GET " + url + ": connection refused");
       return body;
     };
@@ -346,6 +360,7 @@ TEST_SUITE("jwks_cache") {
     const std::string secret = randomBytes(32);
     issuer.set(jwks({octJwk(secret, "a")}));
     JwksCache cache(issuer.fetcher(), {.minRefreshInterval = 400ms, .fetchTimeout = 1000ms, .retryInterval = 400ms});
+    issuer.hold();
     auto h = cache.registerUrl(kUrl, 3600s);
     // Before the first fetch has ended: the waiter joins it and sees its keys.
     std::atomic<int> called{0};
@@ -354,6 +369,7 @@ TEST_SUITE("jwks_cache") {
       sawA = hasKid(h.current(), "a");
       ++called;
     }));
+    issuer.release();
     REQUIRE(eventually([&] { return called == 1; }));
     CHECK(sawA);
     CHECK(issuer.calls == 1);
@@ -364,6 +380,7 @@ TEST_SUITE("jwks_cache") {
     CHECK(issuer.calls == 1);
     // After it: one fetch for all the waiters, each called once, all seeing the new key.
     issuer.set(jwks({octJwk(secret, "a"), octJwk(secret, "b")}));
+    issuer.hold();  // the fetch is under way while the waiters queue
     std::atomic<int> sawB{0};
     for (int i = 0; i < 50; ++i) {
       CHECK(h.refreshThen([&] {
@@ -371,6 +388,7 @@ TEST_SUITE("jwks_cache") {
         ++called;
       }));
     }
+    issuer.release();
     REQUIRE(eventually([&] { return called == 51; }));
     CHECK(sawB == 50);
     CHECK(issuer.calls == 2);
