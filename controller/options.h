@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "proxy/common/expected.h"
-#include "proxy/server/server.h"
+#include "proxy/config/server_options.h"
 
 namespace portico::controller {
 

@@ -3,12 +3,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
 #include "controller/kube/kube_client.h"
-#include "controller/render/secrets.h"
+#include "controller/objects/base64.h"
 
 namespace portico::controller {
 

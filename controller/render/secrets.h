@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/objects/base64.h"  // decodeBase64
 #include "controller/render/render_context.h"
 #include "proxy/common/expected.h"
 
@@ -19,10 +20,6 @@ struct TlsKeyPair {
   std::string certificatePem;  // the leaf first, then any chain
   std::string privateKeyPem;
 };
-
-// Standard base64 (RFC 4648, padding optional, whitespace ignored as Kubernetes YAML
-// line-wraps long values). The error text says what is wrong.
-[[nodiscard]] Expected<std::string> decodeBase64(std::string_view text);
 
 // Reads tls.crt and tls.key from a Secret of type kubernetes.io/tls: stringData (plain
 // text, as a standalone file may write it) wins over data (base64), as the API server

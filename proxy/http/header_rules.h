@@ -18,7 +18,7 @@
 
 #include <boost/beast/http/fields.hpp>
 
-#include "proxy/http/admission_options.h"
+#include "proxy/config/admission_options.h"
 
 namespace portico::proxy::http1 {
 

@@ -1,4 +1,4 @@
-#include "proxy/http/admission_options.h"
+#include "proxy/config/admission_options.h"
 
 #include <array>
 #include <utility>
