@@ -1,8 +1,9 @@
-// CPU cost of each gateway policy's decision per request (RoutePolicies::admit + limit),
-// single thread, warm caches: the part of a request's cost the policy adds, to set beside
-// Portico's whole per-request CPU time from bench/policies.sh or bench/peers.sh (loopback
-// throughput on this shared VM swings too much to resolve a few percent). A benchmark, not
-// a test: prints numbers, asserts nothing.   build/policy_bench [requests per row]
+// CPU cost of each gateway policy's decision per request (RoutePolicies::admit and the
+// local rate limit), single thread, warm caches: the part of a request's cost the policy
+// adds, to set beside Portico's whole per-request CPU time from bench/policies.sh or
+// bench/peers.sh (loopback throughput on this shared VM swings too much to resolve a few
+// percent). A benchmark, not a test: prints numbers, asserts nothing.
+//   build/policy_bench [requests per row]
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -72,7 +73,14 @@ double nanosPerRequest(const RouteSpec& spec, const FakeRequest& request, policy
   for (long i = 0; i < n; ++i) {
     policy::Admission admission;
     policy::Verdict verdict = policies->admit(request, "10.1.2.3", admission);
-    if (verdict) verdict = policies->limit(request, "10.1.2.3", admission, gateway);
+    if (const RateLimitSpec* limit = policies->rateLimit(); verdict && limit) {
+      // What the rate-limit filter does for a local limit.
+      std::string key;
+      verdict = policies->rateLimitKey(request, "10.1.2.3", admission, key);
+      if (verdict)
+        verdict = policy::RoutePolicies::rateLimitVerdict(
+            gateway.localLimiter().decide(policies->name(), key, *limit), admission);
+    }
     failures += !verdict;
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
