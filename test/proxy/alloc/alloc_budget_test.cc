@@ -41,6 +41,7 @@
 #include "proxy/server/access_log.h"
 #include "proxy/server/server.h"
 #include "proxy/upstream/upstream_state.h"
+#include "test/support/counting_new.h"
 
 // ---- counting operator new/delete -------------------------------------------------------
 
@@ -51,66 +52,14 @@ std::atomic<uint64_t> gBytes{0};
 std::atomic<uint64_t> gHarnessAllocations{0};  // on the client and backend threads
 thread_local bool tHarnessThread = false;
 void* volatile gEscape = nullptr;  // keeps the probe allocation from being elided
+}  // namespace
 
-inline void count(std::size_t size) noexcept {
+void portico::testing::countAllocation(std::size_t size) noexcept {
   if (!gCounting.load(std::memory_order_relaxed)) return;
   gAllocations.fetch_add(1, std::memory_order_relaxed);
   gBytes.fetch_add(size, std::memory_order_relaxed);
   if (tHarnessThread) gHarnessAllocations.fetch_add(1, std::memory_order_relaxed);
 }
-void* countedAlloc(std::size_t size) noexcept {
-  count(size);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* countedAlignedAlloc(std::size_t size, std::align_val_t align) noexcept {
-  count(size);
-  void* p = nullptr;
-  const std::size_t a = std::max(static_cast<std::size_t>(align), sizeof(void*));
-  if (::posix_memalign(&p, a, size == 0 ? 1 : size) != 0) return nullptr;
-  return p;
-}
-}  // namespace
-
-// Every form, so that no pair mixes this allocator with the default one. malloc'd memory is
-// released with free on purpose.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(std::size_t size) {
-  if (void* p = countedAlloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  if (void* p = countedAlloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return countedAlloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return countedAlloc(size); }
-void* operator new(std::size_t size, std::align_val_t align) {
-  if (void* p = countedAlignedAlloc(size, align)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size, std::align_val_t align) {
-  if (void* p = countedAlignedAlloc(size, align)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return countedAlignedAlloc(size, align);
-}
-void* operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  return countedAlignedAlloc(size, align);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace portico::proxy;
 

@@ -9,6 +9,7 @@
 
 #include "proxy/config/route_table.h"
 #include "test/proxy/router/fake_request.h"
+#include "test/support/counting_new.h"
 
 namespace {
 std::atomic<bool> gCounting{false};
@@ -16,37 +17,9 @@ std::atomic<size_t> gAllocations{0};
 void* volatile gEscape = nullptr;  // keeps the probe allocation from being elided
 }  // namespace
 
-// The replacement pairs malloc with free on purpose.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-namespace {
-void* countedAlloc(std::size_t size) noexcept {
-  if (gCounting.load(std::memory_order_relaxed))
-    gAllocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
+void portico::testing::countAllocation(std::size_t) noexcept {
+  if (gCounting.load(std::memory_order_relaxed)) gAllocations.fetch_add(1, std::memory_order_relaxed);
 }
-}  // namespace
-
-// Every non-aligned form, so that no pair mixes this allocator with the default one
-// (ASan checks that).
-void* operator new(std::size_t size) {
-  if (void* p = countedAlloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  if (void* p = countedAlloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return countedAlloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return countedAlloc(size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace portico::proxy;
 using namespace portico::proxy::testing;
