@@ -49,7 +49,7 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
   renderOptions.standalone = false;
   reconciler_ = std::make_unique<Reconciler>(
       store_, publisher, metrics, renderOptions,
-      [this](const StoreSnapshot& snapshot, const RenderResult& result, bool published) {
+      [this](const StoreSnapshot& snapshot, const RenderReport& result, bool published) {
         onRendered(snapshot, result, published);
       });
   const std::vector<std::string> scopes =
@@ -77,7 +77,7 @@ void ClusterController::stop() {
   status_->stop();
 }
 
-void ClusterController::onRendered(const StoreSnapshot& snapshot, const RenderResult& result, bool published) {
+void ClusterController::onRendered(const StoreSnapshot& snapshot, const RenderReport& result, bool published) {
   std::set<std::string> owned;
   for (const auto& ref : result.ownedIngresses) owned.insert(ref.ns + "/" + ref.name);
   status_->writer->enqueue(makeStatusInput(snapshot, result, published, std::move(owned)));

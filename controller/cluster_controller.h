@@ -23,7 +23,7 @@ class ClusterController {
   bool ready() const { return reconciler_->ready(); }
 
  private:
-  void onRendered(const StoreSnapshot& snapshot, const RenderResult& result, bool published);
+  void onRendered(const StoreSnapshot& snapshot, const RenderReport& result, bool published);
 
   const Options& options_;
   std::unique_ptr<KubeClient> client_;

@@ -54,19 +54,22 @@ void Reconciler::reconcileOnce() {
   const auto changedAt = store_.lastChange();
   const StoreSnapshot snapshot = store_.snapshot();  // shares the store's objects: no copy
   const auto renderStart = Clock::now();
-  const RenderResult* rendered = &renderer_.render(snapshot);
+  const SharedRenderResult* rendered = &renderer_.render(snapshot);
   const auto renderTime = Clock::now() - renderStart;
-  RenderResult full;
+  SharedRenderResult full;
   if (timing_.checkIncremental) {
-    full = render(snapshot, options_);
-    if (toJson(full.table, true) != toJson(rendered->table, true) ||
-        toJson(full.diagnostics) != toJson(rendered->diagnostics) || full.ownedIngresses.size() != rendered->ownedIngresses.size()) {
+    RenderResult fresh = render(snapshot, options_);
+    if (toJson(fresh.table, true) != toJson(rendered->table, true) ||
+        toJson(fresh.diagnostics) != toJson(rendered->diagnostics) ||
+        fresh.ownedIngresses.size() != rendered->ownedIngresses.size()) {
       spdlog::error("incremental render differs from a full render; publishing the full one and starting over");
       renderer_.reset();
+      static_cast<RenderReport&>(full) = std::move(fresh);
+      full.table = proxy::shareRoutes(std::move(fresh.table));
       rendered = &full;
     }
   }
-  const RenderResult& result = *rendered;
+  const SharedRenderResult& result = *rendered;
   const size_t routes = result.table.routes.size();
   // From the published table: unchanged routes keep their spec objects, and the workers
   // their runtime (a swap then costs in proportion to the change).

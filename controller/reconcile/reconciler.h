@@ -31,7 +31,7 @@ class Reconciler {
  public:
   // Called on the reconciler's thread after each render, whether or not it published.
   // The next render cannot start before it returns (changes meanwhile are coalesced).
-  using OnRendered = std::function<void(const StoreSnapshot&, const RenderResult&, bool published)>;
+  using OnRendered = std::function<void(const StoreSnapshot&, const RenderReport&, bool published)>;
 
   Reconciler(ObjectStore& store, proxy::TablePublisher& publisher, proxy::Metrics& metrics,
              RenderOptions options, OnRendered onRendered, ReconcileTiming timing = {});

@@ -5,6 +5,7 @@
 #include "controller/render/apiroute.h"
 #include "controller/render/conflicts.h"
 #include "controller/render/ingress.h"
+#include "proxy/config/route_table.h"
 
 namespace portico::controller {
 
@@ -21,7 +22,7 @@ void IncrementalRenderer::reset() {
   dependents_.clear();
   claimants_.clear();
   previous_ = StoreSnapshot();
-  result_ = RenderResult();
+  result_ = SharedRenderResult();
 }
 
 namespace {
@@ -136,7 +137,7 @@ bool IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, 
   return piece.output && (!piece.output->part.certificates.empty() || !piece.output->part.httpsRedirectHosts.empty());
 }
 
-const RenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
+const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
   stats_ = Stats{};
   ObjectIndex index(snapshot);
   ClassSelector classes(index, options_);
@@ -181,7 +182,7 @@ const RenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
   return result_;
 }
 
-std::vector<proxy::RouteSpec> IncrementalRenderer::settle(Piece& piece) {
+std::vector<proxy::RouteSpecConstSharedPtr> IncrementalRenderer::settle(Piece& piece) {
   // A working copy of the routes only: certificates are merged separately.
   ObjectOutput out;
   out.kind = piece.output->kind;
@@ -198,12 +199,15 @@ std::vector<proxy::RouteSpec> IncrementalRenderer::settle(Piece& piece) {
         return ClaimOwner{first.kind, first.ns, first.name, first == self};
       },
       piece.conflicts);
-  return std::move(out.part.routes);
+  std::vector<proxy::RouteSpecConstSharedPtr> routes;
+  routes.reserve(out.part.routes.size());
+  for (auto& route : out.part.routes) routes.push_back(proxy::shareRoute(std::move(route)));
+  return routes;
 }
 
 void IncrementalRenderer::assembleRoutes() {
   // The routes of every piece to settle again.
-  std::vector<std::pair<Piece*, std::vector<proxy::RouteSpec>>> settled;
+  std::vector<std::pair<Piece*, std::vector<proxy::RouteSpecConstSharedPtr>>> settled;
   for (auto& [order, piece] : ordered_) {
     if (!piece->settle) continue;
     piece->settle = false;
@@ -212,7 +216,7 @@ void IncrementalRenderer::assembleRoutes() {
       settled.emplace_back(piece, settle(*piece));
     } else {
       piece->conflicts.clear();
-      settled.emplace_back(piece, std::vector<proxy::RouteSpec>{});
+      settled.emplace_back(piece, std::vector<proxy::RouteSpecConstSharedPtr>{});
     }
   }
   auto& routes = result_.table.routes;
@@ -251,9 +255,9 @@ void IncrementalRenderer::assembleRoutes() {
     return;
   }
   // Else a new table in creation order: moved from the old one, copied for settled pieces.
-  std::unordered_map<Piece*, std::vector<proxy::RouteSpec>*> fresh;
+  std::unordered_map<Piece*, std::vector<proxy::RouteSpecConstSharedPtr>*> fresh;
   for (auto& [piece, newRoutes] : settled) fresh.emplace(piece, &newRoutes);
-  std::vector<proxy::RouteSpec> old = std::move(routes);
+  std::vector<proxy::RouteSpecConstSharedPtr> old = std::move(routes);
   routes.clear();
   routes.reserve(old.size() + 16);
   for (auto& [order, piece] : ordered_) {

@@ -16,6 +16,8 @@
 // new. When every re-settled piece keeps its place and route count (an edit), its routes are
 // overwritten in place; otherwise the table is assembled again in creation order, moving the
 // routes of unchanged pieces from the previous table and copying only the re-settled ones.
+// Routes are shared objects (proxy::SharedRouteTableSpec): an unchanged route is the same
+// object render after render, which RouteTable::build recognises without comparing it.
 // Certificates and redirect hosts are re-merged only when a piece that has or had some
 // changed. Diagnostics are gathered in the full render's order (APIRoutes, Ingresses, then
 // conflicts, each in creation order).
@@ -42,7 +44,7 @@ class IncrementalRenderer {
 
   // Renders `snapshot`, reusing what the previous call rendered. The result stays valid
   // until the next call (the next call moves routes out of it).
-  const RenderResult& render(const StoreSnapshot& snapshot);
+  const SharedRenderResult& render(const StoreSnapshot& snapshot);
   // Forgets every piece: the next render renders every object.
   void reset();
 
@@ -82,8 +84,9 @@ class IncrementalRenderer {
                 std::set<std::string>& touchedClaims);
   // Which pieces must render again, from what changed between previous_ and `snapshot`.
   std::set<Identity> changedSince(const StoreSnapshot& snapshot) const;
-  // The routes of `piece` after its conflicts (a copy), and its Conflict diagnostics.
-  std::vector<proxy::RouteSpec> settle(Piece& piece);
+  // The routes of `piece` after its conflicts (new shared objects), and its Conflict
+  // diagnostics.
+  std::vector<proxy::RouteSpecConstSharedPtr> settle(Piece& piece);
   void assembleRoutes();
   void assembleCertificates();
   void assembleDiagnostics();
@@ -99,7 +102,7 @@ class IncrementalRenderer {
   std::unordered_map<std::string, std::map<OrderKey, int>> claimants_;  // claim -> claimant, count
   // Pieces removed by this render: where their routes were (offset, count).
   std::map<OrderKey, std::pair<size_t, size_t>> vacated_;
-  RenderResult result_;
+  SharedRenderResult result_;
   Stats stats_;
 };
 

@@ -140,10 +140,13 @@ ordered_json route(const proxy::RouteSpec& r) {
 
 }  // namespace
 
-ordered_json toJson(const proxy::RouteTableSpec& table, bool includePrivateKeys) {
+namespace {
+
+template <class Table, class Deref>
+ordered_json tableJson(const Table& table, bool includePrivateKeys, Deref deref) {
   ordered_json j;
   j["routes"] = ordered_json::array();
-  for (const auto& r : table.routes) j["routes"].push_back(route(r));
+  for (const auto& r : table.routes) j["routes"].push_back(route(deref(r)));
   j["certificates"] = ordered_json::array();
   for (const auto& c : table.certificates) {
     ordered_json cert;
@@ -156,6 +159,17 @@ ordered_json toJson(const proxy::RouteTableSpec& table, bool includePrivateKeys)
   }
   j["httpsRedirectHosts"] = table.httpsRedirectHosts;
   return j;
+}
+
+}  // namespace
+
+ordered_json toJson(const proxy::RouteTableSpec& table, bool includePrivateKeys) {
+  return tableJson(table, includePrivateKeys, [](const proxy::RouteSpec& r) -> const proxy::RouteSpec& { return r; });
+}
+
+ordered_json toJson(const proxy::SharedRouteTableSpec& table, bool includePrivateKeys) {
+  return tableJson(table, includePrivateKeys,
+                   [](const proxy::RouteSpecConstSharedPtr& r) -> const proxy::RouteSpec& { return *r; });
 }
 
 ordered_json toJson(const std::vector<Diagnostic>& diagnostics) {

@@ -16,6 +16,7 @@ namespace portico::controller {
 // never written, whatever the flag: consumer and user names, key ids and a "sha256:..."
 // fingerprint stand for it.
 nlohmann::ordered_json toJson(const proxy::RouteTableSpec& table, bool includePrivateKeys = false);
+nlohmann::ordered_json toJson(const proxy::SharedRouteTableSpec& table, bool includePrivateKeys = false);
 
 nlohmann::ordered_json toJson(const std::vector<Diagnostic>& diagnostics);
 

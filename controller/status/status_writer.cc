@@ -135,7 +135,7 @@ json addressEntry(const std::string& address) {
 
 }  // namespace
 
-StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& result, bool published,
+StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderReport& result, bool published,
                             std::set<std::string> ownedIngresses) {
   StatusInput input;
   input.diagnostics = result.diagnostics;

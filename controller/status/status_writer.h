@@ -39,7 +39,7 @@
 //   StatusWriter status(*kubeClient, [&] { return !elector || elector->isLeader(); }, so);
 //   status.start();
 //   Reconciler reconciler(store, publisher, metrics, renderOptions,
-//       [&](const StoreSnapshot& snap, const RenderResult& result, bool published) {
+//       [&](const StoreSnapshot& snap, const RenderReport& result, bool published) {
 //         status.enqueue(makeStatusInput(snap, result, published, ownedIngressKeys));
 //       });
 //   ...
@@ -72,7 +72,7 @@ namespace portico::controller {
 
 struct StatusInput {
   StoreSnapshot snapshot;               // as rendered (shared); APIRoutes and Ingresses are read
-  std::vector<Diagnostic> diagnostics;  // RenderResult::diagnostics
+  std::vector<Diagnostic> diagnostics;  // RenderReport::diagnostics
   bool programmed = false;              // this render's table was published
   std::set<std::string> ownedIngresses; // "namespace/name" of Ingresses of our class
   // "namespace/name" of APIRoutes with at least one route in the table. nullopt: every
@@ -81,8 +81,8 @@ struct StatusInput {
 };
 
 // What the writer needs from one render (the snapshot is shared, not copied);
-// routedAPIRoutes is RenderResult::routedAPIRoutes (APIRoutes with a route in the table).
-StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderResult& result, bool published,
+// routedAPIRoutes is RenderReport::routedAPIRoutes (APIRoutes with a route in the table).
+StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderReport& result, bool published,
                             std::set<std::string> ownedIngresses);
 
 struct StatusWriterOptions {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -290,6 +291,18 @@ struct RouteTableSpec {
   std::vector<RouteSpec> routes;  // in creation order; earlier wins ties
   std::vector<CertificateSpec> certificates;
   std::vector<std::string> httpsRedirectHosts;  // exact or wildcard, lower case
+};
+
+using RouteSpecConstSharedPtr = std::shared_ptr<const RouteSpec>;
+
+// The same table with its routes as shared immutable objects, hosts already lower case
+// (see shareRoutes in route_table.h). What the controller's incremental render keeps
+// between renders: a route that did not change stays the same object, so building the
+// next RouteTable from it recognises it by address instead of comparing it field by field.
+struct SharedRouteTableSpec {
+  std::vector<RouteSpecConstSharedPtr> routes;
+  std::vector<CertificateSpec> certificates;
+  std::vector<std::string> httpsRedirectHosts;
 };
 
 }  // namespace portico::proxy

@@ -160,22 +160,24 @@ class RouteTable::PreviousRoutes {
     if (previous_) taken_.assign(previous_->routes_.size(), false);
   }
 
-  // The previous index whose spec object `route` (hosts already lower case) can take over,
-  // or kNoPrevious.
-  size_t take(const RouteSpec& route, size_t position) {
+  // The previous index whose spec object `route` can take over, or kNoPrevious.
+  size_t take(const RouteSpecConstSharedPtr& route, size_t position) {
     if (!previous_) return Route::kNoPrevious;
     const std::vector<Route>& routes = previous_->routes_;
     size_t j = Route::kNoPrevious;
-    if (position < routes.size() && routes[position].spec.name == route.name) {
+    if (position < routes.size() && routes[position].sharedSpec() == route) {
+      j = position;  // the same object: equal by construction
+    } else if (position < routes.size() && routes[position].spec.name == route->name) {
       j = position;
     } else {
       if (byName_.empty()) {
         byName_.reserve(routes.size());
         for (const Route& r : routes) byName_.emplace(r.spec.name, r.index);  // the first of a name wins
       }
-      if (auto it = byName_.find(route.name); it != byName_.end()) j = it->second;
+      if (auto it = byName_.find(route->name); it != byName_.end()) j = it->second;
     }
-    if (j == Route::kNoPrevious || taken_[j] || !(routes[j].spec == route)) return Route::kNoPrevious;
+    if (j == Route::kNoPrevious || taken_[j]) return Route::kNoPrevious;
+    if (routes[j].sharedSpec() != route && !(routes[j].spec == *route)) return Route::kNoPrevious;
     taken_[j] = true;
     return j;
   }
@@ -186,7 +188,26 @@ class RouteTable::PreviousRoutes {
   std::unordered_map<std::string_view, size_t> byName_;
 };
 
+RouteSpecConstSharedPtr shareRoute(RouteSpec route) {
+  lowerAll(route.hosts);
+  return std::make_shared<const RouteSpec>(std::move(route));
+}
+
+SharedRouteTableSpec shareRoutes(RouteTableSpec spec) {
+  SharedRouteTableSpec shared;
+  shared.routes.reserve(spec.routes.size());
+  for (RouteSpec& route : spec.routes) shared.routes.push_back(shareRoute(std::move(route)));
+  shared.certificates = std::move(spec.certificates);
+  shared.httpsRedirectHosts = std::move(spec.httpsRedirectHosts);
+  return shared;
+}
+
 Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64_t version,
+                                                     const RouteTable* previous) {
+  return build(shareRoutes(std::move(spec)), version, previous);
+}
+
+Expected<RouteTableConstSharedPtr> RouteTable::build(SharedRouteTableSpec spec, uint64_t version,
                                                      const RouteTable* previous) {
   for (const CertificateSpec& certificate : spec.certificates) {
     if (certificate.certificatePem.empty()) {
@@ -203,13 +224,12 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(RouteTableSpec spec, uint64
   PreviousRoutes before(previous);
   table->routes_.reserve(spec.routes.size());
   for (size_t i = 0; i < spec.routes.size(); ++i) {
-    RouteSpec& route = spec.routes[i];
-    lowerAll(route.hosts);  // the request's host is lower case; compare like with like
+    RouteSpecConstSharedPtr& route = spec.routes[i];
     const size_t j = before.take(route, i);
     if (j != Route::kNoPrevious) {
       table->routes_.emplace_back(previous->routes_[j].sharedSpec(), i, j);
     } else {
-      table->routes_.emplace_back(std::make_shared<const RouteSpec>(std::move(route)), i, Route::kNoPrevious);
+      table->routes_.emplace_back(std::move(route), i, Route::kNoPrevious);
     }
   }
   for (CertificateSpec& certificate : spec.certificates) lowerAll(certificate.hosts);

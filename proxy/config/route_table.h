@@ -32,7 +32,11 @@ class RequestView {
 
 class RouteIndex;  // proxy/router: the compiled lookup structures
 
-using RouteSpecConstSharedPtr = std::shared_ptr<const RouteSpec>;
+// `route` as a shared immutable object, its hosts lower case (the request's host is lower
+// case; compare like with like).
+RouteSpecConstSharedPtr shareRoute(RouteSpec route);
+// The table with every route shared (shareRoute).
+SharedRouteTableSpec shareRoutes(RouteTableSpec spec);
 
 // A route as the proxy uses it: the spec plus its position in the table.
 //
@@ -73,8 +77,12 @@ class RouteTable {
   // whose spec equals the previous table's route of the same name takes over that route's
   // spec object, and an unchanged certificate list is shared too; that is what lets each
   // worker keep the runtime of unchanged routes (proxy/server/table_runtime.h). The
-  // comparison costs O(size of the specs) here, on the controller's thread, so that the
-  // workers' test is a pointer comparison. `previous` is only read.
+  // comparison happens here, on the controller's thread, so that the workers' test is a
+  // pointer comparison; a route that already is the previous table's object (a
+  // SharedRouteTableSpec kept between renders) costs no comparison at all. `previous` is
+  // only read.
+  [[nodiscard]] static Expected<RouteTableConstSharedPtr> build(SharedRouteTableSpec spec, uint64_t version,
+                                                                const RouteTable* previous = nullptr);
   [[nodiscard]] static Expected<RouteTableConstSharedPtr> build(RouteTableSpec spec, uint64_t version,
                                                                 const RouteTable* previous = nullptr);
 

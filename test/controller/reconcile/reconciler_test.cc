@@ -64,7 +64,7 @@ struct Harness {
   proxy::Metrics metrics;
   Renders renders;
   Reconciler reconciler{store, publisher, metrics, RenderOptions{},
-                        [this](const StoreSnapshot& s, const RenderResult&, bool) { renders.onRendered(s); }};
+                        [this](const StoreSnapshot& s, const RenderReport&, bool) { renders.onRendered(s); }};
   ~Harness() {  // a failed REQUIRE may leave a render held: release it so stop() can join
     renders.setHold(false);
     reconciler.stop();

@@ -46,6 +46,24 @@ TEST_SUITE("router") {
     CHECK(v2->routes()[2].previousIndex == Route::kNoPrevious);  // new
   }
 
+  TEST_CASE("a shared spec keeps the objects it is given: the previous table's own, or new ones") {
+    auto v1 = build({route("ns/a/r", "/a"), route("ns/b/r", "/b"), route("ns/c/r", "/c")}, 1, nullptr);
+    SharedRouteTableSpec next;
+    next.routes = {v1->routes()[0].sharedSpec(),        // the same object
+                   shareRoute(route("ns/b/r", "/b")),     // an equal new object: the old one is kept
+                   shareRoute(route("ns/c/r", "/c2"))};  // changed
+    const RouteSpec* changed = next.routes[2].get();
+    auto built = RouteTable::build(std::move(next), 2, v1.get());
+    REQUIRE(built);
+    const RouteTable& v2 = **built;
+    CHECK(&v2.routes()[0].spec == &v1->routes()[0].spec);
+    CHECK(v2.routes()[0].previousIndex == 0);
+    CHECK(&v2.routes()[1].spec == &v1->routes()[1].spec);
+    CHECK(v2.routes()[1].previousIndex == 1);
+    CHECK(&v2.routes()[2].spec == changed);
+    CHECK(v2.routes()[2].previousIndex == Route::kNoPrevious);
+  }
+
   TEST_CASE("a reordered table still finds unchanged routes by name, and the index says where they were") {
     auto v1 = build({route("ns/a/r", "/a"), route("ns/b/r", "/b"), route("ns/c/r", "/c")}, 1, nullptr);
     auto v2 = build({route("ns/c/r", "/c"), route("ns/a/r", "/a")}, 2, v1);
