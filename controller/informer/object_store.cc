@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "controller/objects/object_trim.h"
+
 namespace portico::controller {
 
 namespace {
@@ -68,6 +70,7 @@ void ObjectStore::expect(Kind kind, const std::string& scope) {
 void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohmann::json> items) {
   std::map<std::string, nlohmann::json> fresh;
   for (auto& item : items) {
+    trimObject(kind, item);  // before comparing with what is stored (trimmed too)
     std::string key = objectKey(item);
     fresh.emplace(std::move(key), std::move(item));
   }
@@ -109,6 +112,7 @@ void ObjectStore::replace(Kind kind, const std::string& scope, std::vector<nlohm
 }
 
 void ObjectStore::upsert(Kind kind, nlohmann::json object) {
+  trimObject(kind, object);
   std::string key = objectKey(object);
   auto shared = std::make_shared<const nlohmann::json>(std::move(object));
   std::lock_guard lock(mu_);

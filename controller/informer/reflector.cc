@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controller/objects/object_trim.h"
+
 namespace portico::controller {
 
 namespace {
@@ -11,11 +13,6 @@ constexpr auto kMinBackoff = std::chrono::milliseconds(800);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(30000);
 constexpr auto kHealthyReset = std::chrono::minutes(2);
 constexpr int kPageSize = 500;
-
-// Fields nobody here reads; dropping them keeps the cache small.
-void trim(nlohmann::json& object) {
-  if (auto meta = object.find("metadata"); meta != object.end()) meta->erase("managedFields");
-}
 
 std::string statusMessage(const std::string& body) {
   auto status = nlohmann::json::parse(body, nullptr, false);
@@ -85,7 +82,8 @@ Expected<std::string> Reflector::list() {
     auto page = nlohmann::json::parse(response->body, nullptr, false);
     if (!page.is_object()) return makeError("list " + path_ + ": response is not JSON");
     for (auto& item : page["items"]) {
-      trim(item);
+      // The store trims too; trimming each page's items here keeps a long list small.
+      trimObject(kind_, item);
       items.push_back(std::move(item));
     }
     const auto& meta = page["metadata"];
@@ -121,7 +119,6 @@ Expected<bool> Reflector::watch(std::string& resourceVersion) {
         }
         if (auto rv = object["metadata"].value("resourceVersion", ""); !rv.empty()) resourceVersion = rv;
         if (type == "BOOKMARK") return true;
-        trim(object);
         if (type == "DELETED") store_.remove(kind_, object);
         else store_.upsert(kind_, std::move(object));
         return true;
