@@ -242,7 +242,8 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(SharedRouteTableSpec spec, 
   table->httpsRedirectHosts_ = std::move(spec.httpsRedirectHosts);
 
   Expected<std::unique_ptr<RouteIndex>> index =
-      RouteIndex::build(table->routes_, table->httpsRedirectHosts_);
+      RouteIndex::build(table->routes_, table->httpsRedirectHosts_, previous ? previous->index_.get() : nullptr,
+                        previous ? &previous->routes_ : nullptr);
   if (!index) return index.error();
   table->index_ = std::move(*index);
   return RouteTableConstSharedPtr(std::move(table));

@@ -21,6 +21,17 @@
 // Matching never allocates and never throws: string_view segments, transparent hashing,
 // query parameters decoded and compared in place. RequestView implementations must not
 // throw either: match() is noexcept.
+//
+// Built from the previous table's index, the work follows the change (a swap at 10,000
+// routes with one edited route must not rebuild 10,000 buckets). Each route is compiled
+// once (its conditions and regular expressions: a CompiledRoute) into a *slot* it keeps
+// while its spec object stays the same; buckets list slots, not table positions, so a
+// route that moves in the table (another one was inserted or removed before it) leaves
+// its buckets valid. A build recompiles the new and changed routes only, rebuilds only
+// the buckets of hosts that one of them has or had, and shares every other bucket with
+// the previous index. Precondition for that: routes kept from the previous table keep
+// their relative order (render assembles in creation order); when they do not, the
+// build starts from nothing.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +53,7 @@ namespace portico::proxy {
 
 namespace router {
 
-// Route indices (into RouteTable::routes()), best first.
+// Slots (see above) of the candidate routes, best first.
 using CandidateList = std::vector<uint32_t>;
 
 // The conditions of one route besides host and path.
@@ -51,13 +62,22 @@ struct RouteConditions {
     std::string name;  // lower case
     HeaderMatchType type = HeaderMatchType::Exact;
     std::string value;
-    const re2::RE2* regex = nullptr;  // RegularExpression only; owned by the RouteIndex
+    const re2::RE2* regex = nullptr;  // RegularExpression only; owned by the CompiledRoute
   };
   std::vector<std::string> methods;
   std::vector<Header> headers;
   std::vector<QueryMatch> query;
 
   [[nodiscard]] bool matches(const RequestView& request) const noexcept;
+};
+
+// What a route compiles to, once per spec object; shared by the indexes of every table
+// that holds that object.
+struct CompiledRoute {
+  RouteConditions conditions;
+  const re2::RE2* pathRegex = nullptr;  // RegularExpression paths only
+  std::vector<std::unique_ptr<re2::RE2>> regexes;  // owns pathRegex and the header regexes
+  ~CompiledRoute();
 };
 
 struct PrefixTrieNode {
@@ -68,17 +88,19 @@ struct PrefixTrieNode {
 };
 
 struct RegexGroup {
-  const re2::RE2* regex = nullptr;
+  const re2::RE2* regex = nullptr;  // the first route's; the others have the same pattern
   CandidateList candidates;
 };
 
-// The routes of one host bucket.
+// The routes of one host bucket. Immutable once built; shared between indexes.
 struct HostRoutes {
+  std::string key;  // what the bucket is stored under (its map's keys are views of it)
   StringMap<CandidateList> exactPaths;
   std::vector<PrefixTrieNode> prefixTrie;  // empty, or [0] is the root "/"
   std::vector<RegexGroup> regexGroups;     // by creation order of the group's first route
-  bool empty() const { return exactPaths.empty() && prefixTrie.empty() && regexGroups.empty(); }
 };
+using HostRoutesPtr = std::shared_ptr<const HostRoutes>;
+using HostMap = std::unordered_map<std::string_view, HostRoutesPtr, StringHash, std::equal_to<>>;
 
 // Splits a path into its non-empty '/'-separated segments, calling f(segment).
 template <class F>
@@ -100,8 +122,13 @@ class RouteIndex {
 
   // Compiles the lookup structures for `routes` (whose hosts are already lower case).
   // Fails, naming the route and the field, on an invalid regular expression.
+  //
+  // `previous`, if given, is the index of the table that the routes' previousIndex refers
+  // to, and `previousRoutes` that table's routes; both are only read, and must stay alive
+  // during the call.
   [[nodiscard]] static Expected<std::unique_ptr<RouteIndex>> build(
-      const std::vector<Route>& routes, const std::vector<std::string>& httpsRedirectHosts);
+      const std::vector<Route>& routes, const std::vector<std::string>& httpsRedirectHosts,
+      const RouteIndex* previous = nullptr, const std::vector<Route>* previousRoutes = nullptr);
 
   ~RouteIndex();
   RouteIndex(const RouteIndex&) = delete;
@@ -115,19 +142,30 @@ class RouteIndex {
     return redirectHosts_.contains(host);
   }
 
+  // How much of the previous index the last build shared (tests and benchmarks).
+  struct BuildStats {
+    size_t compiled = 0;        // routes compiled by this build
+    size_t bucketsBuilt = 0;    // host buckets (the catch-all counts) built by this build
+    size_t bucketsShared = 0;   // taken over from the previous index
+  };
+  const BuildStats& buildStats() const noexcept { return stats_; }
+
  private:
+  class Builder;
   RouteIndex() = default;
   size_t matchIn(const router::HostRoutes& bucket, std::string_view path,
                  const RequestView& request) const noexcept;
   size_t firstMatching(const router::CandidateList& candidates,
                        const RequestView& request) const noexcept;
 
-  std::vector<std::unique_ptr<re2::RE2>> regexes_;   // every compiled regex, path and header
-  std::vector<router::RouteConditions> conditions_;  // by route index
-  router::StringMap<router::HostRoutes> exactHosts_;
-  router::StringMap<router::HostRoutes> wildcardHosts_;  // keyed by the suffix after "*."
-  router::HostRoutes catchAll_;
+  std::vector<std::shared_ptr<const router::CompiledRoute>> compiled_;  // by slot; null = free
+  std::vector<uint32_t> routeOfSlot_;  // slot -> route index, UINT32_MAX for a free slot
+  std::vector<uint32_t> slotOfRoute_;  // route index -> slot
+  router::HostMap exactHosts_;
+  router::HostMap wildcardHosts_;  // keyed by the suffix after "*."
+  router::HostRoutesPtr catchAll_;  // may be null
   router::HostSet redirectHosts_;
+  BuildStats stats_;
 };
 
 }  // namespace portico::proxy
