@@ -83,9 +83,14 @@ std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const 
   return dirty;
 }
 
-bool IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>& touchedClaims) {
+static bool hasTls(const std::optional<ObjectOutput>& output) {
+  return output && (!output->part.certificates.empty() || !output->part.httpsRedirectHosts.empty());
+}
+
+void IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>& touchedClaims,
+                                      ReportChanges& changes) {
   auto it = pieces_.find(id);
-  if (it == pieces_.end()) return false;
+  if (it == pieces_.end()) return;
   Piece& piece = it->second;
   for (const auto& dependency : piece.dependencies) {
     auto dep = dependents_.find(dependency);
@@ -100,17 +105,19 @@ bool IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>&
     if (--c->second[piece.order] == 0) c->second.erase(piece.order);
     if (c->second.empty()) claimants_.erase(c);
   }
-  const bool tls = piece.output && (!piece.output->part.certificates.empty() ||
-                                    !piece.output->part.httpsRedirectHosts.empty());
+  changes.tls = changes.tls || hasTls(piece.output);
+  changes.diagnostics = changes.diagnostics || !piece.diagnostics.empty() || !piece.conflicts.empty();
+  changes.routed = changes.routed || id.first == Kind::APIRoute;
+  if (piece.owned) changes.lostOwned.emplace(id, piece.order);
   // Where its routes were, in case it comes back in the same place (assembleRoutes).
   if (!piece.fresh) vacated_[piece.order] = {piece.offset, piece.routes};
   ordered_.erase(piece.order);
   pieces_.erase(it);
-  return tls;
 }
 
-bool IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, const ObjectIndex& index,
-                                   const ClassSelector& classes, std::set<std::string>& touchedClaims) {
+void IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, const ObjectIndex& index,
+                                   const ClassSelector& classes, std::set<std::string>& touchedClaims,
+                                   ReportChanges& changes) {
   Piece& piece = pieces_[id];
   piece.object = object;
   const OrderedObject o = orderedObject(*object);
@@ -134,7 +141,19 @@ bool IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, 
   piece.settle = true;
   ordered_.emplace(piece.order, &piece);
   ++stats_.rendered;
-  return piece.output && (!piece.output->part.certificates.empty() || !piece.output->part.httpsRedirectHosts.empty());
+  changes.tls = changes.tls || hasTls(piece.output);
+  changes.diagnostics = changes.diagnostics || !piece.diagnostics.empty();
+  changes.routed = changes.routed || id.first == Kind::APIRoute;
+  // Owned before and after, in the same place in creation order (an edit), leaves the
+  // list as it was.
+  if (piece.owned) {
+    auto lost = changes.lostOwned.find(id);
+    if (lost == changes.lostOwned.end() || !(lost->second == piece.order)) {
+      changes.owned = true;
+    } else {
+      changes.lostOwned.erase(lost);
+    }
+  }
 }
 
 const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snapshot) {
@@ -154,17 +173,15 @@ const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snaps
 
   std::set<std::string> touchedClaims;
   vacated_.clear();
-  bool tlsChanged = stats_.everything;
-  bool ingressesChanged = stats_.everything;
-  for (const auto& id : dirty) {
-    if (id.first == Kind::Ingress) ingressesChanged = true;
-    tlsChanged = removePiece(id, touchedClaims) || tlsChanged;
-  }
+  ReportChanges changes;
+  if (stats_.everything) changes.everything();
+  for (const auto& id : dirty) removePiece(id, touchedClaims, changes);
   for (const auto& id : dirty) {
     auto it = snapshot.objects(id.first).find(id.second);
     if (it == snapshot.objects(id.first).end()) continue;
-    tlsChanged = addPiece(id, it->second, index, classes, touchedClaims) || tlsChanged;
+    addPiece(id, it->second, index, classes, touchedClaims, changes);
   }
+  if (!changes.lostOwned.empty()) changes.owned = true;
   // Pieces that share a claim with a changed one may win or lose it now.
   for (const auto& claim : touchedClaims) {
     auto c = claimants_.find(claim);
@@ -172,10 +189,10 @@ const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snaps
     for (const auto& [order, count] : c->second) ordered_.at(order)->settle = true;
   }
 
-  assembleRoutes();
-  if (tlsChanged) assembleCertificates();
-  assembleDiagnostics();
-  if (ingressesChanged) assembleOwned();
+  assembleRoutes(changes);
+  if (changes.tls) assembleCertificates();
+  if (changes.diagnostics || changes.routed) assembleDiagnostics();
+  if (changes.owned) assembleOwned();
   previous_ = snapshot;
   weAreDefault_ = classes.weAreDefault();
   initialized_ = true;
@@ -205,15 +222,18 @@ std::vector<proxy::RouteSpecConstSharedPtr> IncrementalRenderer::settle(Piece& p
   return routes;
 }
 
-void IncrementalRenderer::assembleRoutes() {
+void IncrementalRenderer::assembleRoutes(ReportChanges& changes) {
   // The routes of every piece to settle again.
   std::vector<std::pair<Piece*, std::vector<proxy::RouteSpecConstSharedPtr>>> settled;
   for (auto& [order, piece] : ordered_) {
     if (!piece->settle) continue;
     piece->settle = false;
     ++stats_.settled;
+    changes.diagnostics = changes.diagnostics || !piece->conflicts.empty();  // before settling
+    changes.routed = changes.routed || order.kind == "APIRoute";
     if (piece->output) {
       settled.emplace_back(piece, settle(*piece));
+      changes.diagnostics = changes.diagnostics || !piece->conflicts.empty();  // after
     } else {
       piece->conflicts.clear();
       settled.emplace_back(piece, std::vector<proxy::RouteSpecConstSharedPtr>{});

@@ -78,16 +78,26 @@ class IncrementalRenderer {
     bool fresh = true;                  // not in the table yet (offset, routes unset)
   };
 
-  // Piece bookkeeping; each returns whether the piece had or has certificates or redirects.
-  bool removePiece(const Identity& id, std::set<std::string>& touchedClaims);
-  bool addPiece(const Identity& id, const ObjectPtr& object, const ObjectIndex& index, const ClassSelector& classes,
-                std::set<std::string>& touchedClaims);
+  // What one render changed beyond the routes; each list of the result is gathered again
+  // (an O(objects) walk) only when something it holds may have changed.
+  struct ReportChanges {
+    bool tls = false;          // certificates or redirect hosts
+    bool diagnostics = false;  // a piece's diagnostics or conflicts
+    bool routed = false;       // an APIRoute piece came, went or re-settled
+    bool owned = false;        // the set of owned Ingresses
+    std::map<Identity, OrderKey> lostOwned;  // owned pieces removed; re-added in place: taken out
+    void everything() { tls = diagnostics = routed = owned = true; }
+  };
+  // Piece bookkeeping.
+  void removePiece(const Identity& id, std::set<std::string>& touchedClaims, ReportChanges& changes);
+  void addPiece(const Identity& id, const ObjectPtr& object, const ObjectIndex& index, const ClassSelector& classes,
+                std::set<std::string>& touchedClaims, ReportChanges& changes);
   // Which pieces must render again, from what changed between previous_ and `snapshot`.
   std::set<Identity> changedSince(const StoreSnapshot& snapshot) const;
   // The routes of `piece` after its conflicts (new shared objects), and its Conflict
   // diagnostics.
   std::vector<proxy::RouteSpecConstSharedPtr> settle(Piece& piece);
-  void assembleRoutes();
+  void assembleRoutes(ReportChanges& changes);
   void assembleCertificates();
   void assembleDiagnostics();
   void assembleOwned();
