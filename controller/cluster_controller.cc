@@ -78,9 +78,15 @@ void ClusterController::stop() {
 }
 
 void ClusterController::onRendered(const StoreSnapshot& snapshot, const RenderReport& result, bool published) {
-  std::set<std::string> owned;
-  for (const auto& ref : result.ownedIngresses) owned.insert(ref.ns + "/" + ref.name);
-  status_->writer->enqueue(makeStatusInput(snapshot, result, published, std::move(owned)));
+  // The same set object while the list is the same (most renders): the status writer
+  // then looks only at the Ingresses that changed.
+  if (!ownedSet_ || result.ownedIngresses != ownedRefs_) {
+    auto owned = std::make_shared<std::set<std::string>>();
+    for (const auto& ref : result.ownedIngresses) owned->insert(ref.ns + "/" + ref.name);
+    ownedRefs_ = result.ownedIngresses;
+    ownedSet_ = std::move(owned);
+  }
+  status_->writer->enqueue(makeStatusInput(snapshot, result, published, ownedSet_));
 }
 
 }  // namespace portico::controller

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "controller/informer/object_store.h"
@@ -32,6 +34,10 @@ class ClusterController {
   ObjectStore store_;
   std::vector<std::unique_ptr<Reflector>> reflectors_;
   std::unique_ptr<Reconciler> reconciler_;
+  // The owned Ingresses of the last render, and the set given to the status writer
+  // (reconciler thread only).
+  std::vector<ObjectRef> ownedRefs_;
+  std::shared_ptr<const std::set<std::string>> ownedSet_;
 };
 
 }  // namespace portico::controller

@@ -51,6 +51,30 @@ std::string objectKey(const nlohmann::json& object);
 // "namespace/service" an EndpointSlice belongs to, or "" when it has no service label.
 std::string sliceServiceKey(const nlohmann::json& slice);
 
+// Calls fn(key, before, after) for every key whose object differs between two maps
+// (added: before is null; removed: after is null; replaced: a new object), in key order;
+// nothing when both are the same shared map. A walk of both maps without allocating.
+template <class F>
+void forEachChange(const std::shared_ptr<const ObjectMap>& before, const std::shared_ptr<const ObjectMap>& after,
+                   F&& fn) {
+  if (before == after) return;
+  auto a = before->begin(), b = after->begin();
+  const ObjectPtr none;
+  while (a != before->end() || b != after->end()) {
+    if (b == after->end() || (a != before->end() && a->first < b->first)) {
+      fn(a->first, a->second, none);
+      ++a;
+    } else if (a == before->end() || b->first < a->first) {
+      fn(b->first, none, b->second);
+      ++b;
+    } else {
+      if (a->second != b->second) fn(a->first, a->second, b->second);
+      ++a;
+      ++b;
+    }
+  }
+}
+
 class StoreSnapshot {
  public:
   StoreSnapshot();

@@ -25,46 +25,21 @@ void IncrementalRenderer::reset() {
   result_ = SharedRenderResult();
 }
 
-namespace {
-
-// Calls fn(key, before, after) for every key whose object differs (added, removed or a new
-// object) between two maps; nothing when the maps are the same shared map.
-template <class F>
-void diffMaps(const std::shared_ptr<const ObjectMap>& before, const std::shared_ptr<const ObjectMap>& after, F&& fn) {
-  if (before == after) return;
-  auto a = before->begin(), b = after->begin();
-  const ObjectPtr none;
-  while (a != before->end() || b != after->end()) {
-    if (b == after->end() || (a != before->end() && a->first < b->first)) {
-      fn(a->first, a->second, none);
-      ++a;
-    } else if (a == before->end() || b->first < a->first) {
-      fn(b->first, none, b->second);
-      ++b;
-    } else {
-      if (a->second != b->second) fn(a->first, a->second, b->second);
-      ++a;
-      ++b;
-    }
-  }
-}
-
-}  // namespace
 
 std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const StoreSnapshot& snapshot) const {
   std::set<Identity> dirty;
   for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
-    diffMaps(previous_.shared(kind), snapshot.shared(kind),
+    forEachChange(previous_.shared(kind), snapshot.shared(kind),
              [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dirty.emplace(kind, key); });
   }
   auto dependentsOf = [&](const std::string& dependency) {
     if (auto it = dependents_.find(dependency); it != dependents_.end()) dirty.insert(it->second.begin(), it->second.end());
   };
-  diffMaps(previous_.shared(Kind::Secret), snapshot.shared(Kind::Secret),
+  forEachChange(previous_.shared(Kind::Secret), snapshot.shared(Kind::Secret),
            [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Secret " + key); });
-  diffMaps(previous_.shared(Kind::Service), snapshot.shared(Kind::Service),
+  forEachChange(previous_.shared(Kind::Service), snapshot.shared(Kind::Service),
            [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Service " + key); });
-  diffMaps(previous_.shared(Kind::EndpointSlice), snapshot.shared(Kind::EndpointSlice),
+  forEachChange(previous_.shared(Kind::EndpointSlice), snapshot.shared(Kind::EndpointSlice),
            [&](const std::string&, const ObjectPtr& before, const ObjectPtr& after) {
              // The Service it belonged to and the one it belongs to now (a relabelled slice).
              for (const ObjectPtr& slice : {before, after}) {
@@ -72,7 +47,7 @@ std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const 
                if (auto svc = sliceServiceKey(*slice); !svc.empty()) dependentsOf("Service " + svc);
              }
            });
-  diffMaps(previous_.shared(Kind::IngressClass), snapshot.shared(Kind::IngressClass),
+  forEachChange(previous_.shared(Kind::IngressClass), snapshot.shared(Kind::IngressClass),
            [&](const std::string& key, const ObjectPtr& before, const ObjectPtr& after) {
              // Looked up by metadata.name; the key is "/name" for a cluster-scoped object.
              for (const ObjectPtr& cls : {before, after}) {

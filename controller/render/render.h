@@ -20,6 +20,7 @@ struct ObjectRef {
   std::string ns;
   std::string name;
   std::string toString() const { return kind + " " + (ns.empty() ? "" : ns + "/") + name; }
+  bool operator==(const ObjectRef&) const = default;
 };
 
 // One finding about one object: which status condition it affects and why.
@@ -29,6 +30,7 @@ struct Diagnostic {
   std::string condition;  // "Accepted" or "ResolvedRefs"
   std::string reason;     // CamelCase, e.g. "InvalidRegex", "BackendNotFound"
   std::string message;    // "spec.rules[0].match.path.value: invalid RE2: missing )"
+  bool operator==(const Diagnostic&) const = default;
 };
 
 struct RenderOptions {

@@ -74,7 +74,9 @@ struct StatusInput {
   StoreSnapshot snapshot;               // as rendered (shared); APIRoutes and Ingresses are read
   std::vector<Diagnostic> diagnostics;  // RenderReport::diagnostics
   bool programmed = false;              // this render's table was published
-  std::set<std::string> ownedIngresses; // "namespace/name" of Ingresses of our class
+  // "namespace/name" of the Ingresses of our class; shared, and the same object while
+  // the set does not change (the writer then looks only at Ingresses that changed).
+  std::shared_ptr<const std::set<std::string>> ownedIngresses = std::make_shared<const std::set<std::string>>();
   // "namespace/name" of APIRoutes with at least one route in the table. nullopt: every
   // APIRoute counts as programmed when `programmed` is true.
   std::optional<std::set<std::string>> routedAPIRoutes;
@@ -83,7 +85,7 @@ struct StatusInput {
 // What the writer needs from one render (the snapshot is shared, not copied);
 // routedAPIRoutes is RenderReport::routedAPIRoutes (APIRoutes with a route in the table).
 StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderReport& result, bool published,
-                            std::set<std::string> ownedIngresses);
+                            std::shared_ptr<const std::set<std::string>> ownedIngresses);
 
 struct StatusWriterOptions {
   std::string ingressClass = "portico";
@@ -181,6 +183,21 @@ class StatusWriter {
     std::string findings;
   };
   std::map<std::string, Settled> settledRoutes_;  // "ns/name"
+  // The inputs of the last pass that left every object settled: a pass with the same ones
+  // has nothing to do (APIRoutes), or only the objects that changed since (Ingresses).
+  struct SettledRoutesPass {
+    std::shared_ptr<const ObjectMap> routes;
+    std::vector<Diagnostic> diagnostics;
+    bool programmed = false;
+    std::optional<std::set<std::string>> routed;
+  };
+  std::optional<SettledRoutesPass> settledRoutesPass_;
+  struct SettledIngressesPass {
+    std::shared_ptr<const ObjectMap> ingresses;
+    std::shared_ptr<const std::set<std::string>> owned;
+    nlohmann::json loadBalancer;
+  };
+  std::optional<SettledIngressesPass> settledIngressesPass_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "controller/informer/object_store.h"
 #include "test/controller/status/fake_kube_client.h"
 
 namespace portico::controller::test {
@@ -61,6 +62,10 @@ std::vector<const Diagnostic*> pointers(const std::vector<Diagnostic>& ds) {
   std::vector<const Diagnostic*> out;
   for (const auto& d : ds) out.push_back(&d);
   return out;
+}
+
+std::shared_ptr<const std::set<std::string>> owned(std::set<std::string> keys) {
+  return std::make_shared<const std::set<std::string>>(std::move(keys));
 }
 
 StoreSnapshot withIngresses(const StoreSnapshot& snap, std::vector<json> ingresses) {
@@ -191,7 +196,7 @@ TEST_SUITE("status") {
       StatusWriter writer(client, [] { return false; }, fixedClock(&now));
       StatusInput in = inputOf({route("shop", "a"), route("shop", "b")},
                                {diag("a", "Accepted", "InvalidHost", "spec.hosts[0]: bad")});
-      in.ownedIngresses = {"shop/web"};
+      in.ownedIngresses = owned({"shop/web"});
       in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web")});
       const auto r = writer.syncOnce(in);
       CHECK(r.notLeader);
@@ -358,7 +363,7 @@ TEST_SUITE("status") {
     const json want = json::array({{{"ip", "203.0.113.7"}}, {{"hostname", "lb.example.com"}}, {{"ip", "2001:db8::1"}}});
     StatusInput in;
     in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web"), ingress("shop", "done", want), ingress("shop", "foreign")});
-    in.ownedIngresses = {"shop/web", "shop/done"};
+    in.ownedIngresses = owned({"shop/web", "shop/done"});
     const auto r = writer.syncOnce(in);
     CHECK(r.writes == 1);
     const auto patches = client.requests("PATCH");
@@ -367,6 +372,40 @@ TEST_SUITE("status") {
     CHECK(patches[0].contentType == "application/merge-patch+json");
     CHECK(patches[0].json()["status"]["loadBalancer"]["ingress"] == want);
     CHECK(writer.syncOnce(in).writes == 0);  // same snapshot: already written
+  }
+
+  TEST_CASE("after a pass that settled every Ingress, the next one writes only Ingresses that changed") {
+    FakeKubeClient client;
+    std::string now = kT0;
+    auto options = fixedClock(&now);
+    options.publishAddress = "203.0.113.7";
+    StatusWriter writer(client, [] { return true; }, options);
+    const json want = json::array({{{"ip", "203.0.113.7"}}});
+    ObjectStore store;
+    for (const char* name : {"a", "b", "c"}) store.upsert(Kind::Ingress, ingress("shop", name, want));
+    StatusInput in;
+    in.ownedIngresses = owned({"shop/a", "shop/b", "shop/c"});
+    in.snapshot = store.snapshot();
+    CHECK(writer.syncOnce(in).writes == 0);  // all three already carry the address: settled
+
+    // b's status was cleared behind our back (a new object), and c lost its write once.
+    store.upsert(Kind::Ingress, ingress("shop", "b", json::array(), "31"));
+    store.upsert(Kind::Ingress, ingress("shop", "c", json::array(), "32"));
+    client.script("PATCH", "/apis/networking.k8s.io/v1/namespaces/shop/ingresses/c/status", 503);
+    in.snapshot = store.snapshot();
+    auto r = writer.syncOnce(in);
+    CHECK(r.writes == 1);
+    CHECK(r.retryable == 1);
+    // Not settled: the same input runs again and writes c (a pass that settled everything
+    // would have looked at nothing).
+    r = writer.syncOnce(in);
+    CHECK(r.writes == 1);
+    const auto patches = client.requests("PATCH");
+    REQUIRE(patches.size() == 3);
+    CHECK(patches[0].path.find("/ingresses/b/status") != std::string::npos);
+    CHECK(patches[2].path.find("/ingresses/c/status") != std::string::npos);
+    CHECK(writer.syncOnce(in).writes == 0);
+    CHECK(client.requests("PATCH").size() == 3);
   }
 
   TEST_CASE("Ingress status comes from the publish Service's load balancer, and waits while it has none") {
@@ -378,7 +417,7 @@ TEST_SUITE("status") {
     const std::string svc = "/api/v1/namespaces/portico-system/services/portico";
     StatusInput in;
     in.snapshot = withIngresses(in.snapshot, {ingress("shop", "web")});
-    in.ownedIngresses = {"shop/web"};
+    in.ownedIngresses = owned({"shop/web"});
     client.script("GET", svc, 200, R"({"spec":{"clusterIP":"10.0.0.5"},"status":{"loadBalancer":{}}})");
     auto r = writer.syncOnce(in);
     CHECK(r.writes == 0);
@@ -516,12 +555,12 @@ TEST_SUITE("status") {
                           diag("web", "Accepted", "Conflict", "claimed twice", "Ingress")};
     result.routedAPIRoutes = {ObjectRef{"APIRoute", "shop", "orders"}};
     const StoreSnapshot shared = StoreSnapshot::fromLists(snap);
-    const StatusInput in = makeStatusInput(shared, result, true, {"shop/web"});
+    const StatusInput in = makeStatusInput(shared, result, true, owned({"shop/web"}));
     CHECK(in.programmed);
     // The same objects, not copies: nothing is deep-copied per render.
     CHECK(in.snapshot.shared(Kind::APIRoute) == shared.shared(Kind::APIRoute));
     CHECK(in.snapshot.shared(Kind::Ingress) == shared.shared(Kind::Ingress));
-    CHECK(in.ownedIngresses == std::set<std::string>{"shop/web"});
+    CHECK(*in.ownedIngresses == std::set<std::string>{"shop/web"});
     REQUIRE(in.routedAPIRoutes);
     CHECK(*in.routedAPIRoutes == std::set<std::string>{"shop/orders"});
     CHECK(in.diagnostics.size() == 3);
