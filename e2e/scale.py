@@ -10,6 +10,8 @@ workers, and prints:
     moves the object's path to a new one; "live" = the proxy answers 200 on the new path,
     probed on a fresh connection every ~1 ms)
   - a burst of 1,000 Ingress edits spread over 10 s: last edit sent -> all live
+  - status: after each APIRoute edit, how long until its Programmed condition reports the
+    edited generation (observedGeneration), polled every ~5 ms on the apiserver
   - RSS at the first table, after the single edits and after the burst
   - Portico CPU per single edit: 50 edits 300 ms apart without probing; (utime+stime delta
     minus the idle rate over the same time) / 50
@@ -120,6 +122,37 @@ def probe(port, host, path):
         c.close()
 
 
+def wait_quiet(pid, limit=30.0):
+    """Waits until portico uses < 5% of a core for a second (startup status writes done)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - c0 < 0.05:
+            break
+    return time.monotonic() - t0
+
+
+def programmed_generation(s, cp, name):
+    r = s.get(cp.server + API_PATH + "/" + name, timeout=30)
+    obj = r.json()
+    for c in obj.get("status", {}).get("conditions", []):
+        if c.get("type") == "Programmed" and c.get("status") == "True":
+            return c.get("observedGeneration"), obj["metadata"]["generation"]
+    return None, obj["metadata"]["generation"]
+
+
+def wait_status(s, cp, name, t_edit, timeout=30.0):
+    """Seconds from the edit until the APIRoute's Programmed condition reports its generation."""
+    while True:
+        observed, generation = programmed_generation(s, cp, name)
+        if observed == generation:
+            return time.monotonic() - t_edit
+        if time.monotonic() - t_edit > timeout:
+            return float("inf")
+        time.sleep(0.005)
+
+
 def wait_live(port, host, path, timeout=30.0):
     t0 = time.monotonic()
     while probe(port, host, path) != 200:
@@ -189,11 +222,15 @@ def run(args):
               (first_table, routes, renders[0] if renders else -1, rss_first), flush=True)
         if wait_live(hp, "i0.scale.test", "/p") is None:
             return
+        # Startup writes every APIRoute's status once; edits are timed after that.
+        settle = wait_quiet(proc.pid)
+        print("startup status writes done %.1f s after the first table" % settle, flush=True)
 
         s = session(cp, 2)
         rng = random.Random(15)
         # 100 single edits, alternating kinds, each one waited for.
         lat = {"Ingress": [], "APIRoute": []}
+        status_lat = []
         for k in range(100):
             path = "/e%d" % k
             if k % 2 == 0:
@@ -204,6 +241,7 @@ def run(args):
                 i = rng.randrange(n_api)
                 t = edit(s, cp, API_PATH, "api-%05d" % i, apiroute_edit(i, path))
                 lat["APIRoute"].append(wait_live(hp, "a%d.scale.test" % i, path) - t)
+                status_lat.append(wait_status(s, cp, "api-%05d" % i, t))
         both = lat["Ingress"] + lat["APIRoute"]
         rss_single = rss_mib(proc.pid)
         print("single edits -> live (ms): all p50 %.1f p99 %.1f max %.1f | Ingress p50 %.1f p99 %.1f | "
@@ -211,9 +249,11 @@ def run(args):
               (pct(both, 50) * 1e3, pct(both, 99) * 1e3, max(both) * 1e3, pct(lat["Ingress"], 50) * 1e3,
                pct(lat["Ingress"], 99) * 1e3, pct(lat["APIRoute"], 50) * 1e3, pct(lat["APIRoute"], 99) * 1e3,
                rss_single), flush=True)
+        print("APIRoute edit -> Programmed with its generation (ms): p50 %.1f p99 %.1f max %.1f" %
+              (pct(status_lat, 50) * 1e3, pct(status_lat, 99) * 1e3, max(status_lat) * 1e3), flush=True)
 
         # CPU per edit: no probing, so the proxy's share of probing is not counted.
-        time.sleep(1)
+        wait_quiet(proc.pid)
         c0, w0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(3)
         idle_rate = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - w0)
@@ -243,13 +283,13 @@ def run(args):
               "RSS %.1f MiB" % (len(burst), sent, live_last * 1e3, len(missing), rss_burst), flush=True)
         cpu_total = cpu_seconds(proc.pid)
         print("\n| objects | first table | edit->live p50 / p99 (Ingress / APIRoute p99) | burst 1,000 in 10 s: "
-              "all live after last | RSS first / after 100 edits / after burst | CPU per edit |")
-        print("| --- | --- | --- | --- | --- | --- |")
+              "all live after last | RSS first / after 100 edits / after burst | CPU per edit | APIRoute status p50 / p99 |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         print("| %d Ingresses + %d APIRoutes | %.2f s (render %.0f ms) | %.0f / %.0f ms (%.0f / %.0f) | %.0f ms | "
-              "%.0f / %.0f / %.0f MiB | %.1f ms |" %
+              "%.0f / %.0f / %.0f MiB | %.1f ms | %.0f / %.0f ms |" %
               (n, n_api, first_table, renders[0] if renders else -1, pct(both, 50) * 1e3, pct(both, 99) * 1e3,
                pct(lat["Ingress"], 99) * 1e3, pct(lat["APIRoute"], 99) * 1e3, live_last * 1e3, rss_first,
-               rss_single, rss_burst, cpu / 50 * 1e3))
+               rss_single, rss_burst, cpu / 50 * 1e3, pct(status_lat, 50) * 1e3, pct(status_lat, 99) * 1e3))
         print("(portico CPU total %.1f s; log %s)" % (cpu_total, log_path))
     finally:
         if proc and proc.poll() is None:
