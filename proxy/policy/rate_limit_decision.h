@@ -1,4 +1,4 @@
-// The answer of a rate limiter (LocalRateLimiter, RedisRateLimiter) and the response
+// The answer of a rate limiter (LocalRateLimiter, redis::AsyncRateLimiter) and the response
 // headers the proxy derives from it.
 //
 // Headers: "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset" (the IETF httpapi

@@ -88,7 +88,7 @@ class LocalRateLimiter {
   uint64_t hashKey1_;
 };
 
-// The GCRA parameters for a spec (shared with RedisRateLimiter, which uses microseconds).
+// The GCRA parameters for a spec (shared with the Redis script, redis_gcra.h, in microseconds).
 struct GcraParameters {
   int64_t emissionInterval;  // T, in the caller's unit, >= 1
   int64_t window;            // C * T (saturated), >= T

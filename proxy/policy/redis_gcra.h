@@ -1,9 +1,23 @@
-// The Redis side of global rate limits, shared by both Redis clients: RedisRateLimiter
-// (blocking, proxy/policy/redis_rate_limiter.h) and redis::AsyncRateLimiter (non-blocking,
-// proxy/redis/async_rate_limiter.h). One script, one key scheme, one reply format, so the
-// two clients count into the same buckets and a replica running either agrees with the
-// others. The semantics (GCRA on Redis server time, key naming, expiry) are described in
-// redis_rate_limiter.h.
+// The Redis side of global rate limits: the Lua script, the key scheme and the reply format
+// that redis::AsyncRateLimiter (proxy/redis/async_rate_limiter.h, one per worker) uses.
+// Every replica runs the same script on the same keys, so all of them count into the same
+// buckets.
+//
+// Algorithm: the same GCRA as LocalRateLimiter (see rate_limiter.h for the exact semantics:
+// a fresh key allows requests + burst back-to-back, then requests per period), run
+// atomically inside Redis by one Lua script per decision. The script reads the clock with
+// redis.call('TIME'), so replicas whose clocks disagree still agree on every bucket, and it
+// works in microseconds (T is rounded down to whole microseconds, at least 1 µs: at most
+// one million requests per second per key). A bucket is the string key
+//   portico:rl:<policyId>:<key>        (':', '#' and '%' in policyId percent-encoded)
+//   portico:rl:<policyId>#<sha256 hex> (keys longer than 128 bytes, which are untrusted)
+// holding "<TAT µs> <C*T µs>", written with SET ... PX so that it expires exactly when the
+// bucket would be full again: idle keys vanish and cost Redis nothing. A spec change keeps
+// the used fraction of a bucket, as locally.
+//
+// Accuracy: exact across all replicas while Redis is reachable: every decision is one
+// atomic script run on the one server, with no local caching or batching. When Redis
+// cannot be asked, the decision is the spec's failure mode (unavailableDecision).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +39,7 @@ const std::string& script();
 // locally, so EVALSHA can be pipelined right behind SCRIPT LOAD without waiting for it.
 const std::string& scriptSha1();
 
-// The Redis key of the bucket of `key` under `policyId` (see redis_rate_limiter.h).
+// The Redis key of the bucket of `key` under `policyId` (see above).
 std::string bucketKey(std::string_view policyId, std::string_view key);
 
 // ARGV[1] and ARGV[2] of the script for a spec with requests > 0.

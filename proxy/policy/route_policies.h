@@ -31,7 +31,7 @@
 #include "proxy/policy/jwks.h"
 #include "proxy/policy/jwt.h"
 #include "proxy/policy/rate_limiter.h"
-#include "proxy/policy/redis_rate_limiter.h"
+#include "proxy/policy/redis_options.h"
 
 namespace re2 {
 class RE2;

@@ -1,12 +1,11 @@
 // AsyncRateLimiter: the global (Redis) rate limiter of one worker, without blocking it.
-// The non-blocking replacement of policy::RedisRateLimiter, with the same semantics.
 //
-// What it decides: exactly what RedisRateLimiter decides (redis_rate_limiter.h): the GCRA
-// Lua script of proxy/policy/redis_gcra.h, run atomically inside Redis on Redis's clock,
-// buckets named by RedisRateLimiter::redisKey. Both clients share buckets, so replicas may
-// run either. The script is loaded with SCRIPT LOAD on every new connection and run with
-// EVALSHA; a NOSCRIPT answer (script cache flushed, failover) is retried once with EVAL.
-// AUTH with the password comes first when one is configured.
+// What it decides: the GCRA Lua script of proxy/policy/redis_gcra.h (semantics, key naming
+// and expiry are described there), run atomically inside Redis on Redis's clock, buckets
+// named by redis_gcra::bucketKey. Every limiter (each worker of each replica) counts into
+// the same buckets. The script is loaded with SCRIPT LOAD on every new connection and run
+// with EVALSHA; a NOSCRIPT answer (script cache flushed, failover) is retried once with
+// EVAL. AUTH with the password comes first when one is configured.
 //
 // How: one limiter per worker, on that worker's io_context, used only from its thread (no
 // mutex or atomic on the request path). It keeps one hiredis asynchronous connection
@@ -56,8 +55,7 @@
 // Address (resolve_once.h): options.host is an IP address, or a name resolved ONCE, with
 // getaddrinfo (which blocks), in the constructor; the first address is used for the
 // limiter's lifetime. A name that does not resolve leaves the limiter failing every connect
-// (logged). Configure an IP address or a name that resolves locally, as for
-// RedisRateLimiter.
+// (logged). Configure an IP address or a name that resolves locally.
 //
 // SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket that Redis
 // closed. The process ignores SIGPIPE (controller/main.cc); so that the limiter is safe in
@@ -90,7 +88,7 @@
 
 #include "proxy/config/route_spec.h"
 #include "proxy/policy/rate_limit_decision.h"
-#include "proxy/policy/redis_rate_limiter.h"
+#include "proxy/policy/redis_options.h"
 #include "proxy/redis/decision_callback.h"
 
 namespace boost::asio {
@@ -104,8 +102,8 @@ class AsyncRateLimiter {
   using Callback = DecisionCallback;  // void(policy::RateLimitDecision), move-only
   static constexpr size_t kDefaultMaxInFlight = 10'000;
 
-  // Same options as the blocking limiter (host, port, password, connectTimeout,
-  // commandTimeout, retryInterval). Does not connect: the first decision does.
+  // Options (proxy/policy/redis_options.h): host, port, password, connectTimeout,
+  // commandTimeout, retryInterval. Does not connect: the first decision does.
   AsyncRateLimiter(boost::asio::io_context& io, policy::RedisRateLimiterOptions options,
                    size_t maxInFlight = kDefaultMaxInFlight);
   ~AsyncRateLimiter();

@@ -11,7 +11,7 @@
 
 #include "proxy/redis/async_rate_limiter.h"
 #include "test/proxy/redis/async_test_support.h"
-#include "test/proxy/redis_test_server.h"
+#include "test/proxy/redis/redis_test_server.h"
 
 using namespace portico::test;
 using portico::proxy::policy::renderRateLimitHeaders;

@@ -1,6 +1,7 @@
 // AsyncRateLimiter against a real redis-server (started by each test on a free port): the
 // decisions themselves, pipelining, NOSCRIPT, AUTH, the in-flight cap and destruction.
-// Failure modes and deadlines are in async_rate_limiter_failure_tests.cc.
+// Failure modes and deadlines are in async_rate_limiter_failure_tests.cc; the buckets in
+// Redis (key names, sharing, expiry, spec changes) in async_rate_limiter_bucket_tests.cc.
 #include "proxy/redis/async_rate_limiter.h"
 
 #include <doctest/doctest.h>
@@ -14,12 +15,10 @@
 #include <memory>
 #include <string>
 
-#include "proxy/policy/redis_rate_limiter.h"
 #include "test/proxy/redis/async_test_support.h"
-#include "test/proxy/redis_test_server.h"
+#include "test/proxy/redis/redis_test_server.h"
 
 using namespace portico::test;
-using portico::proxy::policy::RedisRateLimiter;
 using portico::proxy::policy::renderRateLimitHeaders;
 
 namespace {
@@ -78,21 +77,7 @@ TEST_SUITE("redis_async") {
     CHECK(allowedOneByOne(loop, limiter, "other", s, 15) == 10);
     CHECK(decideAndWait(loop, limiter, "client", s, "route-2").allowed);
     CHECK(allowedOneByOne(loop, limiter, "bursty", globalSpec(5, 60s, 3), 20) == 8);
-    CHECK(server.integer({"EXISTS", RedisRateLimiter::redisKey("route", "client")}) == 1);
-  }
-
-  TEST_CASE("async redis: shares buckets with the blocking RedisRateLimiter") {
-    RedisServer server;
-    Loop loop;
-    AsyncRateLimiter async(loop.io, limiterOptions(server.port()));
-    RedisRateLimiter blocking(limiterOptions(server.port()));
-    RateLimitSpec s = globalSpec(6, 60s);
-    int allowed = 0;
-    for (int i = 0; i < 6; ++i) {
-      allowed += decideAndWait(loop, async, "shared", s).allowed ? 1 : 0;
-      allowed += blocking.decide("route", "shared", s).allowed ? 1 : 0;
-    }
-    CHECK(allowed == 6);
+    CHECK(server.integer({"EXISTS", "portico:rl:route:client"}) == 1);
   }
 
   TEST_CASE("async redis: 200 decisions issued at once are pipelined on one connection, answered in order") {

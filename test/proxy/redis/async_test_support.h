@@ -16,7 +16,7 @@
 
 #include "proxy/config/route_spec.h"
 #include "proxy/policy/rate_limit_decision.h"
-#include "proxy/policy/redis_rate_limiter.h"
+#include "proxy/policy/redis_options.h"
 #include "proxy/redis/async_rate_limiter.h"
 
 namespace portico::test {

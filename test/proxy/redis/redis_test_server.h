@@ -1,5 +1,5 @@
-// A real redis-server child process on a free loopback port, for the tests of both Redis
-// rate limiters (test/proxy/policy and test/proxy/redis). Killed in the destructor.
+// A real redis-server child process on a free loopback port, for the tests of the Redis
+// rate limiter (redis::AsyncRateLimiter). Killed in the destructor.
 #pragma once
 
 #include <doctest/doctest.h>
