@@ -26,13 +26,12 @@ std::vector<std::string> claimsOf(const ObjectOutput& out) {
   return claims;
 }
 
-void reportConflict(const ObjectOutput& out, size_t route, const std::string& host, const ClaimOwner& winner,
-                    bool haveFields, Reporter& reporter) {
-  const proxy::RouteSpec& r = out.part.routes[route];
+void reportConflict(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route, const std::string& host,
+                    const ClaimOwner& winner, bool haveField, Reporter& reporter) {
   std::string where = host.empty() ? "on every host" : "on host \"" + host + "\"";
-  std::string what = std::string(pathTypeName(r.pathType)) + " \"" + r.path + "\" " + where;
-  if (!haveFields) what += " (route " + r.name + ")";
-  reporter.invalid(haveFields ? out.routeFields[route] : std::string(), "Conflict",
+  std::string what = std::string(pathTypeName(route.pathType)) + " \"" + route.path + "\" " + where;
+  if (!haveField) what += " (route " + route.name + ")";
+  reporter.invalid(haveField ? out.routeFields[r] : std::string(), "Conflict",
                    what + " is already served by " + std::string(winner.kind) + " " + std::string(winner.ns) + "/" +
                        std::string(winner.name) + ", which is older (the oldest object wins); not served here");
 }

@@ -8,6 +8,7 @@
 // Regular expressions are never compared (no Ingress has one).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,16 +36,44 @@ struct ClaimOwner {
   bool self = false;  // the object being settled is the owner
 };
 
+// What the conflicts leave of one route of `out` (`route`, whose field is
+// out.routeFields[r] if `haveFields`): nullopt = all of it; an empty list = nothing;
+// else the hosts it keeps. Reports a Conflict diagnostic for each host it loses.
+// `ownerOf(claimKey)` names the oldest claimant of a key (asked once per host of a
+// non-regex route, in order).
+template <class OwnerOf>
+std::optional<std::vector<std::string>> settleRoute(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route,
+                                                    bool haveFields, OwnerOf&& ownerOf, Reporter& reporter);
+
 // Drops from `out` the hosts (and routes left without hosts) it loses to older objects, with
-// a Conflict diagnostic each. `ownerOf(claimKey)` names the oldest claimant of a key (asked
-// once per host of each non-regex route, in order).
+// a Conflict diagnostic each (settleRoute for every route).
 template <class OwnerOf>
 void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnostic>& diagnostics);
 
 // ---- implementation ----
 
-void reportConflict(const ObjectOutput& out, size_t route, const std::string& host, const ClaimOwner& winner,
-                    bool haveFields, Reporter& reporter);
+void reportConflict(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route, const std::string& host,
+                    const ClaimOwner& winner, bool haveFields, Reporter& reporter);
+
+template <class OwnerOf>
+std::optional<std::vector<std::string>> settleRoute(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route,
+                                                    bool haveFields, OwnerOf&& ownerOf, Reporter& reporter) {
+  if (route.pathType == proxy::PathMatchType::RegularExpression) return std::nullopt;
+  // Hosts are checked one by one: a route keeps the hosts it won. The catch-all ("") is a
+  // host of its own here, and a route never widens to it by losing its hosts.
+  const std::vector<std::string> hosts = route.hosts.empty() ? std::vector<std::string>{""} : route.hosts;
+  std::vector<std::string> won;
+  for (const auto& host : hosts) {
+    const ClaimOwner winner = ownerOf(claimKey(host, route.pathType, route.path));
+    if (winner.self || (winner.kind == "APIRoute" && out.kind == "APIRoute")) {
+      won.push_back(host);
+      continue;
+    }
+    reportConflict(out, r, route, host, winner, haveFields, reporter);
+  }
+  if (won.size() == hosts.size()) return std::nullopt;
+  return won;
+}
 
 template <class OwnerOf>
 void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnostic>& diagnostics) {
@@ -56,29 +85,10 @@ void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnosti
   Reporter reporter(diagnostics, ObjectRef{out.kind, out.ns, out.name});
   for (size_t r = 0; r < routes.size(); ++r) {
     proxy::RouteSpec& route = routes[r];
-    bool lostAll = false;
-    if (route.pathType != proxy::PathMatchType::RegularExpression) {
-      // Hosts are checked one by one: a route keeps the hosts it won. The catch-all ("")
-      // is a host of its own here, and a route never widens to it by losing its hosts.
-      std::vector<std::string> hosts = route.hosts.empty() ? std::vector<std::string>{""} : route.hosts;
-      std::vector<std::string> won;
-      for (const auto& host : hosts) {
-        const ClaimOwner winner = ownerOf(claimKey(host, route.pathType, route.path));
-        if (winner.self || (winner.kind == "APIRoute" && out.kind == "APIRoute")) {
-          won.push_back(host);
-          continue;
-        }
-        reportConflict(out, r, host, winner, haveFields, reporter);
-      }
-      if (won.size() != hosts.size()) {
-        if (won.empty()) {
-          lostAll = true;
-        } else {
-          route.hosts = std::move(won);
-        }
-      }
+    if (std::optional<std::vector<std::string>> won = settleRoute(out, r, route, haveFields, ownerOf, reporter)) {
+      if (won->empty()) continue;
+      route.hosts = std::move(*won);
     }
-    if (lostAll) continue;
     kept.push_back(std::move(route));
     if (haveFields) keptFields.push_back(std::move(out.routeFields[r]));
   }

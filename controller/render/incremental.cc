@@ -85,7 +85,7 @@ void IncrementalRenderer::removePiece(const Identity& id, std::set<std::string>&
   changes.routed = changes.routed || id.first == Kind::APIRoute;
   if (piece.owned) changes.lostOwned.emplace(id, piece.order);
   // Where its routes were, in case it comes back in the same place (assembleRoutes).
-  if (!piece.fresh) vacated_[piece.order] = {piece.offset, piece.routes};
+  if (!piece.fresh) vacated_[piece.order] = {piece.offset, piece.tableRoutes};
   ordered_.erase(piece.order);
   pieces_.erase(it);
 }
@@ -108,7 +108,13 @@ void IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, 
   piece.dependencies.erase(std::unique(piece.dependencies.begin(), piece.dependencies.end()),
                            piece.dependencies.end());
   for (const auto& dependency : piece.dependencies) dependents_[dependency].insert(id);
-  if (piece.output) piece.claims = claimsOf(*piece.output);
+  if (piece.output) {
+    piece.claims = claimsOf(*piece.output);
+    piece.routeFields = piece.output->routeFields.size() == piece.output->part.routes.size();
+    piece.routes.reserve(piece.output->part.routes.size());
+    for (auto& route : piece.output->part.routes) piece.routes.push_back(proxy::shareRoute(std::move(route)));
+    piece.output->part.routes = {};
+  }
   for (const auto& claim : piece.claims) {
     touchedClaims.insert(claim);
     ++claimants_[claim][piece.order];
@@ -175,26 +181,28 @@ const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snaps
 }
 
 std::vector<proxy::RouteSpecConstSharedPtr> IncrementalRenderer::settle(Piece& piece) {
-  // A working copy of the routes only: certificates are merged separately.
-  ObjectOutput out;
-  out.kind = piece.output->kind;
-  out.ns = piece.output->ns;
-  out.name = piece.output->name;
-  out.part.routes = piece.output->part.routes;
-  out.routeFields = piece.output->routeFields;
   piece.conflicts.clear();
   const OrderKey& self = piece.order;
-  settleConflicts(
-      out,
-      [&](const std::string& claim) {
-        const OrderKey& first = claimants_.at(claim).begin()->first;
-        return ClaimOwner{first.kind, first.ns, first.name, first == self};
-      },
-      piece.conflicts);
-  std::vector<proxy::RouteSpecConstSharedPtr> routes;
-  routes.reserve(out.part.routes.size());
-  for (auto& route : out.part.routes) routes.push_back(proxy::shareRoute(std::move(route)));
-  return routes;
+  auto ownerOf = [&](const std::string& claim) {
+    const OrderKey& first = claimants_.at(claim).begin()->first;
+    return ClaimOwner{first.kind, first.ns, first.name, first == self};
+  };
+  Reporter reporter(piece.conflicts, ObjectRef{piece.output->kind, piece.output->ns, piece.output->name});
+  std::vector<proxy::RouteSpecConstSharedPtr> kept;
+  kept.reserve(piece.routes.size());
+  for (size_t r = 0; r < piece.routes.size(); ++r) {
+    const proxy::RouteSpecConstSharedPtr& route = piece.routes[r];
+    std::optional<std::vector<std::string>> won =
+        settleRoute(*piece.output, r, *route, piece.routeFields, ownerOf, reporter);
+    if (!won) {
+      kept.push_back(route);
+    } else if (!won->empty()) {
+      proxy::RouteSpec partial = *route;
+      partial.hosts = std::move(*won);
+      kept.push_back(proxy::shareRoute(std::move(partial)));
+    }
+  }
+  return kept;
 }
 
 void IncrementalRenderer::assembleRoutes(ReportChanges& changes) {
@@ -222,7 +230,7 @@ void IncrementalRenderer::assembleRoutes(ReportChanges& changes) {
   std::vector<std::pair<size_t, size_t>> slots;  // old offset, old count, per settled piece
   slots.reserve(settled.size());
   for (auto& [piece, newRoutes] : settled) {
-    size_t offset = piece->offset, count = piece->routes;
+    size_t offset = piece->offset, count = piece->tableRoutes;
     if (piece->fresh) {
       offset = 0;
       count = 0;
@@ -244,7 +252,7 @@ void IncrementalRenderer::assembleRoutes(ReportChanges& changes) {
       auto& [piece, newRoutes] = settled[i];
       for (size_t r = 0; r < newRoutes.size(); ++r) routes[slots[i].first + r] = std::move(newRoutes[r]);
       piece->offset = slots[i].first;
-      piece->routes = newRoutes.size();
+      piece->tableRoutes = newRoutes.size();
       piece->fresh = false;
     }
     return;
@@ -259,9 +267,9 @@ void IncrementalRenderer::assembleRoutes(ReportChanges& changes) {
     const size_t offset = routes.size();
     if (auto f = fresh.find(piece); f != fresh.end()) {
       for (auto& route : *f->second) routes.push_back(std::move(route));
-      piece->routes = f->second->size();
+      piece->tableRoutes = f->second->size();
     } else {
-      for (size_t i = 0; i < piece->routes; ++i) routes.push_back(std::move(old[piece->offset + i]));
+      for (size_t i = 0; i < piece->tableRoutes; ++i) routes.push_back(std::move(old[piece->offset + i]));
     }
     piece->offset = offset;
     piece->fresh = false;
@@ -293,7 +301,7 @@ void IncrementalRenderer::assembleDiagnostics() {
   routed.clear();
   for (const auto& [order, piece] : ordered_) {
     out.insert(out.end(), piece->conflicts.begin(), piece->conflicts.end());
-    if (piece->routes > 0 && order.kind == "APIRoute") routed.push_back(ObjectRef{order.kind, order.ns, order.name});
+    if (piece->tableRoutes > 0 && order.kind == "APIRoute") routed.push_back(ObjectRef{order.kind, order.ns, order.name});
   }
 }
 

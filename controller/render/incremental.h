@@ -68,11 +68,15 @@ class IncrementalRenderer {
     OrderKey order;
     std::vector<Diagnostic> diagnostics;  // the object's own
     bool owned = false;                   // an Ingress of ours, not rejected
-    std::optional<ObjectOutput> output;   // before conflicts
+    // Before conflicts. Its routes are moved to `routes` (output->part.routes stays empty):
+    // a route that loses nothing to conflicts is that very object in the table.
+    std::optional<ObjectOutput> output;
+    std::vector<proxy::RouteSpecConstSharedPtr> routes;
+    bool routeFields = false;  // output->routeFields has one entry per route
     std::vector<std::string> claims;      // claimsOf(*output)
     std::vector<std::string> dependencies;
     std::vector<Diagnostic> conflicts;  // Conflict diagnostics from the last settling
-    size_t routes = 0;                  // routes in the table, after conflicts
+    size_t tableRoutes = 0;             // routes in the table, after conflicts
     size_t offset = 0;                  // where they start in result_.table.routes
     bool settle = false;                // settle again, copy routes from `output`
     bool fresh = true;                  // not in the table yet (offset, routes unset)
@@ -94,8 +98,8 @@ class IncrementalRenderer {
                 std::set<std::string>& touchedClaims, ReportChanges& changes);
   // Which pieces must render again, from what changed between previous_ and `snapshot`.
   std::set<Identity> changedSince(const StoreSnapshot& snapshot) const;
-  // The routes of `piece` after its conflicts (new shared objects), and its Conflict
-  // diagnostics.
+  // The routes of `piece` after its conflicts (its own shared objects, or copies with the
+  // hosts they kept), and its Conflict diagnostics.
   std::vector<proxy::RouteSpecConstSharedPtr> settle(Piece& piece);
   void assembleRoutes(ReportChanges& changes);
   void assembleCertificates();
