@@ -44,6 +44,34 @@ inline std::string base64(const std::string& data) {
   return out;
 }
 
+// One golden render case (test/controller/testdata/render/<case>/input.json): the objects
+// by kind and the render options.
+struct RenderCase {
+  nlohmann::json input;  // the file as written
+  ObjectSnapshot objects;
+  RenderOptions options;
+};
+
+inline RenderCase loadRenderCase(const std::filesystem::path& dir) {
+  RenderCase c;
+  c.input = nlohmann::json::parse(readText((dir / "input.json").string()));
+  const nlohmann::json& input = c.input;
+  auto list = [&](const char* key) {
+    std::vector<nlohmann::json> out;
+    if (input.contains(key)) out.assign(input[key].begin(), input[key].end());
+    return out;
+  };
+  c.objects.apiRoutes = list("apiRoutes");
+  c.objects.secrets = list("secrets");
+  c.objects.services = list("services");
+  c.objects.endpointSlices = list("endpointSlices");
+  c.objects.ingresses = list("ingresses");
+  c.objects.ingressClasses = list("ingressClasses");
+  c.options.standalone = input["options"].value("standalone", false);
+  c.options.ingressClass = input["options"].value("ingressClass", std::string("portico"));
+  return c;
+}
+
 inline nlohmann::json apiRoute(const std::string& ns, const std::string& name, nlohmann::json spec,
                                const std::string& created = "") {
   nlohmann::json o = {{"apiVersion", "portico.dev/v1alpha1"},

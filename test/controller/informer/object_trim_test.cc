@@ -55,13 +55,6 @@ void addNoise(Kind kind, json& object) {
   if (kind == Kind::Secret) object["immutable"] = false;
 }
 
-std::vector<json> listOf(const json& input, const char* key) {
-  std::vector<json> out;
-  if (input.contains(key)) {
-    for (const auto& o : input[key]) out.push_back(o);
-  }
-  return out;
-}
 
 // Applies `change` to every object of the snapshot, kind by kind.
 template <class Change>
@@ -206,17 +199,9 @@ TEST_SUITE("informer") {
       if (!fs::exists(entry.path() / "input.json")) continue;
       ++cases;
       CAPTURE(entry.path().filename().string());
-      const json input = json::parse(readText((entry.path() / "input.json").string()));
-      ObjectSnapshot plain;
-      plain.apiRoutes = listOf(input, "apiRoutes");
-      plain.secrets = listOf(input, "secrets");
-      plain.services = listOf(input, "services");
-      plain.endpointSlices = listOf(input, "endpointSlices");
-      plain.ingresses = listOf(input, "ingresses");
-      plain.ingressClasses = listOf(input, "ingressClasses");
-      RenderOptions options;
-      options.standalone = input["options"].value("standalone", false);
-      options.ingressClass = input["options"].value("ingressClass", std::string("portico"));
+      const RenderCase c = loadRenderCase(entry.path());
+      const ObjectSnapshot& plain = c.objects;
+      const RenderOptions& options = c.options;
 
       const std::string expected = rendered(plain, options);
       // Trimming what render is given changes nothing...

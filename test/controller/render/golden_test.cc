@@ -21,32 +21,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<json> list(const json& input, const char* key) {
-  std::vector<json> out;
-  if (input.contains(key)) {
-    for (const auto& o : input[key]) out.push_back(o);
-  }
-  return out;
-}
-
 ordered_json renderCase(const fs::path& dir) {
   ordered_json out;
   if (fs::exists(dir / "input.json")) {
-    json input = json::parse(readText((dir / "input.json").string()));
-    ObjectSnapshot snapshot;
-    snapshot.apiRoutes = list(input, "apiRoutes");
-    snapshot.secrets = list(input, "secrets");
-    snapshot.services = list(input, "services");
-    snapshot.endpointSlices = list(input, "endpointSlices");
-    snapshot.ingresses = list(input, "ingresses");
-    snapshot.ingressClasses = list(input, "ingressClasses");
-    RenderOptions options;
-    options.standalone = input["options"].value("standalone", false);
-    options.ingressClass = input["options"].value("ingressClass", std::string("portico"));
-    auto result = render(snapshot, options);
+    const RenderCase c = loadRenderCase(dir);
+    auto result = render(c.objects, c.options);
     out["table"] = toJson(result.table);
     out["diagnostics"] = toJson(result.diagnostics);
-    if (input.contains("ingresses")) {
+    if (c.input.contains("ingresses")) {
       out["ownedIngresses"] = ordered_json::array();
       for (const auto& o : result.ownedIngresses) out["ownedIngresses"].push_back(o.toString());
     }
