@@ -261,21 +261,32 @@ bool RouteTable::redirectsToHttps(std::string_view host) const {
 }
 
 std::string RouteTable::toJson() const {
-  json routes = json::array();
-  for (const Route& route : routes_) routes.push_back(routeJson(route));
+  // Written route by route: a document of every route at once is a DOM of ~5 KB per
+  // route (50 MB at 10,000 routes) that malloc keeps after the request. Names come from
+  // user objects: invalid UTF-8 is replaced rather than thrown on.
+  auto dump = [](const json& value, int indent) {
+    return value.dump(indent, ' ', false, json::error_handler_t::replace);
+  };
+  std::string out = "{\n  \"version\": " + std::to_string(version_) + ",\n  \"routes\": [";
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    // Each route's own lines, indented to its place in the document.
+    std::string route = dump(routeJson(routes_[i]), 2);
+    out += i == 0 ? "\n    " : ",\n    ";
+    for (char c : route) {
+      out += c;
+      if (c == '\n') out += "    ";
+    }
+  }
+  out += routes_.empty() ? "],\n" : "\n  ],\n";
   json certificates = json::array();
   for (const CertificateSpec& c : *certificates_) {
     // Never the PEMs: /routes is for operators, the private key is not.
     certificates.push_back({{"name", c.name}, {"hosts", c.hosts}, {"isDefault", c.isDefault}});
   }
-  const json out = {
-      {"version", version_},
-      {"routes", std::move(routes)},
-      {"certificates", std::move(certificates)},
-      {"httpsRedirectHosts", httpsRedirectHosts_},
-  };
-  // Names come from user objects: replace invalid UTF-8 rather than throw.
-  return out.dump(2, ' ', false, json::error_handler_t::replace);
+  const json rest = {{"certificates", std::move(certificates)}, {"httpsRedirectHosts", httpsRedirectHosts_}};
+  const std::string tail = dump(rest, 2);  // "{\n  \"certificates\": ...\n}"
+  out.append(tail, 2, std::string::npos);
+  return out;
 }
 
 }  // namespace portico::proxy
