@@ -225,7 +225,8 @@ def run(args):
             return
         # Startup writes every APIRoute's status once; edits are timed after that.
         settle = wait_quiet(proc.pid)
-        print("startup status writes done %.1f s after the first table" % settle, flush=True)
+        print("startup status writes done %.1f s after the first table; RSS %.1f MiB" % (settle, rss_mib(proc.pid)),
+              flush=True)
 
         s = session(cp, 2)
         rng = random.Random(15)
