@@ -151,7 +151,6 @@ class RouteIndex {
   const BuildStats& buildStats() const noexcept { return stats_; }
 
  private:
-  class Builder;
   RouteIndex() = default;
   size_t matchIn(const router::HostRoutes& bucket, std::string_view path,
                  const RequestView& request) const noexcept;
