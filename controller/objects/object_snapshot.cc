@@ -59,12 +59,7 @@ StoreSnapshot StoreSnapshot::fromLists(const ObjectSnapshot& lists) {
     for (const auto& o : from) map->emplace(objectKey(o), std::make_shared<const json>(o));
     snap.kinds_[static_cast<size_t>(kind)] = std::move(map);
   };
-  fill(Kind::APIRoute, lists.apiRoutes);
-  fill(Kind::Secret, lists.secrets);
-  fill(Kind::Ingress, lists.ingresses);
-  fill(Kind::IngressClass, lists.ingressClasses);
-  fill(Kind::Service, lists.services);
-  fill(Kind::EndpointSlice, lists.endpointSlices);
+  ObjectSnapshot::forEachList(lists, fill);
   auto slices = std::make_shared<SliceIndex>();
   for (const auto& [key, slice] : snap.objects(Kind::EndpointSlice)) {
     if (auto svc = sliceServiceKey(*slice); !svc.empty()) (*slices)[svc].push_back(slice.get());
@@ -80,12 +75,7 @@ ObjectSnapshot StoreSnapshot::toLists() const {
   auto copy = [&](Kind kind, std::vector<json>& to) {
     for (const auto& [key, o] : objects(kind)) to.push_back(*o);
   };
-  copy(Kind::APIRoute, lists.apiRoutes);
-  copy(Kind::Secret, lists.secrets);
-  copy(Kind::Ingress, lists.ingresses);
-  copy(Kind::IngressClass, lists.ingressClasses);
-  copy(Kind::Service, lists.services);
-  copy(Kind::EndpointSlice, lists.endpointSlices);
+  ObjectSnapshot::forEachList(lists, copy);
   return lists;
 }
 

@@ -36,6 +36,17 @@ struct ObjectSnapshot {
   std::vector<nlohmann::json> ingressClasses;  // networking.k8s.io/v1 IngressClass
   std::vector<nlohmann::json> services;        // v1 Service
   std::vector<nlohmann::json> endpointSlices;  // discovery.k8s.io/v1 EndpointSlice
+
+  // Calls fn(kind, list) for each kind's list (const or not, as *this is).
+  template <class Self, class F>
+  static void forEachList(Self& self, F&& fn) {
+    fn(Kind::APIRoute, self.apiRoutes);
+    fn(Kind::Secret, self.secrets);
+    fn(Kind::Ingress, self.ingresses);
+    fn(Kind::IngressClass, self.ingressClasses);
+    fn(Kind::Service, self.services);
+    fn(Kind::EndpointSlice, self.endpointSlices);
+  }
 };
 
 using ObjectPtr = std::shared_ptr<const nlohmann::json>;

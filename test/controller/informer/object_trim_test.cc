@@ -59,15 +59,9 @@ void addNoise(Kind kind, json& object) {
 // Applies `change` to every object of the snapshot, kind by kind.
 template <class Change>
 ObjectSnapshot transformed(ObjectSnapshot s, Change change) {
-  auto each = [&](Kind kind, std::vector<json>& objects) {
+  ObjectSnapshot::forEachList(s, [&](Kind kind, std::vector<json>& objects) {
     for (auto& o : objects) change(kind, o);
-  };
-  each(Kind::APIRoute, s.apiRoutes);
-  each(Kind::Secret, s.secrets);
-  each(Kind::Ingress, s.ingresses);
-  each(Kind::IngressClass, s.ingressClasses);
-  each(Kind::Service, s.services);
-  each(Kind::EndpointSlice, s.endpointSlices);
+  });
   return s;
 }
 
