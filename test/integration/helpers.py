@@ -112,14 +112,30 @@ class Portico:
         self.config_path = os.path.join(tmp_dir, f"{name}.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text)
+        # free_port() can race with another socket taking the port before portico binds it:
+        # a start that fails on "Address already in use" is retried on fresh ports.
+        for attempt in range(3):
+            self._start(workers, extra_args, name)
+            if not wait_ready:
+                break
+            try:
+                self.wait_ready()
+                break
+            except AssertionError:
+                if attempt == 2 or self.proc.poll() is None or "Address already in use" not in self.stderr():
+                    raise
+                self._stdout.close()
+                self._stderr.close()
+
+    def _start(self, workers, extra_args, name):
         self.http_port = free_port()
         self.https_port = free_port()
         self.admin_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.https_url = f"https://127.0.0.1:{self.https_port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
-        self.stdout_path = os.path.join(tmp_dir, f"{name}.stdout")
-        self.stderr_path = os.path.join(tmp_dir, f"{name}.stderr")
+        self.stdout_path = os.path.join(self.dir, f"{name}.stdout")
+        self.stderr_path = os.path.join(self.dir, f"{name}.stderr")
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         args = [portico_bin(), "--config", self.config_path,
@@ -131,8 +147,6 @@ class Portico:
         self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=self._stderr)
         self.pid = self.proc.pid
         self.exit_code = None
-        if wait_ready:
-            self.wait_ready()
 
     # --- lifecycle -------------------------------------------------------------------
     def wait_ready(self, timeout=15):
