@@ -51,19 +51,19 @@ Expected<RoutePolicies> RoutePolicies::compile(const RouteSpec& spec, GatewayRun
   if (!spec.ipRules.empty()) {
     auto rules = IpRules::create(spec.ipRules);
     if (!rules) return fail("ipRules", rules.error().message);
-    p.ipRules_.emplace(std::move(*rules));
+    p.ipRules_ = std::make_unique<IpRules>(std::move(*rules));
   }
-  if (spec.cors) p.cors_.emplace(*spec.cors);
-  if (spec.auth.apiKey) p.apiKey_.emplace(*spec.auth.apiKey);
+  if (spec.cors) p.cors_ = std::make_unique<CorsPolicy>(*spec.cors);
+  if (spec.auth.apiKey) p.apiKey_ = std::make_unique<ApiKeyAuthenticator>(*spec.auth.apiKey);
   if (spec.auth.basic) {
     auto basic = BasicAuthenticator::create(*spec.auth.basic);
     if (!basic) return fail("auth.basic", basic.error().message);
-    p.basic_.emplace(std::move(*basic));
+    p.basic_ = std::make_unique<BasicAuthenticator>(std::move(*basic));
   }
   if (spec.auth.jwt) {
     auto jwt = JwtVerifier::create(*spec.auth.jwt, &runtime.jwks());
     if (!jwt) return fail("auth.jwt", jwt.error().message);
-    p.jwt_.emplace(std::move(*jwt));
+    p.jwt_ = std::make_unique<JwtVerifier>(std::move(*jwt));
   }
   if (spec.rewritePathRegex) {
     p.rewrite_ = std::make_unique<re2::RE2>(spec.rewritePathRegex->pattern);

@@ -116,11 +116,13 @@ class RoutePolicies {
   RoutePolicies() = default;
   const RouteSpec* spec_ = nullptr;
   bool empty_ = true;
-  std::optional<IpRules> ipRules_;
-  std::optional<CorsPolicy> cors_;
-  std::optional<ApiKeyAuthenticator> apiKey_;
-  std::optional<BasicAuthenticator> basic_;
-  std::optional<JwtVerifier> jwt_;
+  // Boxed: most routes have none of them, and a table holds one RoutePolicies per route
+  // (inline they cost 850 bytes a route, 9 MB at 11,000 routes).
+  std::unique_ptr<IpRules> ipRules_;
+  std::unique_ptr<CorsPolicy> cors_;
+  std::unique_ptr<ApiKeyAuthenticator> apiKey_;
+  std::unique_ptr<BasicAuthenticator> basic_;
+  std::unique_ptr<JwtVerifier> jwt_;
   std::unique_ptr<re2::RE2> rewrite_;
 };
 
