@@ -128,12 +128,9 @@ void ObjectStore::upsert(Kind kind, nlohmann::json object) {
 void ObjectStore::remove(Kind kind, const nlohmann::json& object) {
   const std::string key = objectKey(object);
   std::lock_guard lock(mu_);
-  auto it = current_.objects(kind).find(key);
-  if (it == current_.objects(kind).end()) return;
-  ObjectMap& map = mutableMap(kind);
-  auto mine = map.find(key);
-  if (kind == Kind::EndpointSlice) indexSlice(mine->second, nullptr);
-  map.erase(mine);
+  if (!current_.objects(kind).count(key)) return;
+  const ObjectPtr gone = mutableMap(kind).erase(key);
+  if (kind == Kind::EndpointSlice) indexSlice(gone, nullptr);
   changed();
 }
 

@@ -3,9 +3,10 @@
 // snapshot never sees half of a relist.
 //
 // Objects are stored as immutable shared objects and a snapshot shares them (see
-// StoreSnapshot): taking one costs a few pointer copies. The store copies a kind's map of
-// pointers (not the objects) the first time it changes that kind while a snapshot holds it,
-// so a burst of events between two renders copies each changed kind's map at most once.
+// StoreSnapshot): taking one costs a few pointer copies. When the store changes a kind
+// that a snapshot holds, it copies that kind's map, which shares its chunks with the
+// original (ObjectMap): the cost is the list of chunk pointers plus the chunk changed,
+// never the objects.
 #pragma once
 
 #include <chrono>

@@ -56,7 +56,10 @@ StoreSnapshot StoreSnapshot::fromLists(const ObjectSnapshot& lists) {
   StoreSnapshot snap;
   auto fill = [&](Kind kind, const std::vector<json>& from) {
     auto map = std::make_shared<ObjectMap>();
-    for (const auto& o : from) map->emplace(objectKey(o), std::make_shared<const json>(o));
+    for (const auto& o : from) {
+      ObjectPtr& slot = (*map)[objectKey(o)];
+      if (!slot) slot = std::make_shared<const json>(o);  // the first of a key wins
+    }
     snap.kinds_[static_cast<size_t>(kind)] = std::move(map);
   };
   ObjectSnapshot::forEachList(lists, fill);

@@ -6,9 +6,10 @@
 //    standalone file source build by hand; render accepts it.
 //  - StoreSnapshot: what ObjectStore hands out. Objects are immutable and shared
 //    (shared_ptr<const json>): a snapshot is a handful of pointers to per-kind maps that the
-//    store copies only when it changes a kind that a snapshot still holds (copy-on-write of
-//    the map of pointers, never of the objects). The reconciler, render and the status
-//    writer all read the same snapshot; nothing is deep-copied per swap.
+//    store copies only when it changes a kind that a snapshot still holds, and then only
+//    the chunk of the map that changes (ObjectMap), never the objects. The reconciler,
+//    render and the status writer all read the same snapshot; nothing is deep-copied per
+//    swap.
 #pragma once
 
 #include <array>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "controller/objects/object_map.h"
 
 namespace portico::controller {
 
@@ -49,9 +52,8 @@ struct ObjectSnapshot {
   }
 };
 
-using ObjectPtr = std::shared_ptr<const nlohmann::json>;
-// "namespace/name" ("/name" for cluster-scoped objects) -> object.
-using ObjectMap = std::map<std::string, ObjectPtr>;
+// A kind's objects are an ObjectMap (object_map.h) from "namespace/name" ("/name" for
+// cluster-scoped objects) to the shared object.
 // "namespace/service" (label kubernetes.io/service-name) -> that Service's EndpointSlices,
 // ordered by slice name. The pointers point into the EndpointSlice map of the same snapshot,
 // which keeps them alive.
@@ -64,26 +66,11 @@ std::string sliceServiceKey(const nlohmann::json& slice);
 
 // Calls fn(key, before, after) for every key whose object differs between two maps
 // (added: before is null; removed: after is null; replaced: a new object), in key order;
-// nothing when both are the same shared map. A walk of both maps without allocating.
+// nothing when both are the same shared map, and nothing for the chunks they share.
 template <class F>
 void forEachChange(const std::shared_ptr<const ObjectMap>& before, const std::shared_ptr<const ObjectMap>& after,
                    F&& fn) {
-  if (before == after) return;
-  auto a = before->begin(), b = after->begin();
-  const ObjectPtr none;
-  while (a != before->end() || b != after->end()) {
-    if (b == after->end() || (a != before->end() && a->first < b->first)) {
-      fn(a->first, a->second, none);
-      ++a;
-    } else if (a == before->end() || b->first < a->first) {
-      fn(b->first, none, b->second);
-      ++b;
-    } else {
-      if (a->second != b->second) fn(a->first, a->second, b->second);
-      ++a;
-      ++b;
-    }
-  }
+  if (before != after) ObjectMap::forEachChange(*before, *after, std::forward<F>(fn));
 }
 
 class StoreSnapshot {
