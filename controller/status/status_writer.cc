@@ -344,12 +344,17 @@ StatusPassResult StatusWriter::syncOnce(const StatusInput& input) {
   return result;
 }
 
-bool StatusWriter::alreadyWritten(const std::map<std::string, Written>& cache, const std::string& key,
-                                  const json& object, const json& desired, bool conditions) const {
+bool StatusWriter::alreadyWritten(std::map<std::string, Written>& cache, const std::string& key, const json& object,
+                                  const json& desired, bool conditions) {
   auto it = cache.find(key);
   if (it == cache.end()) return false;
   const json& meta = metadataOf(object);
-  if (it->second.uid != str(meta, "uid") || it->second.basedOn != str(meta, "resourceVersion")) return false;
+  if (it->second.uid != str(meta, "uid") || it->second.basedOn != str(meta, "resourceVersion")) {
+    // The object has moved past the version we wrote on: it carries our write (or a later
+    // one) and speaks for itself. Forgetting the entry keeps the cache to writes in flight.
+    cache.erase(it);
+    return false;
+  }
   // The snapshot predates our write: compare with what we wrote instead.
   if (conditions) return !conditionsDiffer(it->second.value, desired);
   return it->second.value == desired;
@@ -416,8 +421,8 @@ bool StatusWriter::patchAPIRoute(const json& original, const std::vector<const D
                            str(meta0, "name");
   for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
     const json desired = computeAPIRouteConditions(*current, diags, published, routed, now(), rendered);
-    if (!conditionsDiffer(conditionsOf(*current), desired)) return true;
     if (alreadyWritten(writtenRoutes_, key, *current, desired, true)) return true;
+    if (!conditionsDiffer(conditionsOf(*current), desired)) return true;
     if (!leaderCheck(result)) return false;
     const json& meta = metadataOf(*current);
     json patch = {{"status", {{"conditions", desired}}}};
@@ -530,8 +535,8 @@ void StatusWriter::writeIngresses(const StatusInput& input, StatusPassResult& re
 
   // False when we are no longer the leader (stop the pass).
   auto write = [&](const std::string& key, const json& ingress) {
-    if (loadBalancerOf(ingress) == *desired) return true;
     if (alreadyWritten(writtenIngresses_, key, ingress, *desired, false)) return true;
+    if (loadBalancerOf(ingress) == *desired) return true;
     if (!leaderCheck(result)) return false;
     const json& meta = metadataOf(ingress);
     const json patch = {{"status", {{"loadBalancer", {{"ingress", *desired}}}}}};

@@ -142,6 +142,8 @@ class StatusWriter {
   StatusPassResult syncOnce(const StatusInput& input);
   // Number of passes the thread ran (for tests).
   uint64_t passes() const;
+  // Writes remembered because no snapshot has shown them yet (for tests).
+  size_t writesAwaitingEcho() const { return writtenRoutes_.size() + writtenIngresses_.size(); }
 
  private:
   // What we last wrote to one object, and the resourceVersion of the snapshot it was
@@ -162,9 +164,10 @@ class StatusWriter {
                      bool routed, StatusPassResult& result);
   std::optional<nlohmann::json> desiredLoadBalancer(StatusPassResult& result);
   // True if `object` is the snapshot a remembered write was computed from and that write
-  // already carries `desired` (compared as conditions, or exactly).
-  bool alreadyWritten(const std::map<std::string, Written>& cache, const std::string& key,
-                      const nlohmann::json& object, const nlohmann::json& desired, bool conditions) const;
+  // already carries `desired` (compared as conditions, or exactly). Forgets the write once
+  // `object` is a later version.
+  bool alreadyWritten(std::map<std::string, Written>& cache, const std::string& key, const nlohmann::json& object,
+                      const nlohmann::json& desired, bool conditions);
   bool leaderCheck(StatusPassResult& result);
   std::string now() const;
 

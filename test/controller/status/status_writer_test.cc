@@ -189,6 +189,22 @@ TEST_SUITE("status") {
     CHECK(writer.syncOnce(inputOf({route("shop", "orders", 1, "15")})).writes == 1);
   }
 
+  TEST_CASE("a remembered write is forgotten once a snapshot shows a later version of the object") {
+    FakeKubeClient client;
+    std::string now = kT0;
+    StatusWriter writer(client, [] { return true; }, fixedClock(&now));
+    CHECK(writer.syncOnce(inputOf({route("shop", "orders", 1, "10"), route("shop", "cart", 1, "11")})).writes == 2);
+    CHECK(writer.writesAwaitingEcho() == 2);
+    // The watch brings our write back for one of them: that one needs no memo any more.
+    const json written = client.requests("PATCH")[0].json()["status"]["conditions"];
+    const bool cartFirst = client.requests("PATCH")[0].path.find("/cart/") != std::string::npos;
+    const auto echoed = cartFirst ? route("shop", "cart", 1, "12", written) : route("shop", "orders", 1, "12", written);
+    const auto waiting = cartFirst ? route("shop", "orders", 1, "10") : route("shop", "cart", 1, "11");
+    CHECK(writer.syncOnce(inputOf({echoed, waiting})).writes == 0);
+    CHECK(writer.writesAwaitingEcho() == 1);
+    CHECK(client.requests("PATCH").size() == 2);
+  }
+
   TEST_CASE("a non-leader writes nothing, and a leader lost mid-pass stops writing at once") {
     FakeKubeClient client;
     std::string now = kT0;
