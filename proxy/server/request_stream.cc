@@ -127,7 +127,7 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
   if (!route) co_return co_await reply(ex, 404, "no route for this host and path", keepAlive);
   ex.route = route;
   ex.tableRuntime = worker.tableRuntime();
-  ex.runtime = &ex.tableRuntime->routes[route->index];
+  ex.runtime = &worker.routeRuntime(*route);
 
   const uint64_t bodyLimit =
       route->spec.maxRequestBodyBytes ? route->spec.maxRequestBodyBytes : ex.options.maxRequestBodyBytes;

@@ -1,5 +1,8 @@
 #include "proxy/server/table_runtime.h"
 
+#include <string_view>
+#include <unordered_set>
+
 #include "proxy/config/spec_reuse.h"
 
 namespace portico::proxy {
@@ -27,9 +30,19 @@ struct RouteResolver {
     auto parts = std::make_unique<Parts>(route.sharedSpec(), deps.upstreams);
     parts->stats = deps.metrics.routeStats(route.spec.name);
     parts->cursors = deps.cursors.cursorsFor(route.spec.name);
-    for (const BackendSpec& backend : route.spec.backends)
-      for (const EndpointSpec& endpoint : backend.endpoints) ++deps.store.endpoints_[endpoint.address()];
     return parts;
+  }
+
+  static void fill(RouteRuntime& entry, Parts& parts) {
+    entry.stats = parts.stats;
+    entry.balancer = &parts.balancer;
+    entry.cursors = parts.cursors;
+    entry.upstream = parts.upstream.get();
+  }
+
+  static void count(const RouteSpec& spec, RouteRuntimeStore& store) {
+    for (const BackendSpec& backend : spec.backends)
+      for (const EndpointSpec& endpoint : backend.endpoints) ++store.endpoints_[endpoint.address()];
   }
 
   static void release(const RouteSpec& spec, RouteRuntimeStore& store, std::vector<std::string>& unused) {
@@ -59,23 +72,35 @@ struct RouteResolver {
 
     static const std::vector<const RouteSpec*> kNone;
     SpecReuse reuse(previous ? previous->version : 0, previous ? previous->specs : kNone, next);
+    std::vector<const Route*> changed;
     for (const Route& route : next.routes()) {
       if (const size_t j = reuse.find(route); j != Route::kNoPrevious) {
         owned.push_back(std::move(store.owned_[j]));  // once at most: specs are distinct in a table
         runtime->routes.push_back(previous->routes[j]);
         ++out.kept;
       } else {
-        owned.push_back(build(route, deps));
-        const Parts& parts = *owned.back();
-        runtime->routes.push_back({parts.stats, &owned.back()->balancer, parts.cursors, parts.upstream.get(), nullptr});
-        ++out.built;
+        owned.emplace_back();  // built by ensure() on the route's first request
+        runtime->routes.emplace_back();
+        changed.push_back(&route);
       }
       // From this table's compiled policies: the same object for an unchanged route
       // unless the compiler had to start over.
       runtime->routes.back().policies = runtime->policies->routes[route.index];
       runtime->specs.push_back(&route.spec);
     }
-    // After the additions above, so that an address moving between routes never counts 0.
+    out.changed = changed.size();
+    // A changed route this worker was using (its name had built objects) is built now,
+    // before the old objects are released: its endpoints never count 0 in between, so
+    // the swap keeps the pooled connections the route goes on using.
+    std::unordered_set<std::string_view> used;
+    for (const std::unique_ptr<Parts>& gone : store.owned_)
+      if (gone) used.insert(gone->spec->name);
+    for (const Route* route : changed) {
+      if (!used.contains(route->spec.name)) continue;
+      owned[route->index] = build(*route, deps);
+      count(route->spec, store);
+      fill(runtime->routes[route->index], *owned[route->index]);
+    }
     for (std::unique_ptr<Parts>& gone : store.owned_) {
       if (!gone) continue;
       release(*gone->spec, store, out.unusedEndpoints);
@@ -89,10 +114,31 @@ struct RouteResolver {
     out.runtime = std::move(runtime);
     return out;
   }
+
+  static const RouteRuntime& ensure(TableRuntime& runtime, const Route& route, RuntimeDeps& deps) {
+    RouteRuntime& entry = runtime.routes[route.index];
+    if (entry.balancer) return entry;
+    RouteRuntimeStore& store = deps.store;
+    std::unique_ptr<Parts> parts = build(route, deps);
+    fill(entry, *parts);
+    if (store.version_ == runtime.version) {
+      count(*parts->spec, store);  // its pooled connections now have a user
+      store.owned_[route.index] = std::move(parts);
+    } else {
+      // An older runtime (not the worker's way, but sound): only it and older ones can
+      // name the objects, so they go with it.
+      store.retired_.retire(store.version_, std::move(parts));
+    }
+    return entry;
+  }
 };
 
 ResolvedTable resolve(const RouteTable& next, const TableRuntime* previous, RuntimeDeps& deps) {
   return RouteResolver::resolve(next, previous, deps);
+}
+
+const RouteRuntime& routeRuntime(TableRuntime& runtime, const Route& route, RuntimeDeps& deps) {
+  return RouteResolver::ensure(runtime, route, deps);
 }
 
 }  // namespace portico::proxy

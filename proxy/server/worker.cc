@@ -268,11 +268,19 @@ int Worker::onServerName(SSL* ssl, int*, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
+RuntimeDeps Worker::runtimeDeps() { return RuntimeDeps{policies_, metrics_, upstreams_, cursors_, routeRuntimes_}; }
+
+const RouteRuntime& Worker::routeRuntime(const Route& route) {
+  RuntimeDeps deps = runtimeDeps();
+  return proxy::routeRuntime(*runtime_, route, deps);
+}
+
 const RouteTableConstSharedPtr& Worker::table() {
   const RouteTableConstSharedPtr& table = tables_.refresh();
   if (table && table->version() != resolvedVersion_) {
-    // Once per table version: builds the runtime of new and changed routes only.
-    RuntimeDeps deps{policies_, metrics_, upstreams_, cursors_, routeRuntimes_};
+    // Once per table version: keeps the runtime of unchanged routes; the others are built
+    // on their first request.
+    RuntimeDeps deps = runtimeDeps();
     ResolvedTable resolved = resolve(*table, runtime_.get(), deps);
     runtime_ = std::move(resolved.runtime);
     for (const std::string& address : resolved.unusedEndpoints) pool_.closeIdle(address);

@@ -63,10 +63,12 @@ class Worker {
   void stop() { ioc_.stop(); }
 
   // Worker thread. The newest table; per-route runtime is resolved when it changes
-  // (proxy/server/table_runtime.h: only new and changed routes are built).
+  // (proxy/server/table_runtime.h: unchanged routes keep theirs).
   const RouteTableConstSharedPtr& table();
   // Worker thread: the runtime of the table table() returned last.
-  const TableRuntimeConstSharedPtr& tableRuntime() const { return runtime_; }
+  TableRuntimeConstSharedPtr tableRuntime() const { return runtime_; }
+  // Worker thread: the runtime of `route`, a route of the table table() returned last.
+  const RouteRuntime& routeRuntime(const Route& route);
 
   const ServerOptions& options() const { return options_; }
   Metrics& metrics() { return metrics_; }
@@ -108,6 +110,7 @@ class Worker {
   void returnReadBuffer(boost::beast::flat_buffer buffer);
 
  private:
+  RuntimeDeps runtimeDeps();
   // A listening socket and its accept state. Accepting is paused when the connection limit
   // is reached or accept() fails (out of file descriptors): the listener then waits on its
   // timer instead of the socket, and pending connections wait in the kernel's backlog.
@@ -145,7 +148,7 @@ class Worker {
   Context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   TableCache tables_;
   uint64_t resolvedVersion_ = 0;
-  TableRuntimeConstSharedPtr runtime_;
+  TableRuntimePtr runtime_;
   Metrics& metrics_;
   UpstreamRegistry& upstreams_;
   policy::GatewayRuntime& gateway_;

@@ -1,5 +1,6 @@
-// resolve(): a table swap keeps the runtime objects of unchanged routes, builds new ones
-// for new and changed routes and lets go of removed ones. Run under ASan too: the kept
+// resolve(): a table swap keeps the runtime objects of unchanged routes, leaves new and
+// changed routes to be built on their first request (routeRuntime()) and lets go of
+// removed ones. Run under ASan too: the kept
 // objects point into spec objects of tables that are gone by then.
 #include <doctest/doctest.h>
 
@@ -35,14 +36,18 @@ struct Fixture {
     table = *built;
     return table;
   }
-  ResolvedTable resolveNewest() {
+  // `useAll`: then every route gets a request, as on a busy worker.
+  ResolvedTable resolveNewest(bool useAll = true) {
     ResolvedTable resolved = resolve(*table, runtime.get(), deps);
     runtime = resolved.runtime;
+    if (useAll)
+      for (const Route& r : table->routes()) routeRuntime(*runtime, r, deps);
     return resolved;
   }
-  const RouteRuntime& runtimeOf(const std::string& name) const {
+  // As a request reaches it: built on first use.
+  const RouteRuntime& runtimeOf(const std::string& name) {
     for (const Route& r : table->routes())
-      if (r.spec.name == name) return runtime->routes[r.index];
+      if (r.spec.name == name) return routeRuntime(*runtime, r, deps);
     FAIL("no route " << name);
     throw 0;
   }
@@ -67,26 +72,71 @@ struct Fixture {
   std::mt19937_64 random{7};
   uint64_t version = 0;
   RouteTableConstSharedPtr table;
-  TableRuntimeConstSharedPtr runtime;
+  TableRuntimePtr runtime;
 };
 
 }  // namespace
 
 TEST_SUITE("runtime") {
-  TEST_CASE("the first resolve builds every route") {
+  TEST_CASE("a route's runtime is built on its first request, once") {
     Fixture f;
     f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.2"})});
-    const ResolvedTable resolved = f.resolveNewest();
-    CHECK(resolved.built == 2);
+    const ResolvedTable resolved = f.resolveNewest(false);
+    CHECK(resolved.changed == 2);
     CHECK(resolved.kept == 0);
     REQUIRE(f.runtime->routes.size() == 2);
     for (const RouteRuntime& r : f.runtime->routes) {
-      CHECK(r.balancer != nullptr);
-      CHECK(r.policies != nullptr);
-      CHECK(r.stats != nullptr);
-      CHECK(r.cursors != nullptr);
-      CHECK(r.upstream != nullptr);
+      CHECK(r.balancer == nullptr);  // nothing built for a route no request reached
+      CHECK(r.policies != nullptr);  // compiled per table, for every worker at once
     }
+    CHECK(f.store.endpointAddresses() == 0);
+    const RouteRuntime& a = f.runtimeOf("a");
+    CHECK(a.balancer != nullptr);
+    CHECK(a.stats != nullptr);
+    CHECK(a.cursors != nullptr);
+    CHECK(a.upstream != nullptr);
+    CHECK(&f.runtimeOf("a") == &a);
+    CHECK(f.runtimeOf("a").balancer == a.balancer);
+    CHECK(f.runtime->routes[1].balancer == nullptr);
+    CHECK(f.store.endpointAddresses() == 1);
+    CHECK(f.pickHost("b") == "10.0.0.2");
+    CHECK(f.store.endpointAddresses() == 2);
+  }
+
+  TEST_CASE("a route no request reached stays unbuilt across swaps, and leaves nothing to release") {
+    Fixture f;
+    f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.2"})});
+    f.resolveNewest(false);
+    CHECK(f.pickHost("a") == "10.0.0.1");
+    f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.2"}), route("c", {"10.0.0.3"})});
+    ResolvedTable resolved = f.resolveNewest(false);
+    CHECK(resolved.kept == 2);
+    CHECK(resolved.changed == 1);
+    CHECK(f.runtime->routes[0].balancer != nullptr);
+    CHECK(f.runtime->routes[1].balancer == nullptr);
+    f.publish({route("a", {"10.0.0.1"})});
+    resolved = f.resolveNewest(false);
+    CHECK(resolved.dropped == 0);  // b and c were never built
+    CHECK(resolved.unusedEndpoints.empty());
+    f.publish({});
+    resolved = f.resolveNewest(false);
+    CHECK(resolved.dropped == 1);
+    CHECK(resolved.unusedEndpoints == std::vector<std::string>{"10.0.0.1:80"});
+  }
+
+  TEST_CASE("a route changed while in use is rebuilt at the swap; its endpoints stay counted") {
+    Fixture f;
+    f.publish({route("a", {"10.0.0.1", "10.0.0.2"}), route("b", {"10.0.0.3"})});
+    f.resolveNewest(false);
+    CHECK(f.pickHost("b") == "10.0.0.3");  // a never gets a request
+    // Both change; b keeps one of its endpoints.
+    f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.3", "10.0.0.4"})});
+    const ResolvedTable resolved = f.resolveNewest(false);
+    CHECK(resolved.changed == 2);
+    CHECK(resolved.dropped == 1);
+    CHECK(resolved.unusedEndpoints.empty());  // 10.0.0.3's pooled connections stay
+    CHECK(f.runtime->routes[1].balancer != nullptr);  // b: built with the swap
+    CHECK(f.runtime->routes[0].balancer == nullptr);  // a: still waits for a request
     CHECK(f.store.endpointAddresses() == 2);
   }
 
@@ -103,7 +153,7 @@ TEST_SUITE("runtime") {
                route("c", {"10.0.0.3"})});
     const ResolvedTable resolved = f.resolveNewest();
     CHECK(resolved.kept == 2);
-    CHECK(resolved.built == 2);
+    CHECK(resolved.changed == 2);
     const RouteRuntime& a2 = f.runtimeOf("a");
     CHECK(a2.balancer == a1.balancer);
     CHECK(a2.policies == a1.policies);
@@ -210,7 +260,7 @@ TEST_SUITE("runtime") {
     f.publish({route("c", {"10.0.0.3"}), route("a", {"10.0.0.1"}), route("b", {"10.0.0.4"})});
     const ResolvedTable resolved = f.resolveNewest();
     CHECK(resolved.kept == 2);
-    CHECK(resolved.built == 1);
+    CHECK(resolved.changed == 1);
     CHECK(f.runtimeOf("a").balancer == a1);
     CHECK(f.runtimeOf("c").balancer == c1);
     CHECK(f.pickHost("b") == "10.0.0.4");
@@ -224,7 +274,7 @@ TEST_SUITE("runtime") {
     const RouteBalancer* a1 = f.runtimeOf("a").balancer;
     f.publish({route("a", {"10.0.0.1"})}, false);
     const ResolvedTable resolved = f.resolveNewest();
-    CHECK(resolved.built == 1);
+    CHECK(resolved.changed == 1);
     CHECK(resolved.dropped == 1);
     CHECK(f.runtimeOf("a").balancer != a1);
     CHECK(resolved.unusedEndpoints.empty());
