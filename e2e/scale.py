@@ -12,7 +12,9 @@ workers, and prints:
   - a burst of 1,000 Ingress edits spread over 10 s: last edit sent -> all live
   - status: after each APIRoute edit, how long until its Programmed condition reports the
     edited generation (observedGeneration), polled every ~5 ms on the apiserver
-  - RSS at the first table, after the single edits and after the burst
+  - RSS at the first table, and once idle after the startup status writes, after the single
+    edits and after the burst (1,150 edits in all), with the heap's own view from /metrics
+    (allocated and free bytes), so that live data can be told from allocator fragmentation
   - Portico CPU per single edit: 50 edits 300 ms apart without probing; (utime+stime delta
     minus the idle rate over the same time) / 50
 
@@ -61,6 +63,18 @@ def rss_mib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def heap_mib(admin):
+    """(allocated, free) MiB as malloc sees them: what of RSS is live data and what is kept free."""
+    text = requests.get(admin + "/metrics", timeout=5).text
+    values = dict(line.split() for line in text.splitlines() if line.startswith("portico_heap_"))
+    return (float(values["portico_heap_allocated_bytes"]) / 2**20, float(values["portico_heap_free_bytes"]) / 2**20)
+
+
+def memory(pid, admin):
+    allocated, free = heap_mib(admin)
+    return "RSS %.1f MiB (heap: %.1f allocated, %.1f free)" % (rss_mib(pid), allocated, free)
 
 
 def cpu_seconds(pid):
@@ -219,13 +233,14 @@ def run(args):
         published = [x for x in log_path.read_text().splitlines() if "rendered in" in x]
         renders = [int(x.split("rendered in ")[1].split()[0]) / 1000 for x in published]
         routes = int(published[0].split(": ")[1].split()[0]) if published else -1
-        print("first table: %.2f s after start (%d routes; render %.0f ms); RSS %.1f MiB" %
-              (first_table, routes, renders[0] if renders else -1, rss_first), flush=True)
+        print("first table: %.2f s after start (%d routes; render %.0f ms); %s" %
+              (first_table, routes, renders[0] if renders else -1, memory(proc.pid, admin)), flush=True)
         if wait_live(hp, "i0.scale.test", "/p") is None:
             return
         # Startup writes every APIRoute's status once; edits are timed after that.
         settle = wait_quiet(proc.pid)
-        print("startup status writes done %.1f s after the first table; RSS %.1f MiB" % (settle, rss_mib(proc.pid)),
+        rss_idle = rss_mib(proc.pid)
+        print("startup status writes done %.1f s after the first table; %s" % (settle, memory(proc.pid, admin)),
               flush=True)
 
         s = session(cp, 2)
@@ -245,12 +260,15 @@ def run(args):
                 lat["APIRoute"].append(wait_live(hp, "a%d.scale.test" % i, path) - t)
                 status_lat.append(wait_status(s, cp, "api-%05d" % i, t))
         both = lat["Ingress"] + lat["APIRoute"]
+        # Memory once idle (the reconciler hands free heap pages back after a quiet second):
+        # what stays, not what one render holds for a moment.
+        wait_quiet(proc.pid)
         rss_single = rss_mib(proc.pid)
         print("single edits -> live (ms): all p50 %.1f p99 %.1f max %.1f | Ingress p50 %.1f p99 %.1f | "
-              "APIRoute p50 %.1f p99 %.1f; RSS %.1f MiB" %
+              "APIRoute p50 %.1f p99 %.1f; %s" %
               (pct(both, 50) * 1e3, pct(both, 99) * 1e3, max(both) * 1e3, pct(lat["Ingress"], 50) * 1e3,
                pct(lat["Ingress"], 99) * 1e3, pct(lat["APIRoute"], 50) * 1e3, pct(lat["APIRoute"], 99) * 1e3,
-               rss_single), flush=True)
+               memory(proc.pid, admin)), flush=True)
         print("APIRoute edit -> Programmed with its generation (ms): p50 %.1f p99 %.1f max %.1f" %
               (pct(status_lat, 50) * 1e3, pct(status_lat, 99) * 1e3, max(status_lat) * 1e3), flush=True)
 
@@ -280,18 +298,21 @@ def run(args):
         # Edits of one kind arrive in order on one watch: when the last is live, all are.
         live_last = wait_live(hp, "i%d.scale.test" % burst[-1], "/b%d" % (len(burst) - 1)) - t_last
         missing = [k for k, i in enumerate(burst) if probe(hp, "i%d.scale.test" % i, "/b%d" % k) != 200]
+        wait_quiet(proc.pid)
         rss_burst = rss_mib(proc.pid)
         print("burst of %d edits sent in %.1f s: all live %.0f ms after the last (%d not live at the check); "
-              "RSS %.1f MiB" % (len(burst), sent, live_last * 1e3, len(missing), rss_burst), flush=True)
+              "%s" % (len(burst), sent, live_last * 1e3, len(missing), memory(proc.pid, admin)), flush=True)
         cpu_total = cpu_seconds(proc.pid)
         print("\n| objects | first table | edit->live p50 / p99 (Ingress / APIRoute p99) | burst 1,000 in 10 s: "
-              "all live after last | RSS first / after 100 edits / after burst | CPU per edit | APIRoute status p50 / p99 |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+              "all live after last | RSS at first table | RSS idle: after startup / 100 edits / +1,150 edits (change) | "
+              "CPU per edit | APIRoute status p50 / p99 |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         print("| %d Ingresses + %d APIRoutes | %.2f s (render %.0f ms) | %.0f / %.0f ms (%.0f / %.0f) | %.0f ms | "
-              "%.0f / %.0f / %.0f MiB | %.1f ms | %.0f / %.0f ms |" %
+              "%.0f MiB | %.0f / %.0f / %.0f MiB (%+.1f%%) | %.1f ms | %.0f / %.0f ms |" %
               (n, n_api, first_table, renders[0] if renders else -1, pct(both, 50) * 1e3, pct(both, 99) * 1e3,
                pct(lat["Ingress"], 99) * 1e3, pct(lat["APIRoute"], 99) * 1e3, live_last * 1e3, rss_first,
-               rss_single, rss_burst, cpu / 50 * 1e3, pct(status_lat, 50) * 1e3, pct(status_lat, 99) * 1e3))
+               rss_idle, rss_single, rss_burst, (rss_burst / rss_idle - 1) * 100, cpu / 50 * 1e3,
+               pct(status_lat, 50) * 1e3, pct(status_lat, 99) * 1e3))
         print("(portico CPU total %.1f s; log %s)" % (cpu_total, log_path))
     finally:
         if proc and proc.poll() is None:

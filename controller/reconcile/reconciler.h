@@ -25,6 +25,10 @@ struct ReconcileTiming {
   // Debug check: after every incremental render, render everything again and log an error
   // if the two differ (then the full result is published). Doubles render CPU.
   bool checkIncremental = false;
+  // After this long without a render, hand the heap's free pages back to the system
+  // (malloc_trim): renders free as much as they allocate, but the holes they leave across
+  // the allocator's per-thread arenas would otherwise stay in RSS. 0: never.
+  std::chrono::milliseconds releaseMemoryAfter{1000};
 };
 
 class Reconciler {

@@ -1,5 +1,7 @@
 #include "proxy/runtime/metrics.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 
 namespace portico::proxy {
@@ -108,6 +110,15 @@ std::string Metrics::render() const {
   line("# TYPE portico_config_publish_latency_seconds summary\n");
   line("portico_config_publish_latency_seconds_sum {}\n", publishLatencySumMicros_.load(std::memory_order_relaxed) / 1e6);
   line("portico_config_publish_latency_seconds_count {}\n", publishCount_.load(std::memory_order_relaxed));
+  // From the allocator, so that RSS can be read as live data versus memory malloc keeps free
+  // (fragmentation, per-thread arenas). mallinfo2 walks every arena: scrape-time cost only.
+  const struct mallinfo2 heap = mallinfo2();
+  line("# HELP portico_heap_allocated_bytes Bytes the process has allocated and not freed (malloc's view).\n");
+  line("# TYPE portico_heap_allocated_bytes gauge\n");
+  line("portico_heap_allocated_bytes {}\n", heap.uordblks + heap.hblkhd);
+  line("# HELP portico_heap_free_bytes Bytes malloc holds free in its arenas, not returned to the system.\n");
+  line("# TYPE portico_heap_free_bytes gauge\n");
+  line("portico_heap_free_bytes {}\n", heap.fordblks);
   return fmt::to_string(out);
 }
 

@@ -83,6 +83,21 @@ TEST_SUITE("informer") {
     route["spec"]["v"] = 2;
     store.upsert(Kind::APIRoute, route);
     CHECK(store.generation() == before + 1);
+    // Status gone again, with a new resourceVersion: still nothing for render.
+    route.erase("status");
+    route["metadata"]["resourceVersion"] = "12";
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before + 1);
+    // Any other metadata member counts (generation here), as does a member added or removed.
+    route["metadata"]["generation"] = 3;
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before + 2);
+    route["metadata"].erase("generation");
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before + 3);
+    route["kind"] = "APIRoute";
+    store.upsert(Kind::APIRoute, route);
+    CHECK(store.generation() == before + 4);
   }
   TEST_CASE("an Opaque Secret whose data changes (a key rotation) asks for a render and reaches the snapshot") {
     ObjectStore store;
