@@ -40,7 +40,11 @@ void Reconciler::run() {
     if (!scheduler.startRender(now)) {
       if (now >= releaseAt) {
         releaseAt = Clock::time_point::max();
-        malloc_trim(0);  // a few ms at 10,000 objects, off every latency path
+        if (timing_.releaseMemory) {
+          timing_.releaseMemory();
+        } else {
+          malloc_trim(0);  // a few ms at 10,000 objects, off every latency path
+        }
       }
       const auto due = std::min(scheduler.nextDue(), releaseAt);
       auto timeout = kPoll;

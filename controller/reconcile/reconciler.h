@@ -29,6 +29,8 @@ struct ReconcileTiming {
   // (malloc_trim): renders free as much as they allocate, but the holes they leave across
   // the allocator's per-thread arenas would otherwise stay in RSS. 0: never.
   std::chrono::milliseconds releaseMemoryAfter{1000};
+  // What releasing does; empty: malloc_trim(0). Tests count the calls.
+  std::function<void()> releaseMemory;
 };
 
 class Reconciler {

@@ -30,31 +30,31 @@ std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const 
   std::set<Identity> dirty;
   for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
     forEachChange(previous_.shared(kind), snapshot.shared(kind),
-             [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dirty.emplace(kind, key); });
+                  [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dirty.emplace(kind, key); });
   }
   auto dependentsOf = [&](const std::string& dependency) {
     if (auto it = dependents_.find(dependency); it != dependents_.end()) dirty.insert(it->second.begin(), it->second.end());
   };
   forEachChange(previous_.shared(Kind::Secret), snapshot.shared(Kind::Secret),
-           [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Secret " + key); });
+                [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Secret " + key); });
   forEachChange(previous_.shared(Kind::Service), snapshot.shared(Kind::Service),
-           [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Service " + key); });
+                [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Service " + key); });
   forEachChange(previous_.shared(Kind::EndpointSlice), snapshot.shared(Kind::EndpointSlice),
-           [&](const std::string&, const ObjectPtr& before, const ObjectPtr& after) {
-             // The Service it belonged to and the one it belongs to now (a relabelled slice).
-             for (const ObjectPtr& slice : {before, after}) {
-               if (!slice) continue;
-               if (auto svc = sliceServiceKey(*slice); !svc.empty()) dependentsOf("Service " + svc);
-             }
-           });
+                [&](const std::string&, const ObjectPtr& before, const ObjectPtr& after) {
+                  // The Service it belonged to and the one it belongs to now (a relabelled slice).
+                  for (const ObjectPtr& slice : {before, after}) {
+                    if (!slice) continue;
+                    if (auto svc = sliceServiceKey(*slice); !svc.empty()) dependentsOf("Service " + svc);
+                  }
+                });
   forEachChange(previous_.shared(Kind::IngressClass), snapshot.shared(Kind::IngressClass),
-           [&](const std::string& key, const ObjectPtr& before, const ObjectPtr& after) {
-             // Looked up by metadata.name; the key is "/name" for a cluster-scoped object.
-             for (const ObjectPtr& cls : {before, after}) {
-               if (cls) dependentsOf("IngressClass " + metadataString(*cls, "name"));
-             }
-             dependentsOf("IngressClass " + key.substr(key.find('/') + 1));
-           });
+                [&](const std::string& key, const ObjectPtr& before, const ObjectPtr& after) {
+                  // Looked up by metadata.name; the key is "/name" for a cluster-scoped object.
+                  for (const ObjectPtr& cls : {before, after}) {
+                    if (cls) dependentsOf("IngressClass " + metadataString(*cls, "name"));
+                  }
+                  dependentsOf("IngressClass " + key.substr(key.find('/') + 1));
+                });
   return dirty;
 }
 

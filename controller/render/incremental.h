@@ -78,7 +78,7 @@ class IncrementalRenderer {
     std::vector<Diagnostic> conflicts;  // Conflict diagnostics from the last settling
     size_t tableRoutes = 0;             // routes in the table, after conflicts
     size_t offset = 0;                  // where they start in result_.table.routes
-    bool settle = false;                // settle again, copy routes from `output`
+    bool settle = false;                // settle `routes` against the claims again
     bool fresh = true;                  // not in the table yet (offset, routes unset)
   };
 

@@ -165,9 +165,7 @@ class RouteTable::PreviousRoutes {
     if (!previous_) return Route::kNoPrevious;
     const std::vector<Route>& routes = previous_->routes_;
     size_t j = Route::kNoPrevious;
-    if (position < routes.size() && routes[position].sharedSpec() == route) {
-      j = position;  // the same object: equal by construction
-    } else if (position < routes.size() && routes[position].spec.name == route->name) {
+    if (position < routes.size() && routes[position].spec.name == route->name) {
       j = position;
     } else {
       if (byName_.empty()) {
@@ -177,6 +175,7 @@ class RouteTable::PreviousRoutes {
       if (auto it = byName_.find(route->name); it != byName_.end()) j = it->second;
     }
     if (j == Route::kNoPrevious || taken_[j]) return Route::kNoPrevious;
+    // The same object (kept between renders) is equal without comparing it.
     if (routes[j].sharedSpec() != route && !(routes[j].spec == *route)) return Route::kNoPrevious;
     taken_[j] = true;
     return j;

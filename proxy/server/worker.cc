@@ -271,6 +271,7 @@ int Worker::onServerName(SSL* ssl, int*, void* arg) {
 RuntimeDeps Worker::runtimeDeps() { return RuntimeDeps{policies_, metrics_, upstreams_, cursors_, routeRuntimes_}; }
 
 const RouteRuntime& Worker::routeRuntime(const Route& route) {
+  if (const RouteRuntime& built = runtime_->routes[route.index]; built.balancer) return built;  // every request but the first
   RuntimeDeps deps = runtimeDeps();
   return proxy::routeRuntime(*runtime_, route, deps);
 }

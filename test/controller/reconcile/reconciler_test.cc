@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace portico::controller::test {
@@ -138,6 +139,41 @@ TEST_SUITE("reconcile") {
       CHECK(h.renders.seen.size() <= kEdits + 1);
     }
     h.reconciler.stop();
+  }
+
+  TEST_CASE("free heap is released once after a quiet spell following a render, not while idle") {
+    ObjectStore store;
+    proxy::TablePublisher publisher;
+    proxy::Metrics metrics;
+    Renders renders;
+    std::mutex mu;
+    std::condition_variable cv;
+    int releases = 0;
+    ReconcileTiming timing;
+    timing.releaseMemoryAfter = 30ms;
+    timing.releaseMemory = [&] {
+      std::lock_guard lock(mu);
+      ++releases;
+      cv.notify_all();
+    };
+    Reconciler reconciler{store, publisher, metrics, RenderOptions{},
+                          [&](const StoreSnapshot& s, const RenderReport&, bool) { renders.onRendered(s); }, timing};
+    auto waitReleases = [&](int n) {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, 20s, [&] { return releases >= n; });
+      return releases;
+    };
+    store.replace(Kind::APIRoute, "", {apiRoute("a", 0)});
+    reconciler.start();
+    REQUIRE(renders.waitFor(1) == 1);
+    CHECK(waitReleases(1) == 1);
+    // Idle: the reconciler keeps polling, but nothing was rendered, so nothing to release.
+    std::this_thread::sleep_for(300ms);
+    CHECK(waitReleases(1) == 1);
+    store.upsert(Kind::APIRoute, apiRoute("a", 1));
+    REQUIRE(renders.waitFor(2) == 2);
+    CHECK(waitReleases(2) == 2);
+    reconciler.stop();
   }
 
   TEST_CASE("nothing renders before every expected reflector listed") {
