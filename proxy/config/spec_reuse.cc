@@ -27,7 +27,8 @@ size_t SpecReuse::find(const Route& route) {
     offset_ = 0;
     return route.index;
   }
-  if (bySpec_.empty()) {
+  if (!indexed_) {  // once: the map may well be empty (no entry built)
+    indexed_ = true;
     bySpec_.reserve(specs_.size());
     for (size_t i = 0; i < specs_.size(); ++i)
       if (specs_[i]) bySpec_.emplace(specs_[i], i);

@@ -38,6 +38,7 @@ class SpecReuse {
   enum class Mode { Nothing, Linked, Search } mode_ = Mode::Nothing;
   ptrdiff_t offset_ = 0;  // of the last entry found, from the new route's index
   std::unordered_map<const RouteSpec*, size_t> bySpec_;  // built on the first failed guess
+  bool indexed_ = false;                                 // bySpec_ is built
 };
 
 }  // namespace portico::proxy

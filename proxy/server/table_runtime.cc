@@ -40,6 +40,12 @@ struct RouteResolver {
     entry.upstream = parts.upstream.get();
   }
 
+  // `parts` serve `route` in `runtime` from now on, and a later runtime can keep them.
+  static void adopt(TableRuntime& runtime, const Route& route, Parts& parts) {
+    fill(runtime.routes[route.index], parts);
+    runtime.specs[route.index] = &route.spec;
+  }
+
   static void count(const RouteSpec& spec, RouteRuntimeStore& store) {
     for (const BackendSpec& backend : spec.backends)
       for (const EndpointSpec& endpoint : backend.endpoints) ++store.endpoints_[endpoint.address()];
@@ -86,7 +92,7 @@ struct RouteResolver {
       // From this table's compiled policies: the same object for an unchanged route
       // unless the compiler had to start over.
       runtime->routes.back().policies = runtime->policies->routes[route.index];
-      runtime->specs.push_back(&route.spec);
+      runtime->specs.push_back(owned.back() ? &route.spec : nullptr);
     }
     out.changed = changed.size();
     // A changed route this worker was using (its name had built objects) is built now,
@@ -99,7 +105,7 @@ struct RouteResolver {
       if (!used.contains(route->spec.name)) continue;
       owned[route->index] = build(*route, deps);
       count(route->spec, store);
-      fill(runtime->routes[route->index], *owned[route->index]);
+      adopt(*runtime, *route, *owned[route->index]);
     }
     for (std::unique_ptr<Parts>& gone : store.owned_) {
       if (!gone) continue;
@@ -120,13 +126,14 @@ struct RouteResolver {
     if (entry.balancer) return entry;
     RouteRuntimeStore& store = deps.store;
     std::unique_ptr<Parts> parts = build(route, deps);
-    fill(entry, *parts);
     if (store.version_ == runtime.version) {
+      adopt(runtime, route, *parts);
       count(*parts->spec, store);  // its pooled connections now have a user
       store.owned_[route.index] = std::move(parts);
     } else {
       // An older runtime (not the worker's way, but sound): only it and older ones can
-      // name the objects, so they go with it.
+      // name the objects, so they go with it, and no later runtime keeps them.
+      fill(entry, *parts);
       store.retired_.retire(store.version_, std::move(parts));
     }
     return entry;

@@ -53,7 +53,9 @@ struct TableRuntime {
   std::vector<RouteRuntime> routes;
   policy::TablePoliciesConstSharedPtr policies;  // what routes[i].policies point into
   // routes[i] was built for this spec object (the table's Route::spec), which the
-  // worker's store keeps alive as long as this runtime.
+  // worker's store keeps alive as long as this runtime; null while routes[i] is not built
+  // (nothing to keep, and its spec may be gone with its table: SpecReuse compares only
+  // live pointers).
   std::vector<const RouteSpec*> specs;
 };
 using TableRuntimePtr = std::shared_ptr<TableRuntime>;  // the worker's newest, filled in as routes are used
@@ -92,8 +94,8 @@ struct ResolvedTable {
   // Endpoint addresses that routes of the previous runtime named and no route of the new
   // one does (their pooled connections can go).
   std::vector<std::string> unusedEndpoints;
-  size_t kept = 0;     // routes whose runtime (built or not yet) was kept
-  size_t changed = 0;  // new or changed routes: built on their first request
+  size_t kept = 0;     // routes whose built runtime was kept
+  size_t changed = 0;  // the others: built on their first request (or now, see above)
   size_t dropped = 0;  // routes of `previous` whose objects the new runtime does not keep
 };
 

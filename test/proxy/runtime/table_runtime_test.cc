@@ -110,10 +110,13 @@ TEST_SUITE("runtime") {
     CHECK(f.pickHost("a") == "10.0.0.1");
     f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.2"}), route("c", {"10.0.0.3"})});
     ResolvedTable resolved = f.resolveNewest(false);
-    CHECK(resolved.kept == 2);
-    CHECK(resolved.changed == 1);
+    CHECK(resolved.kept == 1);     // a's objects
+    CHECK(resolved.changed == 2);  // b (never built) and c (new)
     CHECK(f.runtime->routes[0].balancer != nullptr);
     CHECK(f.runtime->routes[1].balancer == nullptr);
+    // Only built entries name a spec: an unbuilt one's may be freed with its table.
+    CHECK(f.runtime->specs[0] == &f.table->routes()[0].spec);
+    CHECK(f.runtime->specs[1] == nullptr);
     f.publish({route("a", {"10.0.0.1"})});
     resolved = f.resolveNewest(false);
     CHECK(resolved.dropped == 0);  // b and c were never built
@@ -122,6 +125,21 @@ TEST_SUITE("runtime") {
     resolved = f.resolveNewest(false);
     CHECK(resolved.dropped == 1);
     CHECK(resolved.unusedEndpoints == std::vector<std::string>{"10.0.0.1:80"});
+  }
+
+  TEST_CASE("a worker idle across two publishes, with nothing built yet, keeps nothing and builds on use") {
+    Fixture f;
+    f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.2"})});
+    f.resolveNewest(false);
+    f.publish({route("a", {"10.0.0.1"}), route("b", {"10.0.0.3"})});
+    f.compiler.forTable(*f.table);  // another worker took this one
+    f.publish({route("c", {"10.0.0.4"}), route("a", {"10.0.0.1"}), route("b", {"10.0.0.3"})});
+    const ResolvedTable resolved = f.resolveNewest(false);
+    CHECK(resolved.kept == 0);
+    CHECK(resolved.changed == 3);
+    CHECK(resolved.dropped == 0);
+    CHECK(f.pickHost("b") == "10.0.0.3");
+    CHECK(f.pickHost("c") == "10.0.0.4");
   }
 
   TEST_CASE("a route changed while in use is rebuilt at the swap; its endpoints stay counted") {
