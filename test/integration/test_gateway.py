@@ -158,8 +158,29 @@ class Keys:
 def jwk(public_key, kid, alg):
     algo = RSAAlgorithm if alg.startswith("RS") else ECAlgorithm
     d = algo.to_jwk(public_key, as_dict=True)
+    if algo is ECAlgorithm:
+        # RFC 7518 6.2.1.2: x and y are the full coordinate length. PyJWT 2.9 drops leading
+        # zero bytes (one key in ~128), which Portico rightly skips as malformed.
+        size = (public_key.curve.key_size + 7) // 8
+        numbers = public_key.public_numbers()
+        for name, value in (("x", numbers.x), ("y", numbers.y)):
+            d[name] = base64.urlsafe_b64encode(value.to_bytes(size, "big")).rstrip(b"=").decode()
     d.update({"kid": kid, "alg": alg, "use": "sig"})
     return d
+
+
+def test_jwk_helper_writes_full_length_ec_coordinates():
+    # A key whose x or y has a leading zero byte (about one in 128): the case PyJWT gets wrong.
+    for _ in range(20000):
+        key = ec.generate_private_key(ec.SECP256R1()).public_key()
+        numbers = key.public_numbers()
+        if min(numbers.x, numbers.y) < 2 ** 248:
+            break
+    else:
+        pytest.fail("no P-256 key with a leading zero byte in 20,000 tries")
+    d = jwk(key, "z", "ES256")
+    for name in ("x", "y"):
+        assert len(base64.urlsafe_b64decode(d[name] + "==")) == 32
 
 
 def claims(**over):
