@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the e2e control-plane tools from the pinned Go modules in e2e/testenv:
-#   kube-testenv (embedded etcd + upstream kube-apiserver), kubectl, helm.
+#   kube-testenv (embedded etcd + upstream kube-apiserver + kube-controller-manager + the
+#   process-based kubelet), kubectl, helm, and echo-basic (the Gateway API conformance
+#   suite's backend, which the kubelet runs for its image).
 # Built once per machine into ${PORTICO_CACHE:-$HOME/.cache/portico}/testenv-<key>/bin,
 # where <key> hashes go.mod, go.sum, the Go sources, this script and `go version`;
 # later runs reuse the binaries. Logs go to stderr; the LAST stdout line is the bin directory.
@@ -34,7 +36,7 @@ key=$( {
   echo "$gover $(go env GOOS GOARCH)"
 } | sha256sum | cut -c1-16)
 out="$cache/testenv-$key"
-bins=(kube-testenv kubectl helm)
+bins=(kube-testenv kubectl helm echo-basic)
 
 have_all() { for b in "${bins[@]}"; do [[ -x $out/bin/$b ]] || return 1; done; }
 
@@ -61,30 +63,28 @@ log "downloading modules into $GOMODCACHE"
 t0=$(date +%s)
 go mod download >&2 || die "go mod download failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
 kver=$(ver k8s.io/kubernetes)       # e.g. v1.37.2
-hver=$(ver helm.sh/helm/v3)         # e.g. v3.22.0
-cgver=$(ver k8s.io/client-go)       # e.g. v0.37.2
+hver=$(ver helm.sh/helm/v4)         # e.g. v4.3.2
 kmaj=$(echo "$kver" | sed 's/^v\([0-9]*\)\..*/\1/')
 kmin=$(echo "$kver" | sed 's/^v[0-9]*\.\([0-9]*\)\..*/\1/')
-hmin=$(echo "$cgver" | sed 's/^v0\.\([0-9]*\)\..*/\1/')
 t1=$(date +%s)
-log "modules ready in $((t1 - t0))s; building kube-testenv, kubectl $kver, helm $hver with $gover (GOCACHE=$GOCACHE)"
+log "modules ready in $((t1 - t0))s; building kube-testenv, kubectl $kver, helm $hver, echo-basic with $gover (GOCACHE=$GOCACHE)"
 
 ld="-s -w"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ld+=" -X $p.gitVersion=$kver -X $p.gitMajor=$kmaj -X $p.gitMinor=$kmin -X $p.gitTreeState=clean"
 done
-ld+=" -X helm.sh/helm/v3/internal/version.version=$hver -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-  ld+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$hmin"
-done
+# helm v4 reads the Kubernetes version it assumes (lint, template) from client-go's module
+# version in the build info, so only its own version needs stamping.
+ld+=" -X helm.sh/helm/v4/internal/version.version=$hver -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 
 tmp="$cache/.testenv-$key.tmp.$$"
 rm -rf "$tmp"
 mkdir -p "$tmp/bin"
 trap 'rm -rf "$tmp"' EXIT
-# One invocation: the three programs share most of their packages in the build cache.
+# One invocation: the programs share most of their packages in the build cache.
 if ! nice -n 10 go build -trimpath -ldflags="$ld" -o "$tmp/bin/" \
-  ./cmd/kube-testenv k8s.io/kubernetes/cmd/kubectl helm.sh/helm/v3/cmd/helm >&2; then
+  ./cmd/kube-testenv k8s.io/kubernetes/cmd/kubectl helm.sh/helm/v4/cmd/helm \
+  sigs.k8s.io/gateway-api/conformance/echo-basic >&2; then
   die "go build failed (see the compiler output above)"
 fi
 t2=$(date +%s)

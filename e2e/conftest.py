@@ -166,8 +166,9 @@ def namespace(control_plane, request):
     name = namespace_name(request.node.name)
     control_plane.kubectl("create", "namespace", name)
     yield name
-    # No kube-controller-manager runs, so a deleted namespace stays Terminating and its objects
-    # stay in etcd; delete what tests usually make, then the namespace itself.
+    # kube-controller-manager's namespace controller removes whatever is left in a deleted
+    # namespace; the explicit delete first keeps a run with --controller-manager=false (where
+    # a deleted namespace stays Terminating) from leaving those objects behind.
     control_plane.kubectl("delete", "-n", name, "--ignore-not-found", "--wait=false",
                           "services,endpointslices.discovery.k8s.io,ingresses.networking.k8s.io,configmaps,secrets",
                           "--all", check=False, timeout=60)

@@ -29,6 +29,23 @@ class BuildError(RuntimeError):
     pass
 
 
+# Images the testenv kubelet runs as local programs (kube-testenv --image REPO=PROGRAM ...).
+# echo-basic (the Gateway API conformance backend) is mapped by kube-testenv itself.
+BACKEND_IMAGE = "portico.dev/e2e-backend"   # e2e/backend.py; give it --name, --host, --port as args
+PORTICO_IMAGE = "portico"                   # the chart's image.repository
+
+
+def image_flags() -> list[str]:
+    """--image flags mapping our images to local programs: e2e/backend.py (run by this Python)
+    and the portico binary ($PORTICO_BIN, default build/portico; a Pod of a missing binary
+    fails to start, visibly, and nothing else is affected)."""
+    import sys
+
+    portico = os.environ.get("PORTICO_BIN", str(REPO / "build" / "portico"))
+    return ["--image=%s=%s %s" % (BACKEND_IMAGE, sys.executable, E2E / "backend.py"),
+            "--image=%s=%s" % (PORTICO_IMAGE, portico)]
+
+
 def die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when the test process dies, even by SIGKILL
     (Linux PR_SET_PDEATHSIG), so no control plane or portico outlives a killed test run."""
@@ -87,7 +104,7 @@ class ControlPlane:
         workdir.mkdir(parents=True, exist_ok=True)
         kubeconfig = workdir / "kubeconfig"
         cmd = [str(Path(bin_dir) / "kube-testenv"), "--kubeconfig", str(kubeconfig), "--dir", str(workdir / "data")]
-        cmd += extra_args or []
+        cmd += image_flags() + (extra_args or [])
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                 preexec_fn=die_with_parent)

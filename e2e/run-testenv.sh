@@ -21,7 +21,10 @@ work=$(cd "$work" && pwd)
 bin=$("$here/build-testenv.sh" | tail -n 1)
 [[ -x $bin/kube-testenv ]] || { echo "run-testenv: build failed" >&2; exit 1; }
 
-"$bin/kube-testenv" --kubeconfig "$work/kubeconfig" --dir "$work/data" "$@" | while IFS= read -r line; do
+# Inside e2e/netns.sh the kubelet runs Pods; map our images as the test suite does (k8s.py).
+images=(--image="portico.dev/e2e-backend=$(command -v python3) $here/backend.py"
+        --image="portico=${PORTICO_BIN:-$repo/build/portico}")
+"$bin/kube-testenv" --kubeconfig "$work/kubeconfig" --dir "$work/data" "${images[@]}" "$@" | while IFS= read -r line; do
   echo "$line"
   if [[ $line == READY\ * ]]; then
     control=$(sed -n 's/.* control=\([^ ]*\).*/\1/p' <<<"$line")

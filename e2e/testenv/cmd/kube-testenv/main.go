@@ -78,6 +78,9 @@ func main() {
 		command.SetArgs(os.Args[2:])
 		os.Exit(cli.Run(command))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
+		os.Exit(controllerManagerMain(os.Args[2:]))
+	}
 	os.Exit(supervise())
 }
 
@@ -109,7 +112,9 @@ func supervise() int {
 		watchCache  = flag.Bool("watch-cache", false, "enable the kube-apiserver watch cache; off by default so that /etcd/compact makes old resourceVersions 410 Gone immediately")
 		timeout     = flag.Duration("ready-timeout", 180*time.Second, "how long to wait for /readyz")
 		extra       stringList
+		cluster     clusterFlags
 	)
+	cluster.register()
 	flag.Var(&extra, "apiserver-arg", "extra kube-apiserver flag, e.g. --apiserver-arg=--v=2 (repeatable)")
 	flag.Parse()
 	log.SetPrefix("kube-testenv: ")
@@ -241,6 +246,21 @@ func supervise() int {
 	}
 	go http.Serve(ln, e.controlHandler(*timeout))
 
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	waitCluster, err := cluster.startCluster(clusterCtx, e.dir, kc, pki, e.securePort, *timeout)
+	shutdownCluster := func() {
+		stopCluster()
+		waitCluster()
+	}
+	if err != nil {
+		log.Print(err)
+		shutdownCluster()
+		e.stopAPIServer(false)
+		shutdownEtcd()
+		cleanup()
+		return 1
+	}
+
 	log.Printf("control plane ready in %.1fs (etcd %s, kube-apiserver %s, logs in %s)",
 		time.Since(start).Seconds(), e.etcdURL, server, e.dir)
 	fmt.Printf("READY kubeconfig=%s control=%s server=%s dir=%s\n", kc, controlURL, server, e.dir)
@@ -259,6 +279,7 @@ func supervise() int {
 				continue
 			}
 			log.Printf("%v: shutting down", s)
+			shutdownCluster() // Pods and controllers first, while the apiserver still answers
 			e.stopAPIServer(false)
 			shutdownEtcd()
 			cleanup()

@@ -1,0 +1,202 @@
+"""The fuller test cluster: kube-controller-manager and the process-based kubelet of
+kube-testenv. Deployments become ReplicaSets and Ready Pods that run as local processes on
+their own Pod addresses; Services with a selector get EndpointSlices; namespaces are deleted
+for real; every namespace gets its `default` ServiceAccount; a deleted Pod's process stops
+and its ReplicaSet replaces it; readiness probes and restarts are honoured."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+
+import pytest
+import requests
+
+from k8s import BACKEND_IMAGE, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+POD_CIDR = ipaddress.ip_network("10.245.0.0/16")   # kube-testenv --pod-cidr default
+ECHO_IMAGE = "registry.k8s.io/gateway-api/echo-basic:v1.5.1"  # as in the conformance manifests
+
+
+def deployment(name, ns, image, replicas=2, env=None, args=None, probe=None, grace=5, port=3000):
+    c = {"name": name, "image": image, "ports": [{"name": "http", "containerPort": port}],
+         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                 {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                 {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}] + (env or [])}
+    if args:
+        c["args"] = args
+    if probe:
+        c["readinessProbe"] = probe
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"terminationGracePeriodSeconds": grace, "containers": [c]}}}}
+
+
+def selector_service(name, ns, port=8080, target=3000):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": target}]}}
+
+
+def pods(cp, ns, app):
+    return cp.kubectl_json("get", "pods", "-n", ns, "-l", "app=" + app)["items"]
+
+
+def ready(p) -> bool:
+    return p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp") and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+
+
+def ready_pods(cp, ns, app, n, timeout=60):
+    return wait_until(lambda: (lambda ps: ps if len(ps) == n else None)([p for p in pods(cp, ns, app) if ready(p)]),
+                      timeout=timeout, interval=0.2, what="%d Ready pods of %s" % (n, app))
+
+
+def slice_addresses(cp, ns, svc, only_ready=True) -> set:
+    out = set()
+    for s in cp.kubectl_json("get", "endpointslices.discovery.k8s.io", "-n", ns,
+                             "-l", "kubernetes.io/service-name=" + svc)["items"]:
+        for e in s.get("endpoints") or []:
+            if not only_ready or e.get("conditions", {}).get("ready"):
+                out.update(e["addresses"])
+    return out
+
+
+def echo(ip, port=3000, path="/hello"):
+    r = requests.get("http://%s:%d%s" % (ip, port, path), timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_default_serviceaccount_in_new_namespace(control_plane, namespace):
+    sa = wait_until(lambda: control_plane.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False)
+                    .returncode == 0, timeout=30, what="default ServiceAccount")
+    assert sa
+    # ... and the cluster CA for Pods' projected token volumes.
+    wait_until(lambda: control_plane.kubectl("get", "configmap", "kube-root-ca.crt", "-n", namespace, check=False)
+               .returncode == 0, timeout=30, what="kube-root-ca.crt ConfigMap")
+
+
+def test_node_is_ready(control_plane):
+    nodes = control_plane.kubectl_json("get", "nodes")["items"]
+    assert [n["metadata"]["name"] for n in nodes] == ["testenv-node"]
+    conds = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}
+    assert conds["Ready"] == "True"
+
+
+def test_deployment_of_echo_basic_serves_on_pod_ips_behind_endpointslice(control_plane, namespace):
+    cp = control_plane
+    cp.apply([deployment("echo", namespace, ECHO_IMAGE, replicas=2), selector_service("echo", namespace)])
+    ps = ready_pods(cp, namespace, "echo", 2)
+    ips = {p["status"]["podIP"] for p in ps}
+    assert len(ips) == 2 and all(ipaddress.ip_address(i) in POD_CIDR for i in ips), ips
+    for p in ps:
+        conds = {c["type"]: c["status"] for c in p["status"]["conditions"]}
+        assert conds == {**conds, "PodScheduled": "True", "Initialized": "True", "ContainersReady": "True", "Ready": "True"}
+        cs = p["status"]["containerStatuses"][0]
+        assert cs["ready"] and cs["state"].get("running") and cs["restartCount"] == 0
+        assert p["spec"]["nodeName"] == "testenv-node"
+        # The ReplicaSet owns the Pod, the Deployment owns the ReplicaSet.
+        assert p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    # The endpointslice controller publishes exactly those addresses.
+    wait_until(lambda: slice_addresses(cp, namespace, "echo") == ips, timeout=30, what="EndpointSlice = pod IPs")
+    # Every Pod binds the same port on its own address (own network namespace) and knows
+    # who it is through the downward API.
+    for p in ps:
+        body = echo(p["status"]["podIP"])
+        assert body["pod"] == p["metadata"]["name"]
+        assert body["namespace"] == namespace
+        assert body["path"] == "/hello"
+
+
+def test_deleted_pod_stops_its_process_and_is_replaced(control_plane, namespace):
+    cp = control_plane
+    cp.apply(deployment("echo", namespace, ECHO_IMAGE, replicas=1, grace=3))
+    (old,) = ready_pods(cp, namespace, "echo", 1)
+    name, ip = old["metadata"]["name"], old["status"]["podIP"]
+    pid = int(old["status"]["containerStatuses"][0]["containerID"].split("://")[1])
+    assert os.path.exists("/proc/%d" % pid)
+    assert echo(ip)["pod"] == name
+    t0 = time.monotonic()
+    cp.kubectl("delete", "pod", name, "-n", namespace, "--wait=true", "--timeout=60s")
+    took = time.monotonic() - t0
+    # echo-basic exits on SIGTERM at once: the Pod object is gone well before its grace.
+    assert took < 3 + 5, took
+    wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=10, what="process %d gone" % pid)
+    with pytest.raises(requests.RequestException):
+        requests.get("http://%s:3000/" % ip, timeout=2)
+    (new,) = ready_pods(cp, namespace, "echo", 1)
+    assert new["metadata"]["name"] != name
+    assert echo(new["status"]["podIP"])["pod"] == new["metadata"]["name"]
+
+
+def test_namespace_deletion_removes_its_objects(control_plane):
+    cp = control_plane
+    ns = "e2e-nsdel-%d" % os.getpid()
+    cp.kubectl("create", "namespace", ns)
+    try:
+        cp.apply([deployment("echo", ns, ECHO_IMAGE, replicas=1), selector_service("echo", ns),
+                  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}, "data": {"a": "b"}}])
+        (p,) = ready_pods(cp, ns, "echo", 1)
+        pid = int(p["status"]["containerStatuses"][0]["containerID"].split("://")[1])
+        cp.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=90s", timeout=120)
+        assert cp.kubectl("get", "namespace", ns, check=False).returncode != 0
+        assert cp.kubectl_json("get", "pods,replicasets,deployments,configmaps", "-n", ns)["items"] == []
+        assert not os.path.exists("/proc/%d" % pid)
+    finally:
+        cp.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_readiness_probe_drives_pod_ready_and_endpointslice(control_plane, namespace):
+    """e2e/backend.py as a Pod: its readiness probe GETs / every second; when the backend is
+    told to answer 503 the Pod turns NotReady and the EndpointSlice says so, and back."""
+    cp = control_plane
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1, "failureThreshold": 1}
+    cp.apply([deployment("web", namespace, BACKEND_IMAGE, replicas=1, probe=probe, port=8080,
+                         args=["--name", "$(POD_NAME)", "--host", "$(POD_IP)", "--port", "8080"]),
+              selector_service("web", namespace, port=80, target=8080)])
+    (p,) = ready_pods(cp, namespace, "web", 1)
+    ip = p["status"]["podIP"]
+    assert echo(ip, 8080)["backend"] == p["metadata"]["name"]
+    wait_until(lambda: slice_addresses(cp, namespace, "web") == {ip}, timeout=30, what="ready endpoint")
+    requests.post("http://%s:8080/__backend/mode" % ip, json={"mode": "status", "status": 503}, timeout=5).raise_for_status()
+    wait_until(lambda: not ready(pods(cp, namespace, "web")[0]), timeout=15, what="Pod NotReady")
+    wait_until(lambda: slice_addresses(cp, namespace, "web") == set()
+               and slice_addresses(cp, namespace, "web", only_ready=False) == {ip}, timeout=30, what="endpoint not ready")
+    requests.post("http://%s:8080/__backend/mode" % ip, json={"mode": "ok"}, timeout=5).raise_for_status()
+    wait_until(lambda: ready(pods(cp, namespace, "web")[0]), timeout=15, what="Pod Ready again")
+    wait_until(lambda: slice_addresses(cp, namespace, "web") == {ip}, timeout=30, what="endpoint ready again")
+
+
+def test_crashing_container_is_restarted_with_backoff(control_plane, namespace):
+    cp = control_plane
+    # backend.py rejects an unknown --mode and exits 2.
+    cp.apply(deployment("crash", namespace, BACKEND_IMAGE, replicas=1, port=8080,
+                        args=["--name", "x", "--mode", "no-such-mode"]))
+
+    def restarted():
+        ps = pods(cp, namespace, "crash")
+        if not ps or not ps[0]["status"].get("containerStatuses"):
+            return None
+        cs = ps[0]["status"]["containerStatuses"][0]
+        return cs if cs["restartCount"] >= 2 else None
+
+    cs = wait_until(restarted, timeout=30, interval=0.2, what="2 restarts")
+    assert cs["lastState"]["terminated"]["exitCode"] == 2
+    assert not cs["ready"]
+
+
+def test_unmapped_image_is_reported_not_run(control_plane, namespace):
+    cp = control_plane
+    cp.apply(deployment("nope", namespace, "example.com/not-here:1", replicas=1))
+
+    def waiting():
+        ps = pods(cp, namespace, "nope")
+        cs = ps and ps[0]["status"].get("containerStatuses")
+        return cs and cs[0]["state"].get("waiting", {}).get("reason") == "ErrImageNotMapped" and cs[0]
+
+    cs = wait_until(waiting, timeout=30, what="ErrImageNotMapped")
+    assert "not mapped" in cs["state"]["waiting"]["message"]
