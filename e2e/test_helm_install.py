@@ -116,7 +116,14 @@ def _check_installed_and_run(cp, namespace, cls, backends, service, portico, tmp
     assert args[args.index("--publish-service") + 1] == "%s/%s" % (namespace, FULLNAME), args
     pdb = cp.kubectl_json("get", "poddisruptionbudget", FULLNAME, "-n", namespace)
     assert pdb["spec"]["minAvailable"] == 1
-    # No kubelet runs here: the pods never start, which is expected.
+    # The testenv kubelet runs the chart's pods (test_helm_deployment_runs_portico_in_cluster
+    # checks that). Here portico runs out of cluster with the ServiceAccount's token, so that
+    # RBAC is checked in isolation: scale the Deployment to 0 first, or its replicas would
+    # compete for the Lease and the status writes below.
+    cp.kubectl("scale", "deployment", FULLNAME, "-n", namespace, "--replicas=0")
+    wait_until(lambda: not cp.kubectl_json("get", "pods", "-n", namespace,
+                                           "-l", "app.kubernetes.io/instance=" + RELEASE)["items"],
+               timeout=90, what="the chart's pods gone")
 
     # ---- least privilege, as the apiserver sees it ----
     who = "system:serviceaccount:%s:%s" % (namespace, FULLNAME)
@@ -190,3 +197,44 @@ def _check_installed_and_run(cp, namespace, cls, backends, service, portico, tmp
     cp.kubectl("delete", "rolebinding", FULLNAME, "-n", namespace)
     wait_until(lambda: re.search(r"lease .*(HTTP 403|forbidden)", p.logs(), re.I), timeout=20,
                what="403 on the Lease after the RoleBinding is gone")
+
+
+def test_helm_deployment_runs_portico_in_cluster(control_plane, namespace, backends, service):
+    """helm install, and the chart's Deployment really runs: the testenv kubelet starts the
+    portico binary for the chart's image with the Deployment's args, the Pod's projected
+    ServiceAccount token and KUBERNETES_SERVICE_HOST; the readiness probe (/readyz) makes
+    the Pod Ready; the chart Service's EndpointSlice lists it; it routes an APIRoute."""
+    cp = control_plane
+    release = "pin"
+    cls = "helm-in-" + namespace[-40:]
+    cp.helm("install", release, str(CHART), "--namespace", namespace, "--set", "ingressClass.name=" + cls,
+            "--set", "replicaCount=1", timeout=180)
+    try:
+        (a,) = backends(["alpha"])
+        service("svc-a", [a])
+        cp.apply(apiroute("r", namespace, [("main", "/api", "svc-a", 80)], hosts=[HOST], ingressClassName=cls))
+        sel = "app.kubernetes.io/instance=" + release
+
+        def ready_pod():
+            for p in cp.kubectl_json("get", "pods", "-n", namespace, "-l", sel)["items"]:
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])):
+                    return p
+            return None
+
+        pod = wait_until(ready_pod, timeout=90, interval=0.5, what="the chart's portico Pod Ready")
+        ip = pod["status"]["podIP"]
+        cs = pod["status"]["containerStatuses"][0]
+        assert cs["restartCount"] == 0, cs
+        wait_until(lambda: ask("http://%s:8080" % ip, "/api", HOST) == (200, "alpha"), timeout=30,
+                   what="APIRoute served by the in-cluster portico")
+        # The chart's Service selects the Pod: the endpointslice controller lists its address.
+        wait_until(lambda: ip in {addr for s in cp.kubectl_json("get", "endpointslices.discovery.k8s.io", "-n", namespace,
+                                                                 "-l", "kubernetes.io/service-name=%s-portico" % release)["items"]
+                                  for e in s.get("endpoints") or [] for addr in e["addresses"]},
+                   timeout=30, what="chart Service EndpointSlice lists the Pod")
+        lease = wait_until(lambda: cp.kubectl_json("get", "lease", "portico-leader", "-n", namespace)["spec"],
+                           timeout=30, what="Lease held by the Pod")
+        assert lease["holderIdentity"] == pod["metadata"]["name"]
+    finally:
+        cp.helm("uninstall", release, "--namespace", namespace, "--wait=false", check=False, timeout=120)
+        cp.kubectl("delete", "-n", namespace, "apiroutes.portico.dev", "--all", "--wait=false", check=False)

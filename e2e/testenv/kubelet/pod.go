@@ -66,7 +66,7 @@ func (w *podWorker) run(ctx context.Context) {
 		if w.sb == nil && w.setupErr == nil && !terminal(w.pod) {
 			w.setup(ctx)
 		}
-		if w.sb != nil {
+		if w.sb != nil && w.setupErr == nil {
 			w.supervise(ctx)
 		}
 		w.writeStatus(ctx)
@@ -129,6 +129,12 @@ func (w *podWorker) setup(ctx context.Context) {
 	if err == nil {
 		err = w.mount(pod, vols)
 	}
+	if err != nil {
+		// Final for this Pod (a restart could only run the program without its volumes);
+		// the containers show the reason.
+		w.setupErr = err
+		w.k.logf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
 	for _, spec := range pod.Spec.Containers {
 		c := newContainer(spec, ip.String(), filepath.Join(w.k.cfg.Dir, "logs", pod.Namespace+"_"+pod.Name+"_"+spec.Name+".log"))
 		w.containers = append(w.containers, c)
@@ -143,6 +149,7 @@ func (w *podWorker) setup(ctx context.Context) {
 
 func (w *podWorker) mount(pod *corev1.Pod, vols map[string]string) error {
 	seen := map[string]bool{}
+	var ms []bindMount
 	for _, c := range pod.Spec.Containers {
 		for _, m := range c.VolumeMounts {
 			if seen[m.MountPath] {
@@ -156,15 +163,17 @@ func (w *podWorker) mount(pod *corev1.Pod, vols map[string]string) error {
 			if m.SubPath != "" {
 				src = filepath.Join(src, m.SubPath)
 			}
-			if err := w.sb.bind(src, m.MountPath, m.ReadOnly); err != nil {
-				return err
-			}
+			ms = append(ms, bindMount{src: src, target: m.MountPath, readOnly: m.ReadOnly})
 		}
 	}
-	return nil
+	return w.sb.bindAll(ms)
 }
 
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *container) {
+	if w.setupErr != nil {
+		c.fail("CreateContainerConfigError", w.setupErr)
+		return
+	}
 	env, err := containerEnv(ctx, w.k.cs, pod, &c.spec, w.k.cfg.NodeIP, w.k.cfg.ServiceHost)
 	if err != nil {
 		c.fail("CreateContainerConfigError", err)

@@ -99,19 +99,36 @@ func (s *sandbox) wire(nodeIP string) error {
 	return s.inside("sh", "-c", script)
 }
 
-// bind makes hostDir visible at target inside the sandbox. A missing mount point is
-// created on the host (as the kubelet must have somewhere to mount on; it stays empty there).
-func (s *sandbox) bind(hostDir, target string, readOnly bool) error {
-	if _, err := os.Stat(target); os.IsNotExist(err) {
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return fmt.Errorf("mount point %s: %w", target, err)
+type bindMount struct {
+	src, target string
+	readOnly    bool
+}
+
+// bindAll makes each src visible at its target inside the sandbox. Every source is opened
+// first and mounted through its /proc/self/fd link (with -c: no path canonicalization), so
+// a mount on a target that covers a later source (an emptyDir on /tmp, while the kubelet's
+// state lives under /tmp) cannot hide that source. A missing mount point is created on the
+// host, as the kubelet must have somewhere to mount on (it stays there, empty).
+func (s *sandbox) bindAll(ms []bindMount) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	q := func(p string) string { return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'" }
+	var open, mount []string
+	for i, m := range ms {
+		if _, err := os.Stat(m.target); os.IsNotExist(err) {
+			if err := os.MkdirAll(m.target, 0o755); err != nil {
+				return fmt.Errorf("mount point %s: %w", m.target, err)
+			}
+		}
+		fd := 10 + i
+		open = append(open, fmt.Sprintf("exec %d<%s", fd, q(m.src)))
+		mount = append(mount, fmt.Sprintf("mount -c --bind /proc/self/fd/%d %s", fd, q(m.target)))
+		if m.readOnly {
+			mount = append(mount, "mount -c -o remount,bind,ro "+q(m.target))
 		}
 	}
-	script := "mount --bind '" + hostDir + "' '" + target + "'"
-	if readOnly {
-		script += " && mount -o remount,bind,ro '" + target + "'"
-	}
-	return s.inside("sh", "-c", script)
+	return s.inside("bash", "-ec", strings.Join(append(open, mount...), "\n"))
 }
 
 // destroy kills the holder; the kernel then frees the namespaces, which deletes the veth
