@@ -2,7 +2,9 @@
 # Builds the e2e control-plane tools from the pinned Go modules in e2e/testenv:
 #   kube-testenv (embedded etcd + upstream kube-apiserver + kube-controller-manager + the
 #   process-based kubelet), kubectl, helm, and echo-basic (the Gateway API conformance
-#   suite's backend, which the kubelet runs for its image).
+#   suite's backend, which the kubelet runs for its image), and the Gateway API conformance
+#   suite itself as a test binary (gwconf.test) with its standard-channel CRDs and base
+#   manifests next to it (../gateway-api/), for e2e/gateway-conformance.sh.
 # Built once per machine into ${PORTICO_CACHE:-$HOME/.cache/portico}/testenv-<key>/bin,
 # where <key> hashes go.mod, go.sum, the Go sources, this script and `go version`;
 # later runs reuse the binaries. Logs go to stderr; the LAST stdout line is the bin directory.
@@ -36,7 +38,7 @@ key=$( {
   echo "$gover $(go env GOOS GOARCH)"
 } | sha256sum | cut -c1-16)
 out="$cache/testenv-$key"
-bins=(kube-testenv kubectl helm echo-basic)
+bins=(kube-testenv kubectl helm echo-basic gwconf.test)
 
 have_all() { for b in "${bins[@]}"; do [[ -x $out/bin/$b ]] || return 1; done; }
 
@@ -88,14 +90,27 @@ if ! nice -n 10 go build -trimpath -ldflags="$ld" -o "$tmp/bin/" \
   die "go build failed (see the compiler output above)"
 fi
 t2=$(date +%s)
+# The conformance suite is a test binary (its tests are the product); ~2.5 min cold.
+gwver=$(ver sigs.k8s.io/gateway-api/conformance)
+if ! nice -n 10 go test -c -trimpath -ldflags="-s -w" -o "$tmp/bin/gwconf.test" sigs.k8s.io/gateway-api/conformance >&2; then
+  die "go test -c sigs.k8s.io/gateway-api/conformance failed (see the compiler output above)"
+fi
+gwdir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+gwconfdir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api/conformance)
+mkdir -p "$tmp/gateway-api/crd"
+cp "$gwdir"/config/crd/standard/*.yaml "$tmp/gateway-api/crd/"
+cp "$gwconfdir/base/manifests.yaml" "$tmp/gateway-api/base-manifests.yaml"
+chmod -R u+w "$tmp/gateway-api"
+t3=$(date +%s)
+log "conformance suite $gwver built in $((t3 - t2))s"
 for b in "${bins[@]}"; do [[ -x $tmp/bin/$b ]] || die "go build did not produce $b"; done
 "$tmp/bin/kubectl" version --client >&2 || die "built kubectl does not run"
 "$tmp/bin/helm" version --short >&2 || die "built helm does not run"
-printf 'kubernetes=%s\nhelm=%s\netcd=%s\ngo=%s\n' "$kver" "$hver" "$(ver go.etcd.io/etcd/server/v3)" "$gover" >"$tmp/VERSIONS"
+printf 'kubernetes=%s\nhelm=%s\netcd=%s\ngateway-api=%s\ngo=%s\n' "$kver" "$hver" "$(ver go.etcd.io/etcd/server/v3)" "$gwver" "$gover" >"$tmp/VERSIONS"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
-log "built in $((t2 - t1))s (modules $((t1 - t0))s): $out/bin"
+log "built in $((t3 - t1))s (modules $((t1 - t0))s): $out/bin"
 # Drop binaries of other keys unused for a day (a concurrent test run may still use a recent
 # one); the module and build caches stay for incremental rebuilds.
 touch "$out"

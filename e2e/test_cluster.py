@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -200,3 +202,38 @@ def test_unmapped_image_is_reported_not_run(control_plane, namespace):
 
     cs = wait_until(waiting, timeout=30, what="ErrImageNotMapped")
     assert "not mapped" in cs["state"]["waiting"]["message"]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_secret_volume_mounted_once_the_secret_exists(control_plane, namespace, tmp_path):
+    """A Pod whose Secret volume does not exist yet waits (CreateContainerConfigError) and
+    starts once the Secret is created, like the conformance suite's TLS backends: echo-basic
+    then serves HTTPS with the certificate read from the mounted volume."""
+    cp = control_plane
+    dep = deployment("tls", namespace, ECHO_IMAGE, replicas=1,
+                     env=[{"name": "HTTPS_PORT", "value": "8443"},
+                          {"name": "TLS_SERVER_CERT", "value": "/etc/e2e-secret-volume/crt"},
+                          {"name": "TLS_SERVER_PRIVKEY", "value": "/etc/e2e-secret-volume/key"}])
+    spec = dep["spec"]["template"]["spec"]
+    spec["containers"][0]["volumeMounts"] = [{"name": "certs", "mountPath": "/etc/e2e-secret-volume", "readOnly": True}]
+    spec["volumes"] = [{"name": "certs", "secret": {"secretName": "tls-cert"}}]
+    cp.apply(dep)
+
+    def waiting():
+        ps = pods(cp, namespace, "tls")
+        cs = ps and ps[0]["status"].get("containerStatuses")
+        return cs and cs[0]["state"].get("waiting", {}).get("reason") == "CreateContainerConfigError"
+
+    wait_until(waiting, timeout=30, what="Pod waiting for its Secret")
+    crt, key = tmp_path / "crt", tmp_path / "key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=tls.e2e.test", "-days", "1", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=30)
+    cp.kubectl("create", "secret", "generic", "tls-cert", "-n", namespace,
+               "--from-file=crt=%s" % crt, "--from-file=key=%s" % key)
+    (p,) = ready_pods(cp, namespace, "tls", 1, timeout=30)
+    ip = p["status"]["podIP"]
+    # The certificate echo-basic serves is the one in the Secret: the volume was mounted.
+    served = ssl.get_server_certificate((ip, 8443), timeout=5)
+    assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(crt.read_text())
+    assert requests.get("https://%s:8443/x" % ip, verify=False, timeout=5).json()["path"] == "/x"

@@ -25,13 +25,16 @@ type podWorker struct {
 	updates chan *corev1.Pod
 	gone    chan struct{} // closed by the kubelet when the Pod object disappeared
 
-	pod        *corev1.Pod
-	dir        string
-	sb         *sandbox
-	containers []*container
-	startTime  metav1.Time
-	setupErr   error
-	lastStatus *corev1.PodStatus
+	pod          *corev1.Pod
+	dir          string
+	sb           *sandbox
+	containers   []*container
+	startTime    metav1.Time
+	setupErr     error // final: no sandbox (the containers say why)
+	volErr       error // retried at volRetry
+	volRetry     time.Time
+	volumesReady bool
+	lastStatus   *corev1.PodStatus
 }
 
 const tick = 250 * time.Millisecond
@@ -66,7 +69,10 @@ func (w *podWorker) run(ctx context.Context) {
 		if w.sb == nil && w.setupErr == nil && !terminal(w.pod) {
 			w.setup(ctx)
 		}
-		if w.sb != nil && w.setupErr == nil {
+		if w.sb != nil && !w.volumesReady && !time.Now().Before(w.volRetry) {
+			w.prepare(ctx)
+		}
+		if w.sb != nil && w.volumesReady {
 			w.supervise(ctx)
 		}
 		w.writeStatus(ctx)
@@ -90,9 +96,9 @@ func (w *podWorker) grace() time.Duration {
 	return 30 * time.Second
 }
 
-// setup allocates the address, builds the sandbox and volumes. Failures are kept in
-// setupErr and shown on every container (the Pod stays Pending, as with a real kubelet
-// that cannot create the sandbox).
+// setup allocates the address and builds the sandbox, then prepares volumes and starts
+// the containers. A sandbox failure is final, kept in setupErr and shown on every container
+// (the Pod stays Pending, as with a real kubelet that cannot create the sandbox).
 func (w *podWorker) setup(ctx context.Context) {
 	fail := func(err error) {
 		w.setupErr = err
@@ -123,28 +129,39 @@ func (w *podWorker) setup(ctx context.Context) {
 		return
 	}
 	w.sb = sb
+	for _, spec := range w.pod.Spec.Containers {
+		w.containers = append(w.containers, newContainer(spec, ip.String(),
+			filepath.Join(w.k.cfg.Dir, "logs", w.pod.Namespace+"_"+w.pod.Name+"_"+spec.Name+".log")))
+	}
+	w.k.logf("pod %s/%s: sandbox on %s", w.pod.Namespace, w.pod.Name, ip)
+	w.prepare(ctx)
+}
+
+// prepare fills and mounts the volumes, then starts the containers. A Secret or ConfigMap
+// that does not exist yet is retried every 2s (the conformance suite creates its
+// certificate Secrets after the Deployments that mount them), as the kubelet does.
+func (w *podWorker) prepare(ctx context.Context) {
 	pod := w.pod.DeepCopy()
-	pod.Status.PodIP = ip.String()
+	pod.Status.PodIP = w.sb.ip.String()
 	vols, err := prepareVolumes(ctx, w.k.cs, pod, w.dir, w.k.cfg.NodeIP)
 	if err == nil {
 		err = w.mount(pod, vols)
 	}
 	if err != nil {
-		// Final for this Pod (a restart could only run the program without its volumes);
-		// the containers show the reason.
-		w.setupErr = err
-		w.k.logf("pod %s/%s: %v", pod.Namespace, pod.Name, err)
-	}
-	for _, spec := range pod.Spec.Containers {
-		c := newContainer(spec, ip.String(), filepath.Join(w.k.cfg.Dir, "logs", pod.Namespace+"_"+pod.Name+"_"+spec.Name+".log"))
-		w.containers = append(w.containers, c)
-		if err != nil {
-			c.fail("CreateContainerConfigError", err)
-			continue
+		if w.volErr == nil || w.volErr.Error() != err.Error() {
+			w.k.logf("pod %s/%s: %v (retrying)", pod.Namespace, pod.Name, err)
 		}
+		w.volErr, w.volRetry = err, time.Now().Add(2*time.Second)
+		for _, c := range w.containers {
+			c.fail("CreateContainerConfigError", err)
+		}
+		return
+	}
+	w.volErr, w.volumesReady = nil, true
+	for _, c := range w.containers {
 		w.startContainer(ctx, pod, c)
 	}
-	w.k.logf("pod %s/%s: started on %s (%d containers)", pod.Namespace, pod.Name, ip, len(w.containers))
+	w.k.logf("pod %s/%s: started %d containers", pod.Namespace, pod.Name, len(w.containers))
 }
 
 func (w *podWorker) mount(pod *corev1.Pod, vols map[string]string) error {
@@ -170,10 +187,6 @@ func (w *podWorker) mount(pod *corev1.Pod, vols map[string]string) error {
 }
 
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *container) {
-	if w.setupErr != nil {
-		c.fail("CreateContainerConfigError", w.setupErr)
-		return
-	}
 	env, err := containerEnv(ctx, w.k.cs, pod, &c.spec, w.k.cfg.NodeIP, w.k.cfg.ServiceHost)
 	if err != nil {
 		c.fail("CreateContainerConfigError", err)

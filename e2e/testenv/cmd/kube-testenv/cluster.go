@@ -117,6 +117,12 @@ func (f *clusterFlags) startCluster(ctx context.Context, dir, kubeconfig string,
 		APIServer: fmt.Sprintf("127.0.0.1:%d", apiserverPort),
 		Dir:       filepath.Join(dir, "kubelet"), Images: im, Log: log.Default(),
 	})
+	if err != nil && f.kubelet == "auto" {
+		// E.g. a second kube-testenv in the same network namespace: the first one's kubelet
+		// holds 10.96.0.1:443 and the Pod addresses. This one runs without Pods.
+		log.Printf("kubelet not started (%v); running without a kubelet", err)
+		return wait, nil
+	}
 	if err != nil {
 		return wait, fmt.Errorf("kubelet: %w", err)
 	}
