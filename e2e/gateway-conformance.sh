@@ -68,7 +68,10 @@ fi
 
 if [[ -n ${PORTICO_GWCONF_HOOK:-} ]]; then bash -c "$PORTICO_GWCONF_HOOK"; fi
 args=("$@")
+# Default: the GATEWAY-HTTP profile with a report (which needs the implementation's details).
 [[ ${#args[@]} -gt 0 ]] || args=(-gateway-class portico -conformance-profiles GATEWAY-HTTP
-                                 -report-output "$work/report.yaml")
+                                 -report-output "$work/report.yaml" -organization portico.dev -project portico
+                                 -url https://portico.dev -version "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo dev)"
+                                 -contact "@portico")
 # The suite reads the kubeconfig through controller-runtime (KUBECONFIG).
 (cd "$work" && "$bin/gwconf.test" -test.run '^TestConformance$' -test.v -test.timeout 60m "${args[@]}")
