@@ -33,6 +33,7 @@ class BuildError(RuntimeError):
 # echo-basic (the Gateway API conformance backend) is mapped by kube-testenv itself.
 BACKEND_IMAGE = "portico.dev/e2e-backend"   # e2e/backend.py; give it --name, --host, --port as args
 PORTICO_IMAGE = "portico"                   # the chart's image.repository
+PYTHON_IMAGE = "portico.dev/e2e-python"     # this Python; args are the script (e.g. ["-c", "..."])
 
 
 def image_flags() -> list[str]:
@@ -43,7 +44,8 @@ def image_flags() -> list[str]:
 
     portico = os.environ.get("PORTICO_BIN", str(REPO / "build" / "portico"))
     return ["--image=%s=%s %s" % (BACKEND_IMAGE, sys.executable, E2E / "backend.py"),
-            "--image=%s=%s" % (PORTICO_IMAGE, portico)]
+            "--image=%s=%s" % (PORTICO_IMAGE, portico),
+            "--image=%s=%s" % (PYTHON_IMAGE, sys.executable)]
 
 
 def die_with_parent() -> None:

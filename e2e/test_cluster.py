@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from k8s import BACKEND_IMAGE, wait_until
+from k8s import BACKEND_IMAGE, PYTHON_IMAGE, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -73,6 +73,12 @@ def echo(ip, port=3000, path="/hello"):
     return r.json()
 
 
+def first_echo(ip, port=3000, path="/hello"):
+    """The first request to a Pod without a readiness probe: such a Pod is Ready as soon as
+    its process runs (as in Kubernetes), which can be a moment before it listens."""
+    return wait_until(lambda: echo(ip, port, path), timeout=15, interval=0.1, what="%s:%d answering" % (ip, port))
+
+
 def test_default_serviceaccount_in_new_namespace(control_plane, namespace):
     sa = wait_until(lambda: control_plane.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False)
                     .returncode == 0, timeout=30, what="default ServiceAccount")
@@ -108,7 +114,7 @@ def test_deployment_of_echo_basic_serves_on_pod_ips_behind_endpointslice(control
     # Every Pod binds the same port on its own address (own network namespace) and knows
     # who it is through the downward API.
     for p in ps:
-        body = echo(p["status"]["podIP"])
+        body = first_echo(p["status"]["podIP"])
         assert body["pod"] == p["metadata"]["name"]
         assert body["namespace"] == namespace
         assert body["path"] == "/hello"
@@ -121,7 +127,7 @@ def test_deleted_pod_stops_its_process_and_is_replaced(control_plane, namespace)
     name, ip = old["metadata"]["name"], old["status"]["podIP"]
     pid = int(old["status"]["containerStatuses"][0]["containerID"].split("://")[1])
     assert os.path.exists("/proc/%d" % pid)
-    assert echo(ip)["pod"] == name
+    assert first_echo(ip)["pod"] == name
     t0 = time.monotonic()
     cp.kubectl("delete", "pod", name, "-n", namespace, "--wait=true", "--timeout=60s")
     took = time.monotonic() - t0
@@ -132,7 +138,7 @@ def test_deleted_pod_stops_its_process_and_is_replaced(control_plane, namespace)
         requests.get("http://%s:3000/" % ip, timeout=2)
     (new,) = ready_pods(cp, namespace, "echo", 1)
     assert new["metadata"]["name"] != name
-    assert echo(new["status"]["podIP"])["pod"] == new["metadata"]["name"]
+    assert first_echo(new["status"]["podIP"])["pod"] == new["metadata"]["name"]
 
 
 def test_namespace_deletion_removes_its_objects(control_plane):
@@ -234,6 +240,48 @@ def test_secret_volume_mounted_once_the_secret_exists(control_plane, namespace, 
     (p,) = ready_pods(cp, namespace, "tls", 1, timeout=30)
     ip = p["status"]["podIP"]
     # The certificate echo-basic serves is the one in the Secret: the volume was mounted.
-    served = ssl.get_server_certificate((ip, 8443), timeout=5)
+    served = wait_until(lambda: ssl.get_server_certificate((ip, 8443), timeout=5), timeout=15, what="HTTPS on 8443")
     assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(crt.read_text())
     assert requests.get("https://%s:8443/x" % ip, verify=False, timeout=5).json()["path"] == "/x"
+
+
+def test_sigterm_ignored_means_sigkill_after_the_grace_period(control_plane, namespace):
+    cp = control_plane
+    script = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "print('up', flush=True); time.sleep(600)")
+    cp.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stubborn", "namespace": namespace, "labels": {"app": "stubborn"}},
+              "spec": {"terminationGracePeriodSeconds": 3,
+                       "containers": [{"name": "main", "image": PYTHON_IMAGE, "args": ["-c", script]}]}})
+    (p,) = ready_pods(cp, namespace, "stubborn", 1)
+    pid = int(p["status"]["containerStatuses"][0]["containerID"].split("://")[1])
+    t0 = time.monotonic()
+    cp.kubectl("delete", "pod", "stubborn", "-n", namespace, "--wait=true", "--timeout=60s")
+    took = time.monotonic() - t0
+    assert 3 <= took < 3 + 10, took    # SIGTERM ignored: the grace period runs out, then SIGKILL
+    assert not os.path.exists("/proc/%d" % pid)
+
+
+def test_liveness_probe_failure_restarts_the_container(control_plane, namespace):
+    cp = control_plane
+    dep = deployment("live", namespace, BACKEND_IMAGE, replicas=1, port=8080,
+                     args=["--name", "$(POD_NAME)", "--host", "$(POD_IP)", "--port", "8080"])
+    dep["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {
+        "httpGet": {"path": "/", "port": 8080}, "initialDelaySeconds": 2, "periodSeconds": 1, "failureThreshold": 2}
+    cp.apply(dep)
+    (p,) = ready_pods(cp, namespace, "live", 1)
+    ip = p["status"]["podIP"]
+    first = p["status"]["containerStatuses"][0]["containerID"]
+    first_echo(ip, 8080)
+    requests.post("http://%s:8080/__backend/mode" % ip, json={"mode": "status", "status": 500}, timeout=5).raise_for_status()
+
+    def restarted():
+        ps = [q for q in pods(cp, namespace, "live") if ready(q)]
+        cs = ps and ps[0]["status"]["containerStatuses"][0]
+        return cs and cs["restartCount"] == 1 and cs["containerID"] != first and cs
+
+    cs = wait_until(restarted, timeout=30, interval=0.2, what="container restarted by its liveness probe")
+    assert cs["lastState"]["terminated"]["exitCode"] == 137   # SIGKILL
+    # The new process starts in mode ok, so the probe passes and it stays up; same Pod, same IP.
+    assert first_echo(ip, 8080)["request_number"] >= 1
+    time.sleep(3)
+    assert pods(cp, namespace, "live")[0]["status"]["containerStatuses"][0]["restartCount"] == 1
