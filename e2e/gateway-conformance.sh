@@ -22,7 +22,7 @@ if [[ -z ${PORTICO_E2E_NETNS:-} ]]; then exec "$here/netns.sh" "$0" "$@"; fi
 
 bin=${PORTICO_TESTENV_BIN:?set by e2e/netns.sh}
 gw="$bin/../gateway-api"
-work="$repo/build/gateway-conformance"
+work=${PORTICO_GWCONF_DIR:-$repo/build/gateway-conformance}   # kubeconfig, logs, report
 rm -rf "$work/data"
 mkdir -p "$work"
 log() { echo "gateway-conformance: $*" >&2; }
