@@ -14,7 +14,8 @@
 #                -report-output build/gateway-conformance/report.yaml). The Gateway API
 #                controller under test must be started by the caller (PORTICO_GWCONF_HOOK, a
 #                command run with KUBECONFIG set, before the suite).
-# kube-testenv stops when the script ends; its logs stay in build/gateway-conformance/.
+# kube-testenv stops when the script ends; its logs stay in build/gateway-conformance/
+# (PORTICO_GWCONF_DIR to choose another directory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
