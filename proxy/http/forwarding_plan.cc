@@ -43,13 +43,12 @@ void planForwarding(const RequestHeader& req, const AdmittedRequest& rq, const R
 
   auto fromTrustedProxy = [&](std::string_view name) -> std::optional<std::string_view> {
     if (!facts.peerTrusted) return std::nullopt;
-    auto it = req.find(name);
-    if (it == req.end() || it->value().empty()) return std::nullopt;
-    return it->value();
+    auto value = req.get(name);
+    if (!value || value->empty()) return std::nullopt;
+    return value;
   };
   if (!out.forwardedFor.empty()) out.forwardedFor += ", ";
   out.forwardedFor += facts.peer;
-  plan.own.reserve(8 + admission.setUpstream.size());
   plan.own.emplace_back("X-Forwarded-For", out.forwardedFor);
   plan.own.emplace_back("X-Forwarded-Proto", fromTrustedProxy("x-forwarded-proto").value_or(facts.tls ? "https" : "http"));
   if (auto host = fromTrustedProxy("x-forwarded-host")) plan.own.emplace_back("X-Forwarded-Host", *host);
@@ -60,7 +59,6 @@ void planForwarding(const RequestHeader& req, const AdmittedRequest& rq, const R
   for (const auto& [name, value] : admission.setUpstream) plan.own.emplace_back(name, value);
   // Identity headers are only ever Portico's: a client's X-Consumer never passes, on any
   // route, and neither do the credentials and identity headers the policies name.
-  plan.strip.reserve(2 + admission.removeUpstream.size());
   plan.strip.emplace_back("x-consumer");
   if (!facts.peerTrusted) plan.strip.emplace_back("forwarded");
   for (const auto& name : admission.removeUpstream) plan.strip.emplace_back(name);

@@ -2,8 +2,10 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <charconv>
+#include <cstring>
 
 namespace portico::proxy::http1 {
 namespace {
@@ -17,11 +19,19 @@ bool safeValue(std::string_view value) {
   return true;
 }
 
+// One field line, grown once and copied in (four appends cost four capacity checks).
 void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p = '\n';
 }
 
 void appendNumber(std::string& out, uint64_t n) {
@@ -41,12 +51,34 @@ void appendFraming(std::string& out, Framing framing, uint64_t contentLength) {
   }
 }
 
+// The lines of a header, chosen first and then written with one growth of the output.
+using Lines = boost::container::small_vector<std::pair<std::string_view, std::string_view>, 32>;
+
+void appendLines(std::string& out, const Lines& lines) {
+  size_t size = 0;
+  for (const auto& [name, value] : lines) size += name.size() + value.size() + 4;
+  const size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  for (const auto& [name, value] : lines) {
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+}
+
 // The fields every written header shares: the peer's that pass, Portico's own, the edits.
-void appendFields(std::string& out, const Fields& peer, const FieldList& own, const std::vector<std::string_view>& strip,
+void appendFields(std::string& out, const Fields& peer, const FieldList& own, const NameList& strip,
                   const HeaderEdits* edits, UnderscoreHeaders underscores) {
   static const HeaderEdits kNoEdits;
   const HeaderEdits& e = edits ? *edits : kNoEdits;
-  const std::vector<std::string_view> nominated = connectionOptions(peer);
+  const ConnectionOptions nominated = connectionOptions(peer);
+  Lines lines;
   for (const auto& field : peer) {
     if (isHopOrFraming(field)) continue;
     const std::string_view name = field.name_string();
@@ -54,15 +86,16 @@ void appendFields(std::string& out, const Fields& peer, const FieldList& own, co
     if (containsName(nominated, name) || containsName(strip, name) || containsName(own, name) || containsName(e.remove, name) ||
         containsName(e.set, name))
       continue;
-    appendField(out, name, field.value());
+    lines.emplace_back(name, field.value());
   }
   for (const auto& [name, value] : own)
     if (!isHopOrFramingName(name) && safeValue(value) && !containsName(e.remove, name) && !containsName(e.set, name))
-      appendField(out, name, value);
+      lines.emplace_back(name, value);
   for (const auto& [name, value] : e.set)
-    if (!isHopOrFramingName(name) && safeValue(value)) appendField(out, name, value);
+    if (!isHopOrFramingName(name) && safeValue(value)) lines.emplace_back(name, value);
   for (const auto& [name, value] : e.add)
-    if (!isHopOrFramingName(name) && safeValue(value)) appendField(out, name, value);
+    if (!isHopOrFramingName(name) && safeValue(value)) lines.emplace_back(name, value);
+  appendLines(out, lines);
 }
 
 }  // namespace

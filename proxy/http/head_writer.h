@@ -32,7 +32,7 @@ struct RequestHeadPlan {
   std::string_view host;    // never empty
   std::string_view upgrade;  // non-empty: "Connection: upgrade" and "Upgrade: <it>"
   FieldList own;             // X-Forwarded-*, X-Request-Id, identity headers
-  std::vector<std::string_view> strip;  // more client fields never forwarded (credentials)
+  NameList strip;            // more client fields never forwarded (credentials)
   const HeaderEdits* edits = nullptr;   // the route's requestHeaders
   UnderscoreHeaders underscores = UnderscoreHeaders::Drop;
 };

@@ -91,22 +91,24 @@ bool isHopOrFramingName(std::string_view name) {
   }
 }
 
-std::vector<std::string_view> connectionOptions(const Fields& fields) {
-  std::vector<std::string_view> names;  // empty in the usual case: no allocation
-  for (auto it = fields.find(http::field::connection); it != fields.end() && it->name() == http::field::connection;
-       ++it)
-    for (auto token : http::token_list{it->value()}) names.push_back(token);
+ConnectionOptions connectionOptions(const Fields& fields) {
+  ConnectionOptions names;  // a few names at most, in the usual case: no allocation
+  fields.forEach(http::field::connection, [&](std::string_view line) {
+    for (auto token : http::token_list{line}) names.push_back(token);
+    return true;
+  });
   return names;
 }
 
 std::string joinedValues(const Fields& fields, std::string_view name) {
   std::string out;
-  for (auto it = fields.find(name); it != fields.end() && iequals(it->name_string(), name); ++it) {
-    const std::string_view value = trim(it->value());
-    if (value.empty()) continue;
+  fields.forEach(name, [&](std::string_view line) {
+    const std::string_view value = trim(line);
+    if (value.empty()) return true;
     if (!out.empty()) out += ", ";
     out += value;
-  }
+    return true;
+  });
   return out;
 }
 

@@ -16,14 +16,18 @@
 #include <utility>
 #include <vector>
 
-#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include "proxy/config/admission_options.h"
+#include "proxy/http/message_head.h"
 
 namespace portico::proxy::http1 {
 
-using Fields = boost::beast::http::fields;
-using FieldList = std::vector<std::pair<std::string_view, std::string_view>>;
+using Fields = HeaderFields;
+// Fields Portico writes itself, and names it strips: a few per message, inline.
+using FieldList = boost::container::small_vector<std::pair<std::string_view, std::string_view>, 10>;
+using NameList = boost::container::small_vector<std::string_view, 4>;
 
 // How a message body is delimited.
 enum class Framing {
@@ -60,7 +64,8 @@ struct AnnouncedFraming {
 // The field names listed by the Connection header(s), in the order given, as views into
 // `fields`. Used to drop those fields too (RFC 9110 7.6.1); the caller never lets them
 // remove a field Portico writes itself, since those are written after the filter.
-[[nodiscard]] std::vector<std::string_view> connectionOptions(const Fields& fields);
+using ConnectionOptions = boost::container::small_vector<std::string_view, 4>;
+[[nodiscard]] ConnectionOptions connectionOptions(const Fields& fields);
 
 // Every value of field `name`, joined with ", " as RFC 9110 5.3 allows for list fields
 // (X-Forwarded-For over several lines is one list). Empty when absent.

@@ -26,10 +26,12 @@ std::string_view allowedUpgrade(const RequestHeader& request) {
   if (request.method() != http::verb::get || request.count(http::field::upgrade) != 1) return {};
   const std::string_view protocol = request[http::field::upgrade];
   if (!iequals(protocol, "websocket")) return {};
-  for (auto it = request.find(http::field::connection);
-       it != request.end() && it->name() == http::field::connection; ++it)
-    if (http::token_list{it->value()}.exists("upgrade")) return protocol;
-  return {};
+  bool named = false;
+  request.forEach(http::field::connection, [&](std::string_view line) {
+    named = http::token_list{line}.exists("upgrade");
+    return !named;
+  });
+  return named ? protocol : std::string_view();
 }
 
 }  // namespace

@@ -12,14 +12,12 @@
 #include <string>
 #include <string_view>
 
-#include <boost/beast/http/message.hpp>
-
 #include "proxy/http/header_rules.h"
 #include "proxy/router/path.h"
 
 namespace portico::proxy::http1 {
 
-using RequestHeader = boost::beast::http::request_header<>;
+using RequestHeader = RequestHead;
 
 struct AdmittedRequest {
   // The authority the client asked for: the absolute-form target's (RFC 9112 3.2.2),

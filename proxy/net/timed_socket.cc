@@ -1,5 +1,10 @@
 #include "proxy/net/timed_socket.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
 #include "proxy/net/exact_size_allocator.h"
 
 namespace portico::proxy {
@@ -19,6 +24,29 @@ void TimedSocket::close() {
   state_->closed = true;
   state_->socket.close(ignored);
   state_->timer.cancel();
+}
+
+size_t TimedSocket::writeNow(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec) {
+  if (state_->timedOut) {
+    ec = boost::beast::error::timeout;
+    return 0;
+  }
+  constexpr size_t kMaxPieces = 16;
+  iovec iov[kMaxPieces];
+  const size_t count = std::min(buffers.size(), kMaxPieces);
+  for (size_t i = 0; i < count; ++i)
+    iov[i] = iovec{const_cast<void*>(buffers[i].data()), buffers[i].size()};
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = count;
+  for (;;) {
+    const ssize_t n = ::sendmsg(state_->socket.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return size_t(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    ec = boost::system::error_code(errno, boost::asio::error::get_system_category());
+    return 0;
+  }
 }
 
 void TimedSocket::expires_at(Clock::time_point deadline) {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include <boost/asio/async_result.hpp>
@@ -50,6 +51,12 @@ class TimedSocket {
   // The deadline passed (and has not been moved since).
   bool timedOut() const { return state_->timedOut; }
   void close();
+
+  // Sends what the socket takes now, without waiting: nginx's way. A small write, the
+  // common case, ends here, with no trip through the event loop and no coroutine
+  // suspension; the caller writes the rest, if any, with an asynchronous write. A full send
+  // buffer is not an error (0 bytes). Never times out: it does not wait.
+  size_t writeNow(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec);
 
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {

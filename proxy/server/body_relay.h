@@ -15,13 +15,14 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include "proxy/http/header_rules.h"
+#include "proxy/http/http1_parser.h"
 
 namespace portico::proxy {
 
@@ -41,9 +42,8 @@ namespace http = beast::http;
 // Feeds already-received bytes to the parser without I/O, until they run out, the body
 // buffer is full, or the message ends.
 template <bool isRequest>
-void parseBuffered(http::parser<isRequest, http::buffer_body>& parser, beast::flat_buffer& buffer,
-                   boost::system::error_code& ec) {
-  while (buffer.size() > 0 && !parser.is_done() && parser.get().body().size > 0) {
+void parseBuffered(http1::Http1Parser<isRequest>& parser, beast::flat_buffer& buffer, boost::system::error_code& ec) {
+  while (buffer.size() > 0 && !parser.is_done() && parser.body().size > 0) {
     const size_t n = parser.put(buffer.data(), ec);
     buffer.consume(n);
     if (ec == http::error::need_more || ec == http::error::need_buffer) {
@@ -55,21 +55,31 @@ void parseBuffered(http::parser<isRequest, http::buffer_body>& parser, beast::fl
   }
 }
 
-// The next piece of the decoded body into `data`: at most `capacity` bytes, at least one
-// unless the message ended (0).
-template <bool isRequest, class From>
-net::awaitable<size_t> readPiece(From& from, beast::flat_buffer& fromBuffer,
-                                 http::parser<isRequest, http::buffer_body>& parser, char* data, size_t capacity,
-                                 std::chrono::milliseconds timeout, boost::system::error_code& ec) {
-  if (parser.is_done()) co_return 0;
-  auto& body = parser.get().body();
+// The next piece of the decoded body into `data` from the bytes received already: at most
+// `capacity` bytes in `n`, none when the message ended. False when there is nothing to
+// decode yet and readPiece must read. Body bytes that came in with the header are parsed
+// in place: an async read would complete at once, but only after a round trip through the
+// scheduler, and a coroutine frame.
+template <bool isRequest>
+bool bufferedPiece(beast::flat_buffer& fromBuffer, http1::Http1Parser<isRequest>& parser, char* data, size_t capacity,
+                   size_t& n, boost::system::error_code& ec) {
+  n = 0;
+  if (parser.is_done()) return true;
+  http1::BodyBuffer& body = parser.body();
   body.data = data;
   body.size = capacity;
-  // Body bytes that came in with the header are parsed in place: an async read would
-  // complete at once, but only after a round trip through the scheduler.
   parseBuffered(parser, fromBuffer, ec);
-  // Otherwise whatever the next read brings: a streamed body (server-sent events, a slow
-  // download) goes on as it arrives, not once a buffer is full.
+  n = capacity - body.size;
+  return ec || parser.is_done() || n > 0;
+}
+
+// After bufferedPiece said false: reads until the piece has at least one byte or the
+// message ends, and returns its size. Whatever a read brings goes on: a streamed body
+// (server-sent events, a slow download) as it arrives, not once a buffer is full.
+template <bool isRequest, class From>
+net::awaitable<size_t> readPiece(From& from, beast::flat_buffer& fromBuffer, http1::Http1Parser<isRequest>& parser,
+                                 size_t capacity, std::chrono::milliseconds timeout, boost::system::error_code& ec) {
+  http1::BodyBuffer& body = parser.body();
   while (!ec && !parser.is_done() && body.size == capacity) {
     beast::get_lowest_layer(from).expires_after(timeout);
     co_await http::async_read_some(from, fromBuffer, parser, net::redirect_error(net::use_awaitable, ec));
@@ -97,7 +107,7 @@ inline size_t chunkHeader(size_t size, char (&out)[24]) {
 // after `readTimeout` of silence, writes after `writeTimeout`. `bytes` counts body bytes.
 template <bool isRequest, class From, class To, class WriteHead>
 boost::asio::awaitable<RelayResult> relayMessage(From& from, boost::beast::flat_buffer& fromBuffer,
-                                                 boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
+                                                 http1::Http1Parser<isRequest>& parser,
                                                  To& to, std::string& head, WriteHead& writeHead,
                                                  const http1::AnnouncedFraming& announced,
                                                  bool chunkedOut, char* buffer, size_t capacity,
@@ -111,9 +121,9 @@ boost::asio::awaitable<RelayResult> relayMessage(From& from, boost::beast::flat_
   boost::system::error_code ec;
   const Framing in = announced.framing;
 
-  size_t n = in == Framing::None ? 0
-                                 : co_await relay_detail::readPiece(from, fromBuffer, parser, buffer, capacity,
-                                                                    readTimeout, ec);
+  size_t n = 0;
+  if (in != Framing::None && !relay_detail::bufferedPiece(fromBuffer, parser, buffer, capacity, n, ec))
+    n = co_await relay_detail::readPiece(from, fromBuffer, parser, capacity, readTimeout, ec);
   if (ec) co_return RelayResult{Side::From, ec, false};
   Framing out = in;
   if (in == Framing::None) out = Framing::None;
@@ -137,12 +147,19 @@ boost::asio::awaitable<RelayResult> relayMessage(From& from, boost::beast::flat_
     bytes += n;
     if (count > 0) {
       beast::get_lowest_layer(to).expires_after(writeTimeout);
-      co_await net::async_write(to, std::span(pieces.data(), count), net::redirect_error(net::use_awaitable, ec));
+      const std::span<const net::const_buffer> all(pieces.data(), count);
+      const size_t done = to.writeNow(all, ec);
+      if (!ec && done < net::buffer_size(all)) {
+        beast::buffers_suffix<std::span<const net::const_buffer>> rest(all);
+        rest.consume(done);
+        co_await net::async_write(to, rest, net::redirect_error(net::use_awaitable, ec));
+      }
       if (ec) co_return RelayResult{Side::To, ec, headSent};
     }
     headSent = true;
     if (last) co_return RelayResult{Side::None, {}, true};
-    n = co_await relay_detail::readPiece(from, fromBuffer, parser, buffer, capacity, readTimeout, ec);
+    if (!relay_detail::bufferedPiece(fromBuffer, parser, buffer, capacity, n, ec))
+      n = co_await relay_detail::readPiece(from, fromBuffer, parser, capacity, readTimeout, ec);
     if (ec) co_return RelayResult{Side::From, ec, true};
   }
 }

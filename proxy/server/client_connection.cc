@@ -91,11 +91,11 @@ net::awaitable<void> serveAwake(std::unique_ptr<PlainConnection> plain) {
         co_return;
       }
     } while (connection.buffer.size() > 0);  // pipelined: the next request is here already
-    connection.lendBufferBackIfIdle();
     switch (co_await connection.waitWhileBusy()) {
       case ClientConnection::Wake::Readable:
         break;
       case ClientConnection::Wake::Park:
+        connection.lendBufferBackIfIdle();
         park(std::move(plain));
         co_return;
       case ClientConnection::Wake::Close:
@@ -170,11 +170,18 @@ net::awaitable<ClientConnection::Wake> ClientConnection::waitWhileBusy() {
   if (!prepareToWait()) co_return Wake::Close;
   handle_.waitingInFrame = true;
   handle_.sweepMark = false;
+  // A read, not a wait for readability: Asio re-arms the descriptor (epoll_ctl) for every
+  // wait, but not for a read, which the reactor also performs as soon as the bytes arrive.
+  // A busy connection keeps its read buffer for it; parking gives the buffer back.
   error_code ec;
-  co_await stream.timed().socket().async_wait(tcp::socket::wait_read, net::redirect_error(kAwait, ec));
+  takeReadBuffer();
+  const size_t n = co_await stream.async_read_some(buffer.prepare(kReadSize), net::redirect_error(kAwait, ec));
   handle_.waitingInFrame = false;
   const bool park = std::exchange(handle_.parkRequested, false);
-  if (!ec) co_return Wake::Readable;
+  if (!ec) {
+    buffer.commit(n);
+    co_return Wake::Readable;
+  }
   if (park && ec == net::error::operation_aborted && !stream.timed().timedOut() && !worker.draining())
     co_return Wake::Park;
   co_return Wake::Close;
@@ -290,7 +297,7 @@ net::awaitable<void> ClientConnection::replyToBadHeader(RequestParser& parser, c
     message = "request header not received in time";
   }
   co_await reply(ex, status, message, false);
-  parser.get() = Request();  // only what was read of it: nothing to log from a bad header
+  parser.head().clear();  // only what was read of it: nothing to log from a bad header
   finish(ex);
 }
 
@@ -307,7 +314,13 @@ void ClientConnection::finish(Exchange& ex) {
 }
 
 Exchange::Exchange(ClientConnection& connection, RequestParser& requestParser)
-    : conn(connection), worker(connection.worker), options(connection.options), parser(requestParser) {}
+    : conn(connection),
+      worker(connection.worker),
+      options(connection.options),
+      parser(requestParser),
+      head(connection.worker.takeHeadBuffer()) {}
+
+Exchange::~Exchange() { worker.returnHeadBuffer(std::move(head)); }
 
 void startHttpSession(Worker& worker, tcp::socket socket, Worker::ConnectionSlot slot) {
   std::string client = peerAddress(socket);

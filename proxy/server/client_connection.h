@@ -5,10 +5,11 @@
 // object, and nothing else: it waits for readability with a callback, without a read
 // buffer or any coroutine frame (client_connection.cc, PlainConnection). A coroutine is
 // started when bytes arrive; the request's parser and Exchange live in its frame while the
-// request is served, and the read buffer is borrowed from the worker and given back once
-// the connection is idle with nothing buffered. (A TLS connection keeps its coroutine and its
-// buffer: the TLS layer may hold decrypted bytes that the socket's readability would not
-// show.)
+// request is served. The read buffer is borrowed from the worker when bytes arrive and
+// given back when the connection parks: a busy connection waits for its next request with
+// a read into it, which costs Asio no epoll_ctl, where a wait for readability costs one.
+// (A TLS connection keeps its coroutine and its buffer: the TLS layer may hold decrypted
+// bytes that the socket's readability would not show.)
 #pragma once
 
 #include <string>
@@ -34,9 +35,10 @@ class ClientConnection {
   boost::asio::awaitable<bool> serveOne();
   // Idle from now on: the keep-alive deadline is set. False when the worker drains.
   bool prepareToWait();
-  // Idle from now on (prepareToWait): waits for the next request's bytes in this frame
-  // until the worker's idle sweep asks it to park (Park: nothing came, the keep-alive
-  // deadline still runs), or the deadline or a drain ends it (Close).
+  // Idle from now on (prepareToWait): reads the next request's first bytes in this frame
+  // (Readable: they are in `buffer`) until the worker's idle sweep asks it to park (Park:
+  // nothing came, the keep-alive deadline still runs), or the deadline or a drain ends it
+  // (Close).
   enum class Wake { Readable, Park, Close };
   boost::asio::awaitable<Wake> waitWhileBusy();
   void takeReadBuffer();

@@ -30,6 +30,11 @@ class ClientStream {
   bool tls() const { return tls_ != nullptr; }
   TlsStream& tlsStream() { return *tls_; }
 
+  // TimedSocket::writeNow on a plain connection; through TLS nothing is written here (0).
+  size_t writeNow(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec) {
+    return tls_ ? 0 : socket_.writeNow(buffers, ec);
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, size_t)>(

@@ -9,9 +9,12 @@
 //   local_reply        answers Portico gives itself
 //
 // Each stage is a file; they share this state and call each other through the
-// declarations below. The client side is HTTP/1.1 (ClientConnection, the Beast parser);
-// an HTTP/2 codec provides the same Exchange and local-reply/relay entry points for its
-// streams. Worker thread only. Internal to the proxy.
+// declarations below. The stages read the request as a codec-neutral message head
+// (proxy/http/message_head.h: method, target, version, fields); the HTTP/1.1 codec
+// (ClientConnection with http1::Http1Parser) fills it from the wire. An HTTP/2 codec fills
+// the same head from its decoded header block and provides the same Exchange and
+// local-reply/relay entry points for its streams. Worker thread only. Internal to the
+// proxy.
 #pragma once
 
 #include <chrono>
@@ -20,11 +23,10 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include "proxy/http/forwarding_plan.h"
 #include "proxy/http/head_writer.h"
+#include "proxy/http/http1_parser.h"
 #include "proxy/http/request_admission.h"
 #include "proxy/policy/route_policies.h"
 #include "proxy/server/worker.h"
@@ -33,10 +35,10 @@ namespace portico::proxy {
 
 class ClientConnection;
 
-using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
-using Request = boost::beast::http::request<boost::beast::http::buffer_body>;
-using Response = boost::beast::http::response<boost::beast::http::buffer_body>;
+using RequestParser = http1::Http1Parser<true>;
+using ResponseParser = http1::Http1Parser<false>;
+using Request = http1::RequestHead;
+using Response = http1::ResponseHead;
 
 // "No limit". Not boost::none: Beast 1.74 compares a Content-Length with the optional
 // limit, and any number is greater than an empty optional.
@@ -45,12 +47,15 @@ inline constexpr uint64_t kUnlimitedBody = std::numeric_limits<uint64_t>::max();
 struct Exchange {
   using Clock = std::chrono::steady_clock;
   Exchange(ClientConnection& connection, RequestParser& requestParser);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
 
   ClientConnection& conn;
   Worker& worker;
   const ServerOptions& options;
   RequestParser& parser;
-  Request& req() { return parser.get(); }
+  Request& req() { return parser.head(); }
 
   Clock::time_point start;
   std::string requestId;
@@ -69,7 +74,7 @@ struct Exchange {
   std::vector<std::pair<std::string, std::string>> responseHeaders;
   policy::Admission admission;
   // The upstream request (views into the client's header and the route spec), and the
-  // header section written from it, then reused for the response's.
+  // header section written from it, then reused for the response's (lent by the worker).
   http1::ForwardingPlan forwarding;
   std::string head;
 };

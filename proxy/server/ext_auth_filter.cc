@@ -43,7 +43,7 @@ net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthS
   check.set("x-forwarded-for", ex.clientAddress);
   check.set("x-forwarded-proto", ex.conn.tls() ? "https" : "http");
   for (const auto& name : spec.forwardHeaders)
-    if (auto it = req.find(name); it != req.end()) check.set(name, it->value());
+    if (auto value = req.get(name)) check.set(name, *value);
   check.prepare_payload();
 
   error_code ec;

@@ -27,19 +27,15 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 // The router's and the policies' view of the request.
-class BeastRequestView final : public RequestView {
+class HeadRequestView final : public RequestView {
  public:
-  BeastRequestView(const Request& req, std::string_view host, std::string_view path, std::string_view query)
+  HeadRequestView(const Request& req, std::string_view host, std::string_view path, std::string_view query)
       : req_(req), host_(host), path_(path), query_(query) {}
   std::string_view method() const override { return req_.method_string(); }
   std::string_view host() const override { return host_; }
   std::string_view path() const override { return path_; }
   std::string_view query() const override { return query_; }
-  std::optional<std::string_view> header(std::string_view name) const override {
-    auto it = req_.find(name);
-    if (it == req_.end()) return std::nullopt;
-    return it->value();
-  }
+  std::optional<std::string_view> header(std::string_view name) const override { return req_.get(name); }
 
  private:
   const Request& req_;
@@ -47,9 +43,12 @@ class BeastRequestView final : public RequestView {
 };
 
 std::optional<std::string_view> cookie(const Request& req, std::string_view name) {
-  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it)
-    if (auto value = router::findCookie(it->value(), name)) return value;
-  return std::nullopt;
+  std::optional<std::string_view> found;
+  req.forEach(http::field::cookie, [&](std::string_view line) {
+    found = router::findCookie(line, name);
+    return !found;
+  });
+  return found;
 }
 
 // The balancer's inputs from the request: the ConsistentHash key, the affinity cookie.
@@ -63,7 +62,7 @@ PickRequest pickRequestFor(const RouteSpec& spec, const Exchange& ex, const Requ
         key = ex.clientAddress;
         break;
       case HashSource::Header:
-        if (auto it = req.find(spec.hashOn.name); it != req.end()) key = it->value();
+        key = req.get(spec.hashOn.name);
         break;
       case HashSource::Cookie:
         key = cookie(req, spec.hashOn.name);
@@ -100,8 +99,8 @@ std::string httpsLocation(const Exchange& ex) {
 net::awaitable<bool> serveRequest(Exchange& ex) {
   Request& req = ex.req();
   Worker& worker = ex.worker;
-  if (auto id = req.find("x-request-id"); id != req.end() && acceptableRequestId(id->value()))
-    ex.requestId = std::string(id->value());
+  if (auto id = req.get("x-request-id"); id && acceptableRequestId(*id))
+    ex.requestId = std::string(*id);
   else
     ex.requestId = newRequestId(worker.random());
   http1::AdmittedRequest& rq = ex.request;
@@ -122,7 +121,7 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     ex.responseHeaders.emplace_back("location", httpsLocation(ex));
     co_return co_await reply(ex, 308, "redirecting to https", keepAlive);
   }
-  const BeastRequestView view(req, ex.host, rq.routingPath(), rq.query);
+  const HeadRequestView view(req, ex.host, rq.routingPath(), rq.query);
   const Route* route = table->match(view);
   if (!route) co_return co_await reply(ex, 404, "no route for this host and path", keepAlive);
   ex.route = route;
@@ -166,7 +165,6 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
   const http1::ForwardingFacts facts{ex.conn.clientIp, ex.clientAddress,
                                      worker.gateway().trustsPeer(ex.conn.clientIp), ex.conn.tls(),
                                      ex.conn.localPort, ex.requestId, ex.options.admission.underscores};
-  ex.head.reserve(1024);  // one allocation for the request's and the response's header
   http1::planForwarding(req, rq, route->spec, ex.admission, ex.runtime->policies->regexRewrite(rq.routingPath()),
                         facts, ex.forwarding);
   co_return co_await forwardUpstream(ex, pickRequest, pick);

@@ -62,7 +62,7 @@ net::awaitable<void> pumpBytes(From& from, TimedSocket& fromDeadline, To& to, Ti
 
 net::awaitable<bool> relayResponse(Exchange& ex, ResponseParser& response, UpstreamConnectionPtr conn,
                                    char* bodyBuffer) {
-  Response& res = response.get();
+  Response& res = response.head();
   const unsigned status = ex.status;
   const http1::AnnouncedFraming announced = http1::checkFraming(res, res.version() == 10);
   if (!announced.error.empty()) {
@@ -116,7 +116,7 @@ net::awaitable<bool> relayResponse(Exchange& ex, ResponseParser& response, Upstr
 net::awaitable<void> tunnel(Exchange& ex, ResponseParser& response, UpstreamConnection& conn) {
   http1::ResponseHeadPlan plan = responsePlan(ex, 101);
   plan.upgrade = ex.request.upgrade;
-  http1::writeResponseHead(ex.head, response.get(), plan);
+  http1::writeResponseHead(ex.head, response.head(), plan);
   http1::endResponseHead(ex.head, plan, http1::Framing::None, 0, true);
   ClientStream& client = ex.conn.stream;
   TimedSocket& clientDeadline = client.timed();

@@ -7,6 +7,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <fmt/format.h>
@@ -153,9 +154,23 @@ net::awaitable<error_code> readResponseHeader(UpstreamConnection& conn, std::opt
     response.emplace();
     response->body_limit(kUnlimitedBody);
     if (isHead) response->skip(true);
-    co_await http::async_read_header(conn.stream, conn.buffer, *response, net::redirect_error(kAwait, ec));
-    if (ec) co_return ec;
-    const unsigned status = response->get().result_int();
+    // Reads and parses in place rather than through Beast's composed read, which costs two
+    // operation objects per read; the errors are Beast's.
+    while (!response->is_header_done()) {
+      if (conn.buffer.size() > 0) {
+        const size_t n = response->put(conn.buffer.data(), ec);
+        conn.buffer.consume(n);
+        if (ec && ec != http::error::need_more) co_return ec;
+        ec = {};
+        if (n > 0) continue;
+      }
+      const size_t n = co_await conn.stream.async_read_some(conn.buffer.prepare(beast::read_size(conn.buffer, 65536)),
+                                                            net::redirect_error(kAwait, ec));
+      if (ec == net::error::eof) co_return response->got_some() ? http::error::partial_message : http::error::end_of_stream;
+      if (ec) co_return ec;
+      conn.buffer.commit(n);
+    }
+    const unsigned status = response->head().result_int();
     // Interim responses (100, 102, 103) are for this hop; Portico already answered 100.
     if (status >= 100 && status < 200 && status != 101) continue;
     co_return ec;
@@ -210,7 +225,7 @@ class BodyBuffer {
 net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickRequest, Pick pick) {
   Worker& worker = ex.worker;
   RequestParser& parser = ex.parser;
-  Request& req = parser.get();
+  Request& req = parser.head();
   const bool upgrade = !ex.request.upgrade.empty();
   const RouteSpec& spec = ex.route->spec;
   const bool hasBody = !parser.is_done();
@@ -313,7 +328,7 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
       break;
     }
 
-    const unsigned status = failure ? 0 : response->get().result_int();
+    const unsigned status = failure ? 0 : response->head().result_int();
     recordOutcome(ex, pick,
                   failure           ? UpstreamOutcome::GatewayFailure
                   : status >= 500   ? UpstreamOutcome::ServerError
@@ -334,7 +349,7 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
     setAffinityCookie(ex, pickRequest, pick);
     ex.status = status;
     if (status == 101) {
-      if (!upgrade || !beast::iequals(response->get()[http::field::upgrade], ex.request.upgrade)) {
+      if (!upgrade || !beast::iequals(response->head()[http::field::upgrade], ex.request.upgrade)) {
         worker.metrics().recordUpstreamError(UpstreamError::Reset);
         co_return co_await reply(ex, 502, "upstream switched to a protocol the client did not ask for", false);
       }

@@ -324,6 +324,23 @@ boost::beast::flat_buffer Worker::takeReadBuffer() {
   return buffer;
 }
 
+std::string Worker::takeHeadBuffer() {
+  if (headBuffers_.empty()) {
+    std::string buffer;
+    buffer.reserve(1024);  // the request's and then the response's header
+    return buffer;
+  }
+  std::string buffer = std::move(headBuffers_.back());
+  headBuffers_.pop_back();
+  return buffer;
+}
+
+void Worker::returnHeadBuffer(std::string buffer) {
+  if (buffer.capacity() > 16 * 1024 || headBuffers_.size() >= 256) return;
+  buffer.clear();
+  headBuffers_.push_back(std::move(buffer));
+}
+
 void Worker::returnReadBuffer(boost::beast::flat_buffer buffer) {
   // A buffer a huge header made large is not kept.
   if (buffer.capacity() == 0 || buffer.capacity() > 64 * 1024 || readBuffers_.size() >= 256) return;

@@ -108,6 +108,9 @@ class Worker {
   // an idle connection holds none.
   boost::beast::flat_buffer takeReadBuffer();
   void returnReadBuffer(boost::beast::flat_buffer buffer);
+  // Buffers for the header sections Portico writes, lent to an exchange for its life.
+  std::string takeHeadBuffer();
+  void returnHeadBuffer(std::string buffer);
 
  private:
   RuntimeDeps runtimeDeps();
@@ -165,6 +168,7 @@ class Worker {
   std::unordered_set<SessionHandle*> sessions_;
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
   std::vector<boost::beast::flat_buffer> readBuffers_;
+  std::vector<std::string> headBuffers_;
   std::mt19937_64 random_;
   boost::asio::steady_timer limiterSweepTimer_{ioc_};
   boost::asio::steady_timer idleSweepTimer_{ioc_};

@@ -39,24 +39,24 @@ TEST_SUITE("http1") {
     CHECK(checkFraming(head, false).error.empty());
     // Beast refuses CL + TE itself when it parses; a header built otherwise is checked too.
     Fields both;
-    both.insert("Content-Length", "3");
-    both.insert("Transfer-Encoding", "chunked");
+    both.add("Content-Length", "3");
+    both.add("Transfer-Encoding", "chunked");
     CHECK_FALSE(checkFraming(both, false).error.empty());
   }
 
   TEST_CASE("checkFraming refuses Content-Length lists and repeats") {
     Fields list;
-    list.insert("Content-Length", "5, 5");
+    list.add("Content-Length", "5, 5");
     CHECK_FALSE(checkFraming(list, false).error.empty());
     Fields twice;
-    twice.insert("Content-Length", "5");
-    twice.insert("Content-Length", "5");
+    twice.add("Content-Length", "5");
+    twice.add("Content-Length", "5");
     CHECK_FALSE(checkFraming(twice, false).error.empty());
     Fields sign;
-    sign.insert("Content-Length", "+5");
+    sign.add("Content-Length", "+5");
     CHECK_FALSE(checkFraming(sign, false).error.empty());
     Fields huge;
-    huge.insert("Content-Length", "99999999999999999999");
+    huge.add("Content-Length", "99999999999999999999");
     CHECK_FALSE(checkFraming(huge, false).error.empty());
   }
 
