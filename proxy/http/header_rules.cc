@@ -74,8 +74,10 @@ bool isHopOrFraming(http::field field) {
 }
 
 bool isHopOrFramingName(std::string_view name) {
-  // Only names as long as one of the fields above can be one: most names are decided by
-  // their length, without Beast's field lookup.
+  // Only names as long as one of the fields above can be one, and none of them starts with
+  // an x (Portico's own X-Forwarded-* and X-Request-Id are checked here on every request):
+  // most names are decided without Beast's field lookup.
+  if (name.empty() || name.front() == 'x' || name.front() == 'X') return false;
   switch (name.size()) {
     case 2:   // te
     case 4:   // host

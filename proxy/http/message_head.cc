@@ -13,7 +13,7 @@ HeaderFields::Span HeaderFields::keep(std::string_view bytes) {
   // Beast's header limit keeps a header far below this; the check keeps the offsets honest.
   if (bytes_.size() + bytes.size() > UINT32_MAX) throw std::length_error("header too large");
   const Span span{uint32_t(bytes_.size()), uint32_t(bytes.size())};
-  bytes_.resize(bytes_.size() + bytes.size());
+  bytes_.resize(bytes_.size() + bytes.size(), boost::container::default_init);
   std::memcpy(bytes_.data() + span.offset, bytes.data(), bytes.size());
   return span;
 }
@@ -21,7 +21,7 @@ HeaderFields::Span HeaderFields::keep(std::string_view bytes) {
 void HeaderFields::add(http::field id, std::string_view name, std::string_view value) {
   const size_t at = bytes_.size();
   if (at + name.size() + value.size() > UINT32_MAX) throw std::length_error("header too large");
-  bytes_.resize(at + name.size() + value.size());  // one growth for both
+  bytes_.resize(at + name.size() + value.size(), boost::container::default_init);  // one growth, not zeroed
   std::memcpy(bytes_.data() + at, name.data(), name.size());
   std::memcpy(bytes_.data() + at + name.size(), value.data(), value.size());
   lines_.push_back(Line{id, Span{uint32_t(at), uint32_t(name.size())},

@@ -11,12 +11,15 @@ std::string errorBody(unsigned status, std::string_view message, std::string_vie
 
 std::string newRequestId(std::mt19937_64& random) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  char id[32];
   for (int half = 0; half < 2; ++half) {
     uint64_t bits = random();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id[half * 16 + i] = kHex[bits & 0xf];
+    for (int i = 0; i < 16; i += 2, bits >>= 8) {
+      id[half * 16 + i] = kHex[(bits >> 4) & 0xf];
+      id[half * 16 + i + 1] = kHex[bits & 0xf];
+    }
   }
-  return id;
+  return std::string(id, sizeof id);
 }
 
 bool acceptableRequestId(std::string_view id) {
