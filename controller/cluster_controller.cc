@@ -22,6 +22,7 @@ struct ClusterController::Status {
     }
     StatusWriterOptions writerOptions;
     writerOptions.ingressClass = options.ingressClass;
+    writerOptions.gatewayControllerName = options.gatewayControllerName;
     writerOptions.publishService = options.publishService;
     writerOptions.publishAddress = options.publishAddress;
     writerOptions.reportingInstance = elector ? elector->identity() : defaultLeaderIdentity();
@@ -46,6 +47,7 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
     : options_(options), client_(makeKubeClient(config)), status_(std::make_unique<Status>(*client_, options)) {
   RenderOptions renderOptions;
   renderOptions.ingressClass = options.ingressClass;
+  renderOptions.gatewayControllerName = options.gatewayControllerName;
   renderOptions.standalone = false;
   reconciler_ = std::make_unique<Reconciler>(
       store_, publisher, metrics, renderOptions,
