@@ -297,6 +297,12 @@ std::vector<ParentAttachment> attachParents(const json& route, const ObjectIndex
       continue;
     }
     a.ours = true;
+    if (gw.notAccepted) {
+      a.reason = "NoMatchingParent";
+      a.message = "Gateway " + a.gatewayKey + " is not accepted: " + gw.notAccepted->message;
+      out.push_back(std::move(a));
+      continue;
+    }
     const std::string section = str(&ref, "sectionName");
     const json* port = at(&ref, "port");
     bool anyCandidate = false, anyAllowed = false;

@@ -42,8 +42,13 @@ struct ListenerModel {
   GatewayCondition resolvedRefs{"ResolvedRefs", true, "ResolvedRefs", "All references resolved"};
   GatewayCondition conflicted{"Conflicted", false, "NoConflicts", "No conflicts"};
   std::vector<proxy::CertificateSpec> certificates;  // HTTPS: the resolved certificateRefs
-  // Routes may attach: accepted, references resolved, not conflicted.
-  bool usable() const { return accepted.status && resolvedRefs.status && !conflicted.status; }
+  // Routes may attach: accepted, certificates resolved, not conflicted. Unsupported route
+  // kinds next to HTTPRoute in allowedRoutes.kinds do not stop HTTPRoutes (the spec's
+  // InvalidRouteKinds keeps the valid kinds in supportedKinds).
+  bool usable() const {
+    return accepted.status && (resolvedRefs.status || resolvedRefs.reason == "InvalidRouteKinds") &&
+           !conflicted.status;
+  }
 };
 
 struct GatewayModel {

@@ -85,7 +85,7 @@ json gatewayStatus(const json& object, const GatewayModel& gw, const Attached& a
     c.add(l.resolvedRefs);
     c.add(l.conflicted);
     const bool ok = l.usable() && !gw.notAccepted;
-    allValid = allValid && l.usable();
+    allValid = allValid && l.usable() && l.resolvedRefs.status;
     if (!ok) c.add("Programmed", false, "Invalid", "Listener is not valid; nothing is served for it");
     else if (!published) c.add("Programmed", false, "Pending", "The routing table was not published yet");
     else c.add("Programmed", true, "Programmed", "Served by portico");
@@ -169,7 +169,6 @@ const std::vector<std::string>& supportedGatewayFeatures() {
       "HTTPRouteHostRewrite",
       "HTTPRouteMethodMatching",
       "HTTPRouteParentRefPort",
-      "HTTPRoutePathRedirect",
       "HTTPRoutePathRewrite",
       "HTTPRoutePortRedirect",
       "HTTPRouteQueryParamMatching",
