@@ -57,6 +57,11 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
   const std::vector<std::string> scopes =
       options.watchNamespaces.empty() ? std::vector<std::string>{""} : options.watchNamespaces;
   for (Kind kind : kAllKinds) {
+    // An empty --gateway-controller-name turns the Gateway API off: its kinds (and the
+    // Namespaces read for its selectors) are not watched, so no RBAC is needed for them.
+    const bool gatewayKind = kind == Kind::GatewayClass || kind == Kind::Gateway || kind == Kind::HTTPRoute ||
+                             kind == Kind::ReferenceGrant || kind == Kind::Namespace;
+    if (gatewayKind && options.gatewayControllerName.empty()) continue;
     if (!resourcePath(kind).namespaced) {
       reflectors_.push_back(std::make_unique<Reflector>(*client_, store_, kind, ""));
       continue;

@@ -74,7 +74,8 @@ Kubernetes:
   --ingress-class NAME       IngressClass / ingressClassName served (default portico)
   --gateway-controller-name NAME
                              GatewayClass spec.controllerName served
-                             (default portico.dev/gateway-controller)
+                             (default portico.dev/gateway-controller; "" turns the
+                             Gateway API off: its kinds are not watched)
   --watch-namespace NS       repeatable; default all namespaces
   --publish-service NS/NAME  Service whose addresses go into Ingress status
   --publish-address ADDR     fixed address for Ingress status

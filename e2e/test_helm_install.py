@@ -128,7 +128,14 @@ def _check_installed_and_run(cp, namespace, cls, backends, service, portico, tmp
                                 ("create", "events", None, "yes"),
                                 ("update", "leases.coordination.k8s.io", namespace, "yes"),
                                 ("update", "leases.coordination.k8s.io", "kube-system", "no"),
-                                ("create", "secrets", None, "no")]:
+                                ("create", "secrets", None, "no"),
+                                ("watch", "httproutes.gateway.networking.k8s.io", None, "yes"),
+                                ("patch", "httproutes.gateway.networking.k8s.io/status", None, "yes"),
+                                ("update", "httproutes.gateway.networking.k8s.io", None, "no"),
+                                ("patch", "gatewayclasses.gateway.networking.k8s.io/status", None, "yes"),
+                                ("update", "referencegrants.gateway.networking.k8s.io", None, "no"),
+                                ("list", "namespaces", None, "yes"),
+                                ("delete", "namespaces", None, "no")]:
         scope = ["-n", ns] if ns else ["-A"]
         res, _, sub = res.partition("/")
         scope += ["--subresource=" + sub] if sub else []
