@@ -6,6 +6,8 @@ an Ingress on one host."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -168,6 +170,7 @@ def test_gateway_api_traffic_status_reference_grants_and_ingress_side_by_side(
 
         # Side by side with an Ingress on the same host: its own path serves; the path the older
         # HTTPRoute already holds stays the HTTPRoute's (documented: the older claimant wins).
+        time.sleep(1.1)  # creationTimestamp has one-second resolution: make the Ingress newer
         cp.apply({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "legacy", "namespace": ns},
                   "spec": {"ingressClassName": ingress_class, "rules": [{"host": HOST, "http": {"paths": [
                       {"path": "/legacy", "pathType": "Prefix",
