@@ -11,21 +11,13 @@ import time
 import pytest
 import requests
 
-from k8s import REPO, ask, service_with_endpoints, wait_until
+from k8s import ask, service_with_endpoints, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
 GROUP = "gateway.networking.k8s.io"
 API = GROUP + "/v1"
 HOST = "shop.gw.e2e.test"
-
-
-@pytest.fixture(scope="session")
-def gateway_crds(control_plane):
-    crd_dir = REPO / "helm" / "portico" / "gateway-api-crds"
-    control_plane.kubectl("apply", "--server-side", "-f", str(crd_dir), timeout=120)
-    for plural in ("gatewayclasses", "gateways", "httproutes", "referencegrants"):
-        control_plane.kubectl("wait", "--for=condition=Established", "crd/%s.%s" % (plural, GROUP), "--timeout=60s")
 
 
 @pytest.fixture

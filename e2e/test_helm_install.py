@@ -70,7 +70,9 @@ def _deployment_args(deploy) -> list[str]:
 
 
 def test_helm_install_and_run_with_chart_serviceaccount(control_plane, namespace, backends, service, portico,
-                                                        tmp_path):
+                                                        tmp_path, gateway_crds):
+    # gateway_crds: `kubectl auth can-i` resolves gateway.networking.k8s.io resources only
+    # when their CRDs are served, and Portico then watches them with the chart's RBAC.
     cp = control_plane
     cls = "helm-" + namespace[-40:]
     cp.helm("install", RELEASE, str(CHART), "--namespace", namespace, "--set", "ingressClass.name=" + cls,
