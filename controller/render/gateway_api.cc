@@ -169,7 +169,8 @@ bool wildcardCovers(const std::string& wildcard, const std::string& host) {
 
 bool isOurGatewayClass(const ObjectIndex& index, const std::string& className, const std::string& controllerName) {
   const json* cls = index.gatewayClass(className);
-  return cls && str(at(cls, "spec"), "controllerName") == controllerName;
+  // A class with parametersRef is refused (Portico takes no parameters): not served.
+  return cls && str(at(cls, "spec"), "controllerName") == controllerName && !at(at(cls, "spec"), "parametersRef");
 }
 
 bool labelsMatch(const json& selector, const json* labels) {

@@ -60,7 +60,8 @@ struct GatewayModel {
   std::optional<GatewayCondition> notAccepted;
 };
 
-// True if GatewayClass `className` exists and names `controllerName`.
+// True if GatewayClass `className` exists, names `controllerName` and has no parametersRef
+// (Portico takes no parameters; such a class is not Accepted, see gateway_status.h).
 bool isOurGatewayClass(const ObjectIndex& index, const std::string& className, const std::string& controllerName);
 
 // The Gateway's listeners with their conditions and certificates (Secrets resolved in the

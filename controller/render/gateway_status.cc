@@ -188,7 +188,11 @@ std::vector<GatewayApiStatus> computeGatewayApiStatuses(const StoreSnapshot& sna
   for (const auto& [key, cls] : snapshot.objects(Kind::GatewayClass)) {
     if (str(at(cls.get(), "spec"), "controllerName") != controller) continue;
     Conditions c(existingConditions(*cls), generationOf(*cls), now);
-    c.add("Accepted", true, "Accepted", "Handled by portico");
+    if (at(at(cls.get(), "spec"), "parametersRef")) {
+      c.add("Accepted", false, "InvalidParameters", "portico takes no parameters: spec.parametersRef must be unset");
+    } else {
+      c.add("Accepted", true, "Accepted", "Handled by portico");
+    }
     json features = json::array();
     for (const auto& f : supportedGatewayFeatures()) features.push_back({{"name", f}});
     out.push_back({Kind::GatewayClass, "", metadataString(*cls, "name"), cls,

@@ -2,7 +2,8 @@
 // model render serves from (gateway_api.h, httproute.h), so status and table agree. Pure:
 // the status writer (controller/status/gateway_status_writer.h) compares and PATCHes.
 //
-//  - GatewayClass with spec.controllerName ours: Accepted True, supportedFeatures.
+//  - GatewayClass with spec.controllerName ours: Accepted True (False InvalidParameters with
+//    a parametersRef: its Gateways are then not served), supportedFeatures.
 //  - Gateway of such a class: Accepted (False UnsupportedAddress for spec.addresses, True
 //    with reason ListenersNotValid when a listener is refused), Programmed (True once the
 //    table is published and the Gateway is accepted), status.addresses (what Ingress

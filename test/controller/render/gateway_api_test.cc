@@ -324,6 +324,15 @@ TEST_CASE("gateway api: status of GatewayClass, Gateway and HTTPRoute parents wi
   CHECK((*condition(cls["conditions"], "Accepted"))["observedGeneration"] == 1);
   CHECK(cls["supportedFeatures"].size() == supportedGatewayFeatures().size());
   CHECK(statusOf(s, Kind::GatewayClass, "", "other").is_null());
+  {
+    // parametersRef: the class is refused and its Gateways are not served.
+    ObjectSnapshot p = s;
+    p.gatewayClasses[0]["spec"]["parametersRef"] = {{"group", ""}, {"kind", "ConfigMap"}, {"name", "x"}};
+    json refused = statusOf(p, Kind::GatewayClass, "", "portico");
+    CHECK((*condition(refused["conditions"], "Accepted"))["reason"] == "InvalidParameters");
+    CHECK(statusOf(p, Kind::Gateway, "infra", "web").is_null());
+    CHECK(render(p, RenderOptions{}).table.routes.empty());
+  }
 
   json good = statusOf(s, Kind::HTTPRoute, "shop", "good");
   CHECK(good["parents"].size() == 2);
