@@ -26,7 +26,7 @@ def other_namespace(control_plane, namespace):
     control_plane.kubectl("create", "namespace", name)
     yield name
     control_plane.kubectl("delete", "-n", name, "--ignore-not-found", "--wait=false",
-                          "services,endpointslices.discovery.k8s.io,referencegrants.gateway.networking.k8s.io", "--all",
+                          "services,endpointslices.discovery.k8s.io,secrets,referencegrants.gateway.networking.k8s.io", "--all",
                           check=False, timeout=60)
     control_plane.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False, timeout=60)
 
@@ -194,4 +194,51 @@ def test_gateway_api_traffic_status_reference_grants_and_ingress_side_by_side(
         cp.kubectl("delete", "-n", ns, "--ignore-not-found", "--wait=false",
                    "httproutes.gateway.networking.k8s.io,gateways.gateway.networking.k8s.io,ingresses.networking.k8s.io",
                    "--all", check=False, timeout=60)
+        cp.kubectl("delete", "gatewayclass", cls, "--ignore-not-found", "--wait=false", check=False, timeout=60)
+
+
+def test_gateway_https_listener_serves_its_certificate_through_a_reference_grant(
+        control_plane, gateway_crds, namespace, other_namespace, backends, portico, tmp_path):
+    from test_controller_routing import _https_get, _tls_secret
+
+    cp, ns, ns2 = control_plane, namespace, other_namespace
+    controller = "portico.dev/e2e-" + ns[-40:]
+    cls = "gc-" + ns[-50:]
+    host = "secure.gw.e2e.test"
+    (a,) = backends(["alpha"])
+    service_with_endpoints(cp, ns, "svc-a", [a])
+    secret, crt = _tls_secret(ns2, "gw-tls", host, tmp_path)  # in another namespace than the Gateway
+    cp.apply([secret, {"apiVersion": API, "kind": "GatewayClass", "metadata": {"name": cls},
+                       "spec": {"controllerName": controller}}])
+    try:
+        cp.apply({"apiVersion": API, "kind": "Gateway", "metadata": {"name": "gw", "namespace": ns},
+                  "spec": {"gatewayClassName": cls, "listeners": [
+                      {"name": "https", "protocol": "HTTPS", "port": 443, "hostname": host,
+                       "tls": {"certificateRefs": [{"name": "gw-tls", "namespace": ns2}]}}]}})
+        cp.apply(http_route("web", ns, [rule("/", {"name": "svc-a", "port": 80})], hostnames=[host], section="https"))
+        p = portico("--watch-namespace", ns, "--watch-namespace", ns2, "--gateway-controller-name", controller)
+
+        def listener():
+            g = get(cp, "gateway", "gw", ns)
+            ls = g.get("status", {}).get("listeners", [])
+            return ls[0] if ls else None
+
+        # No ReferenceGrant: the certificate is refused and nothing attaches.
+        wait_until(lambda: listener() and cond_is(listener()["conditions"], "ResolvedRefs", "False", "RefNotPermitted"),
+                   what="listener RefNotPermitted")
+        assert cond_is(listener()["conditions"], "Programmed", "False", "Invalid")
+        wait_until(lambda: route_ok(cp, ns, "web", controller, accepted=("False", "NoMatchingParent")),
+                   what="route NoMatchingParent while the listener is invalid")
+
+        # The grant from Gateways of ns: served over TLS with that certificate (SNI).
+        cp.apply({"apiVersion": API, "kind": "ReferenceGrant", "metadata": {"name": "gw-certs", "namespace": ns2},
+                  "spec": {"from": [{"group": GROUP, "kind": "Gateway", "namespace": ns}],
+                           "to": [{"group": "", "kind": "Secret"}]}})
+        wait_until(lambda: _https_get(p.https_port, host, "/x", crt)[:2] == (200, "alpha"), what="HTTPS through the Gateway")
+        wait_until(lambda: cond_is(listener()["conditions"], "Programmed", "True") and listener()["attachedRoutes"] == 1,
+                   what="listener Programmed with one route")
+        wait_until(lambda: route_ok(cp, ns, "web", controller), what="route Accepted")
+    finally:
+        cp.kubectl("delete", "-n", ns, "--ignore-not-found", "--wait=false",
+                   "httproutes.gateway.networking.k8s.io,gateways.gateway.networking.k8s.io", "--all", check=False, timeout=60)
         cp.kubectl("delete", "gatewayclass", cls, "--ignore-not-found", "--wait=false", check=False, timeout=60)
