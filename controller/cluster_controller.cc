@@ -22,6 +22,7 @@ struct ClusterController::Status {
     }
     StatusWriterOptions writerOptions;
     writerOptions.ingressClass = options.ingressClass;
+    writerOptions.gatewayControllerName = options.gatewayControllerName;
     writerOptions.publishService = options.publishService;
     writerOptions.publishAddress = options.publishAddress;
     writerOptions.reportingInstance = elector ? elector->identity() : defaultLeaderIdentity();
@@ -46,6 +47,7 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
     : options_(options), client_(makeKubeClient(config)), status_(std::make_unique<Status>(*client_, options)) {
   RenderOptions renderOptions;
   renderOptions.ingressClass = options.ingressClass;
+  renderOptions.gatewayControllerName = options.gatewayControllerName;
   renderOptions.standalone = false;
   reconciler_ = std::make_unique<Reconciler>(
       store_, publisher, metrics, renderOptions,
@@ -55,6 +57,11 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
   const std::vector<std::string> scopes =
       options.watchNamespaces.empty() ? std::vector<std::string>{""} : options.watchNamespaces;
   for (Kind kind : kAllKinds) {
+    // An empty --gateway-controller-name turns the Gateway API off: its kinds (and the
+    // Namespaces read for its selectors) are not watched, so no RBAC is needed for them.
+    const bool gatewayKind = kind == Kind::GatewayClass || kind == Kind::Gateway || kind == Kind::HTTPRoute ||
+                             kind == Kind::ReferenceGrant || kind == Kind::Namespace;
+    if (gatewayKind && options.gatewayControllerName.empty()) continue;
     if (!resourcePath(kind).namespaced) {
       reflectors_.push_back(std::make_unique<Reflector>(*client_, store_, kind, ""));
       continue;

@@ -72,6 +72,10 @@ Request hygiene:
 
 Kubernetes:
   --ingress-class NAME       IngressClass / ingressClassName served (default portico)
+  --gateway-controller-name NAME
+                             GatewayClass spec.controllerName served
+                             (default portico.dev/gateway-controller; "" turns the
+                             Gateway API off: its kinds are not watched)
   --watch-namespace NS       repeatable; default all namespaces
   --publish-service NS/NAME  Service whose addresses go into Ingress status
   --publish-address ADDR     fixed address for Ingress status
@@ -174,6 +178,7 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
          return std::nullopt;
        }},
       {"ingress-class", text(o.ingressClass)},
+      {"gateway-controller-name", text(o.gatewayControllerName)},
       {"watch-namespace",
        [&o](const std::string& v) -> std::optional<std::string> {
          o.watchNamespaces.push_back(v);

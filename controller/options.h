@@ -16,6 +16,7 @@ struct Options {
   std::optional<std::string> kubeconfig;  // out-of-cluster mode
   uint16_t adminPort = 9901;
   std::string ingressClass = "portico";
+  std::string gatewayControllerName = "portico.dev/gateway-controller";  // GatewayClass spec.controllerName
   std::vector<std::string> watchNamespaces;  // empty: all
   std::optional<std::string> publishService;
   std::optional<std::string> publishAddress;

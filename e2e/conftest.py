@@ -156,6 +156,17 @@ def crds(control_plane):
     return names
 
 
+@pytest.fixture(scope="session")
+def gateway_crds(control_plane):
+    """Applies the standard-channel Gateway API CRDs the chart vendors
+    (helm/portico/gateway-api-crds/, v1.6.3) once per session and waits until Established."""
+    crd_dir = REPO / "helm" / "portico" / "gateway-api-crds"
+    control_plane.kubectl("apply", "--server-side", "-f", str(crd_dir), timeout=120)
+    for plural in ("gatewayclasses", "gateways", "httproutes", "referencegrants"):
+        control_plane.kubectl("wait", "--for=condition=Established", "crd/%s.gateway.networking.k8s.io" % plural,
+                              "--timeout=60s")
+
+
 @pytest.fixture
 def kubectl(control_plane):
     return control_plane.kubectl

@@ -70,7 +70,9 @@ def _deployment_args(deploy) -> list[str]:
 
 
 def test_helm_install_and_run_with_chart_serviceaccount(control_plane, namespace, backends, service, portico,
-                                                        tmp_path):
+                                                        tmp_path, gateway_crds):
+    # gateway_crds: `kubectl auth can-i` resolves gateway.networking.k8s.io resources only
+    # when their CRDs are served, and Portico then watches them with the chart's RBAC.
     cp = control_plane
     cls = "helm-" + namespace[-40:]
     cp.helm("install", RELEASE, str(CHART), "--namespace", namespace, "--set", "ingressClass.name=" + cls,
@@ -135,7 +137,14 @@ def _check_installed_and_run(cp, namespace, cls, backends, service, portico, tmp
                                 ("create", "events", None, "yes"),
                                 ("update", "leases.coordination.k8s.io", namespace, "yes"),
                                 ("update", "leases.coordination.k8s.io", "kube-system", "no"),
-                                ("create", "secrets", None, "no")]:
+                                ("create", "secrets", None, "no"),
+                                ("watch", "httproutes.gateway.networking.k8s.io", None, "yes"),
+                                ("patch", "httproutes.gateway.networking.k8s.io/status", None, "yes"),
+                                ("update", "httproutes.gateway.networking.k8s.io", None, "no"),
+                                ("patch", "gatewayclasses.gateway.networking.k8s.io/status", None, "yes"),
+                                ("update", "referencegrants.gateway.networking.k8s.io", None, "no"),
+                                ("list", "namespaces", None, "yes"),
+                                ("delete", "namespaces", None, "no")]:
         scope = ["-n", ns] if ns else ["-A"]
         res, _, sub = res.partition("/")
         scope += ["--subresource=" + sub] if sub else []

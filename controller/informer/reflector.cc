@@ -29,6 +29,11 @@ ResourcePath resourcePath(Kind kind) {
     case Kind::EndpointSlice: return {"/apis/discovery.k8s.io/v1", "endpointslices", true};
     case Kind::Secret: return {"/api/v1", "secrets", true};
     case Kind::APIRoute: return {"/apis/portico.dev/v1alpha1", "apiroutes", true};
+    case Kind::GatewayClass: return {"/apis/gateway.networking.k8s.io/v1", "gatewayclasses", false};
+    case Kind::Gateway: return {"/apis/gateway.networking.k8s.io/v1", "gateways", true};
+    case Kind::HTTPRoute: return {"/apis/gateway.networking.k8s.io/v1", "httproutes", true};
+    case Kind::ReferenceGrant: return {"/apis/gateway.networking.k8s.io/v1", "referencegrants", true};
+    case Kind::Namespace: return {"/api/v1", "namespaces", false};
   }
   return {};
 }
@@ -143,6 +148,14 @@ void Reflector::run() {
     sleepFor(wait);
     backoff = std::min(backoff * 2, kMaxBackoff);
   };
+  // The same wait without a warning: a missing CRD is logged once, not every 30 s.
+  auto quietFail = [&] {
+    const auto wait = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+        backoff.count(), 2 * backoff.count())(random));
+    sleepFor(wait);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  };
+  bool reportedMissing = false;
   bool needList = true;
   bool listedOnce = false;
   std::string resourceVersion;
@@ -150,12 +163,20 @@ void Reflector::run() {
     if (needList) {
       auto rv = list();
       if (!rv) {
-        if (rv.error().message.find("HTTP 404") != std::string::npos && kind_ == Kind::APIRoute &&
-            !listedOnce) {
-          // The CRD is not installed: serve Ingresses meanwhile and look again later. Only
+        if (rv.error().message.find("HTTP 404") != std::string::npos && isCustomKind(kind_) && !listedOnce) {
+          // The CRD is not installed: serve the other kinds meanwhile and look again later
+          // (the backoff tops out at 30 s, so a CRD installed later is picked up). Only
           // before the first successful list: a restarting apiserver also answers 404 for
           // custom resources until it has loaded the CRDs, and that must not empty the cache.
           store_.replace(kind_, namespace_, {});
+          if (!reportedMissing) {
+            spdlog::info("{}: not served by this cluster (CRD not installed?); watching nothing for it "
+                         "and checking again with backoff",
+                         kindName(kind_));
+            reportedMissing = true;
+          }
+          quietFail();
+          continue;
         }
         fail(rv.error().message);
         continue;

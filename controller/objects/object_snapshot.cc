@@ -14,6 +14,11 @@ const char* kindName(Kind kind) {
     case Kind::EndpointSlice: return "EndpointSlice";
     case Kind::Secret: return "Secret";
     case Kind::APIRoute: return "APIRoute";
+    case Kind::GatewayClass: return "GatewayClass";
+    case Kind::Gateway: return "Gateway";
+    case Kind::HTTPRoute: return "HTTPRoute";
+    case Kind::ReferenceGrant: return "ReferenceGrant";
+    case Kind::Namespace: return "Namespace";
   }
   return "?";
 }

@@ -25,9 +25,21 @@
 
 namespace portico::controller {
 
-enum class Kind { Ingress, IngressClass, Service, EndpointSlice, Secret, APIRoute };
-constexpr Kind kAllKinds[] = {Kind::Ingress, Kind::IngressClass, Kind::Service,
-                              Kind::EndpointSlice, Kind::Secret, Kind::APIRoute};
+// The Gateway API kinds (gateway.networking.k8s.io/v1) and Namespace (for a listener's
+// allowedRoutes namespace selector) come last.
+enum class Kind {
+  Ingress, IngressClass, Service, EndpointSlice, Secret, APIRoute,
+  GatewayClass, Gateway, HTTPRoute, ReferenceGrant, Namespace
+};
+constexpr Kind kAllKinds[] = {Kind::Ingress,      Kind::IngressClass, Kind::Service,   Kind::EndpointSlice,
+                              Kind::Secret,       Kind::APIRoute,     Kind::GatewayClass, Kind::Gateway,
+                              Kind::HTTPRoute,    Kind::ReferenceGrant, Kind::Namespace};
+// Kinds served by CustomResourceDefinitions, which may be missing from a cluster: their
+// reflectors treat 404 before the first list as "no objects" and keep looking.
+constexpr bool isCustomKind(Kind kind) {
+  return kind == Kind::APIRoute || kind == Kind::GatewayClass || kind == Kind::Gateway ||
+         kind == Kind::HTTPRoute || kind == Kind::ReferenceGrant;
+}
 constexpr size_t kKindCount = std::size(kAllKinds);
 const char* kindName(Kind kind);
 
@@ -39,6 +51,11 @@ struct ObjectSnapshot {
   std::vector<nlohmann::json> ingressClasses;  // networking.k8s.io/v1 IngressClass
   std::vector<nlohmann::json> services;        // v1 Service
   std::vector<nlohmann::json> endpointSlices;  // discovery.k8s.io/v1 EndpointSlice
+  std::vector<nlohmann::json> gatewayClasses;   // gateway.networking.k8s.io/v1 GatewayClass
+  std::vector<nlohmann::json> gateways;         // gateway.networking.k8s.io/v1 Gateway
+  std::vector<nlohmann::json> httpRoutes;       // gateway.networking.k8s.io/v1 HTTPRoute
+  std::vector<nlohmann::json> referenceGrants;  // gateway.networking.k8s.io/v1 ReferenceGrant
+  std::vector<nlohmann::json> namespaces;       // v1 Namespace (labels only)
 
   // Calls fn(kind, list) for each kind's list (const or not, as *this is).
   template <class Self, class F>
@@ -49,6 +66,11 @@ struct ObjectSnapshot {
     fn(Kind::IngressClass, self.ingressClasses);
     fn(Kind::Service, self.services);
     fn(Kind::EndpointSlice, self.endpointSlices);
+    fn(Kind::GatewayClass, self.gatewayClasses);
+    fn(Kind::Gateway, self.gateways);
+    fn(Kind::HTTPRoute, self.httpRoutes);
+    fn(Kind::ReferenceGrant, self.referenceGrants);
+    fn(Kind::Namespace, self.namespaces);
   }
 };
 

@@ -53,7 +53,12 @@ constexpr std::string_view kEndpoint[] = {"addresses", "conditions"};
 Names kindFields(Kind kind) {
   switch (kind) {
     case Kind::Ingress:
-    case Kind::APIRoute: return kSpecStatus;
+    case Kind::APIRoute:
+    case Kind::GatewayClass:
+    case Kind::Gateway:
+    case Kind::HTTPRoute: return kSpecStatus;
+    case Kind::ReferenceGrant: return kSpec;
+    case Kind::Namespace: return {};
     case Kind::IngressClass:
     case Kind::Service: return kSpec;
     case Kind::EndpointSlice: return kEndpointSlice;
@@ -84,9 +89,17 @@ void trimMetadata(Kind kind, json& meta) {
       meta.erase("annotations");
       trimMap(meta, "labels", [](const std::string& key) { return key == "kubernetes.io/service-name"; });
       return;
+    case Kind::Namespace:
+      // allowedRoutes.namespaces.selector matches namespace labels.
+      meta.erase("annotations");
+      return;
     case Kind::Service:
     case Kind::Secret:
     case Kind::APIRoute:
+    case Kind::GatewayClass:
+    case Kind::Gateway:
+    case Kind::HTTPRoute:
+    case Kind::ReferenceGrant:
       meta.erase("annotations");
       meta.erase("labels");
       return;

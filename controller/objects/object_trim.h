@@ -18,6 +18,9 @@
 // | Service | spec.type, spec.ports (whole entries) | render (ExternalName check, port by number or name) |
 // | EndpointSlice | addressType, ports, endpoints[].addresses, endpoints[].conditions | render (endpoints, ready/terminating, port by name) |
 // | Secret | type, data, stringData | render (TLS pairs, API keys, htpasswd, JWKS) |
+// | GatewayClass, Gateway, HTTPRoute | spec, status (whole) | render (gateway_api), status writer (foreign parents and conditions kept) |
+// | ReferenceGrant | spec (whole) | render (cross-namespace references) |
+// | Namespace | metadata.labels | render (allowedRoutes namespace selector) |
 //
 // Everything else goes, notably metadata.managedFields (often larger than the object),
 // the `kubectl.kubernetes.io/last-applied-configuration` annotation (a second copy of the

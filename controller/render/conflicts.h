@@ -3,8 +3,9 @@
 //
 // The same host + pathType + path claimed by two objects goes to the oldest claimant (the
 // first in creation order: creationTimestamp, namespace, name, kind); a later object loses
-// that host for that path, with a Conflict diagnostic, unless both are APIRoutes (their rules
-// may share a path and differ in methods, headers or query; the router orders them).
+// that host for that path, with a Conflict diagnostic, unless both are APIRoutes or
+// HTTPRoutes (their rules may share a path and differ in methods, headers or query; the
+// router orders them). So an Ingress and an HTTPRoute on one host + path: the older wins.
 // Regular expressions are never compared (no Ingress has one).
 #pragma once
 
@@ -16,6 +17,10 @@
 #include "controller/render/render_context.h"
 
 namespace portico::controller {
+
+// APIRoute and HTTPRoute rules may share a host + path and differ in methods, headers or
+// query (the router orders them, then by age); an Ingress path is exclusive.
+inline bool sharesClaims(std::string_view kind) { return kind == "APIRoute" || kind == "HTTPRoute"; }
 
 // The API name of a path match type (api_names.h).
 std::string_view pathTypeName(proxy::PathMatchType type);
@@ -65,7 +70,7 @@ std::optional<std::vector<std::string>> settleRoute(const ObjectOutput& out, siz
   std::vector<std::string> won;
   for (const auto& host : hosts) {
     const ClaimOwner winner = ownerOf(claimKey(host, route.pathType, route.path));
-    if (winner.self || (winner.kind == "APIRoute" && out.kind == "APIRoute")) {
+    if (winner.self || (sharesClaims(winner.kind) && sharesClaims(out.kind))) {
       won.push_back(host);
       continue;
     }

@@ -4,12 +4,16 @@
 
 #include "controller/render/apiroute.h"
 #include "controller/render/conflicts.h"
+#include "controller/render/httproute.h"
 #include "controller/render/ingress.h"
 #include "proxy/config/route_table.h"
 
 namespace portico::controller {
 
 using nlohmann::json;
+
+// The kinds that render to pieces, in the full render's order.
+constexpr Kind kPieceKinds[] = {Kind::APIRoute, Kind::Ingress, Kind::Gateway, Kind::HTTPRoute};
 
 bool IncrementalRenderer::OrderKey::operator<(const OrderKey& o) const {
   return std::tie(created, ns, name, kind) < std::tie(o.created, o.ns, o.name, o.kind);
@@ -28,7 +32,7 @@ void IncrementalRenderer::reset() {
 
 std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const StoreSnapshot& snapshot) const {
   std::set<Identity> dirty;
-  for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
+  for (Kind kind : kPieceKinds) {
     forEachChange(previous_.shared(kind), snapshot.shared(kind),
                   [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dirty.emplace(kind, key); });
   }
@@ -46,6 +50,20 @@ std::set<IncrementalRenderer::Identity> IncrementalRenderer::changedSince(const 
                     if (!slice) continue;
                     if (auto svc = sliceServiceKey(*slice); !svc.empty()) dependentsOf("Service " + svc);
                   }
+                });
+  // Gateway API lookups: cluster-scoped keys are "/name"; grants are looked up per namespace.
+  auto byName = [&](Kind kind, const char* dependency) {
+    forEachChange(previous_.shared(kind), snapshot.shared(kind), [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) {
+      dependentsOf(std::string(dependency) + " " + key.substr(key.find('/') + 1));
+    });
+  };
+  byName(Kind::GatewayClass, "GatewayClass");
+  byName(Kind::Namespace, "Namespace");
+  forEachChange(previous_.shared(Kind::Gateway), snapshot.shared(Kind::Gateway),
+                [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) { dependentsOf("Gateway " + key); });
+  forEachChange(previous_.shared(Kind::ReferenceGrant), snapshot.shared(Kind::ReferenceGrant),
+                [&](const std::string& key, const ObjectPtr&, const ObjectPtr&) {
+                  dependentsOf("ReferenceGrant " + key.substr(0, key.find('/')));
                 });
   forEachChange(previous_.shared(Kind::IngressClass), snapshot.shared(Kind::IngressClass),
                 [&](const std::string& key, const ObjectPtr& before, const ObjectPtr& after) {
@@ -100,6 +118,10 @@ void IncrementalRenderer::addPiece(const Identity& id, const ObjectPtr& object, 
   index.recordInto(&piece.dependencies);
   if (id.first == Kind::APIRoute) {
     piece.output = renderApiRoute(o, index, classes, options_, piece.diagnostics, nullptr);
+  } else if (id.first == Kind::Gateway) {
+    piece.output = renderGateway(o, index, options_);
+  } else if (id.first == Kind::HTTPRoute) {
+    piece.output = renderHttpRoute(o, index, options_, piece.diagnostics);
   } else {
     piece.output = renderIngress(o, index, classes, options_, piece.diagnostics, piece.owned, nullptr);
   }
@@ -147,7 +169,7 @@ const SharedRenderResult& IncrementalRenderer::render(const StoreSnapshot& snaps
   if (!initialized_ || classes.weAreDefault() != weAreDefault_) {
     stats_.everything = true;
     for (const auto& [id, piece] : pieces_) dirty.insert(id);
-    for (Kind kind : {Kind::APIRoute, Kind::Ingress}) {
+    for (Kind kind : kPieceKinds) {
       for (const auto& [key, object] : snapshot.objects(kind)) dirty.emplace(kind, key);
     }
   } else {
@@ -294,7 +316,7 @@ void IncrementalRenderer::assembleCertificates() {
 void IncrementalRenderer::assembleDiagnostics() {
   auto& out = result_.diagnostics;
   out.clear();
-  for (const char* kind : {"APIRoute", "Ingress"}) {
+  for (const char* kind : {"APIRoute", "Ingress", "Gateway", "HTTPRoute"}) {
     for (const auto& [order, piece] : ordered_) {
       if (order.kind == kind) out.insert(out.end(), piece->diagnostics.begin(), piece->diagnostics.end());
     }

@@ -9,6 +9,7 @@
 
 #include "controller/render/apiroute.h"
 #include "controller/render/conflicts.h"
+#include "controller/render/httproute.h"
 #include "controller/render/ingress.h"
 #include "controller/render/render_context.h"
 
@@ -51,13 +52,16 @@ std::vector<const nlohmann::json*> pointers(const ObjectMap& from) {
 }
 
 RenderResult renderAll(const std::vector<const nlohmann::json*>& apiRoutes,
-                       const std::vector<const nlohmann::json*>& ingresses, const ObjectIndex& index,
+                       const std::vector<const nlohmann::json*>& ingresses,
+                       const std::vector<const nlohmann::json*>& gateways,
+                       const std::vector<const nlohmann::json*>& httpRoutes, const ObjectIndex& index,
                        const RenderOptions& options) {
   ClassSelector classes(index, options);
   RenderResult result;
   std::vector<ObjectOutput> outputs;
   renderApiRoutes(apiRoutes, index, classes, options, outputs, result.diagnostics);
   renderIngresses(ingresses, index, classes, options, outputs, result.diagnostics, result.ownedIngresses);
+  renderGatewayApi(gateways, httpRoutes, index, options, outputs, result.diagnostics);
 
   std::stable_sort(outputs.begin(), outputs.end(), [](const ObjectOutput& a, const ObjectOutput& b) {
     return std::tie(a.creationTimestamp, a.ns, a.name, a.kind) <
@@ -80,12 +84,14 @@ RenderResult renderAll(const std::vector<const nlohmann::json*>& apiRoutes,
 
 RenderResult render(const ObjectSnapshot& objects, const RenderOptions& options) {
   ObjectIndex index(objects);
-  return renderAll(pointers(objects.apiRoutes), pointers(objects.ingresses), index, options);
+  return renderAll(pointers(objects.apiRoutes), pointers(objects.ingresses), pointers(objects.gateways),
+                   pointers(objects.httpRoutes), index, options);
 }
 
 RenderResult render(const StoreSnapshot& objects, const RenderOptions& options) {
   ObjectIndex index(objects);
-  return renderAll(pointers(objects.objects(Kind::APIRoute)), pointers(objects.objects(Kind::Ingress)), index,
+  return renderAll(pointers(objects.objects(Kind::APIRoute)), pointers(objects.objects(Kind::Ingress)),
+                   pointers(objects.objects(Kind::Gateway)), pointers(objects.objects(Kind::HTTPRoute)), index,
                    options);
 }
 

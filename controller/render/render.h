@@ -36,6 +36,8 @@ struct Diagnostic {
 struct RenderOptions {
   std::string ingressClass = "portico";
   std::string controllerName = "portico.dev/ingress-controller";
+  // GatewayClass spec.controllerName that makes a class (and its Gateways) ours.
+  std::string gatewayControllerName = "portico.dev/gateway-controller";
   bool standalone = false;  // url: backends allowed; Service backends need a cluster
 };
 

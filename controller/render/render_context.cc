@@ -53,11 +53,56 @@ ObjectIndex::ObjectIndex(const ObjectSnapshot& objects) {
     slicesByService_[key(metadataString(slice, "namespace"), svc->get<std::string>())].push_back(
         &slice);
   }
+  for (auto [kind, list] : {std::pair{Kind::GatewayClass, &objects.gatewayClasses},
+                            std::pair{Kind::Gateway, &objects.gateways},
+                            std::pair{Kind::ReferenceGrant, &objects.referenceGrants},
+                            std::pair{Kind::Namespace, &objects.namespaces}}) {
+    indexByName(*list, listed_[static_cast<size_t>(kind)]);
+  }
   for (auto& [k, slices] : slicesByService_) {
     std::stable_sort(slices.begin(), slices.end(), [](const json* a, const json* b) {
       return metadataString(*a, "name") < metadataString(*b, "name");
     });
   }
+}
+
+const json* ObjectIndex::lookup(Kind kind, const std::string& k) const {
+  if (store_) return store_->find(kind, k);
+  const auto& map = listed_[static_cast<size_t>(kind)];
+  auto it = map.find(k);
+  return it == map.end() ? nullptr : it->second;
+}
+
+const json* ObjectIndex::gatewayClass(const std::string& name) const {
+  record("GatewayClass", name);
+  return lookup(Kind::GatewayClass, key("", name));
+}
+
+const json* ObjectIndex::gateway(const std::string& ns, const std::string& name) const {
+  record("Gateway", key(ns, name));
+  return lookup(Kind::Gateway, key(ns, name));
+}
+
+std::vector<const json*> ObjectIndex::referenceGrants(const std::string& ns) const {
+  record("ReferenceGrant", ns);
+  std::vector<const json*> out;
+  const std::string prefix = ns + "/";
+  if (store_) {
+    // Grants are few; a walk costs less than an index kept per snapshot.
+    for (const auto& [k, grant] : store_->objects(Kind::ReferenceGrant)) {
+      if (k.starts_with(prefix)) out.push_back(grant.get());
+    }
+    return out;
+  }
+  const auto& map = listed_[static_cast<size_t>(Kind::ReferenceGrant)];
+  for (auto it = map.lower_bound(prefix); it != map.end() && it->first.starts_with(prefix); ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+const json* ObjectIndex::namespaceObject(const std::string& name) const {
+  record("Namespace", name);
+  return lookup(Kind::Namespace, key("", name));
 }
 
 ObjectIndex::ObjectIndex(const StoreSnapshot& objects) : store_(&objects) {

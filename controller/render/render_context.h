@@ -74,6 +74,13 @@ class ObjectIndex {
   const std::map<std::string, const nlohmann::json*>& ingressClasses() const {
     return ingressClasses_;
   }
+  // Gateway API lookups (recorded as "GatewayClass name", "Gateway ns/name",
+  // "ReferenceGrant ns" for every grant of a namespace, "Namespace name").
+  const nlohmann::json* gatewayClass(const std::string& name) const;
+  const nlohmann::json* gateway(const std::string& ns, const std::string& name) const;
+  // The ReferenceGrants of namespace `ns`, in name order.
+  std::vector<const nlohmann::json*> referenceGrants(const std::string& ns) const;
+  const nlohmann::json* namespaceObject(const std::string& name) const;
   // Where lookups are recorded from now on (nullptr: nowhere). Single-threaded use only.
   void recordInto(std::vector<std::string>* dependencies) const { recorder_ = dependencies; }
 
@@ -88,6 +95,10 @@ class ObjectIndex {
   std::unordered_map<std::string, const nlohmann::json*> services_;
   std::unordered_map<std::string, std::vector<const nlohmann::json*>> slicesByService_;
   std::map<std::string, const nlohmann::json*> ingressClasses_;
+  // Gateway API kinds and Namespaces from plain lists, by "namespace/name" (sorted: grants
+  // of one namespace are a range).
+  const nlohmann::json* lookup(Kind kind, const std::string& key) const;
+  std::map<std::string, const nlohmann::json*> listed_[kKindCount];
   mutable std::vector<std::string>* recorder_ = nullptr;
 };
 

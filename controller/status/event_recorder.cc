@@ -27,6 +27,8 @@ const char* apiVersionOfKind(const std::string& kind) {
   if (kind == "APIRoute") return "portico.dev/v1alpha1";
   if (kind == "Ingress" || kind == "IngressClass") return "networking.k8s.io/v1";
   if (kind == "EndpointSlice") return "discovery.k8s.io/v1";
+  if (kind == "GatewayClass" || kind == "Gateway" || kind == "HTTPRoute" || kind == "ReferenceGrant")
+    return "gateway.networking.k8s.io/v1";
   return "v1";
 }
 

@@ -225,7 +225,12 @@ bool conditionsDiffer(const json& existing, const json& desired) {
 StatusWriter::StatusWriter(KubeClient& client, std::function<bool()> isLeader, StatusWriterOptions options)
     : client_(client), isLeader_(std::move(isLeader)), options_(std::move(options)),
       events_(client, EventRecorderOptions{"portico", options_.controllerName, options_.reportingInstance,
-                                           options_.eventRefresh, options_.now}) {}
+                                           options_.eventRefresh, options_.now}),
+      gateways_(client, [this] {
+        RenderOptions o;
+        o.gatewayControllerName = options_.gatewayControllerName;
+        return o;
+      }()) {}
 
 StatusWriter::~StatusWriter() { stop(); }
 
@@ -332,6 +337,7 @@ StatusPassResult StatusWriter::syncOnce(const StatusInput& input) {
   if (!leaderCheck(result)) return result;
   writeAPIRoutes(input, result);
   if (!result.notLeader) writeIngresses(input, result);
+  if (!result.notLeader) writeGatewayApi(input, result);
   if (!result.notLeader) {
     WriteTally tally;
     events_.record(input.diagnostics, input.snapshot, isLeader_, tally);
@@ -584,6 +590,23 @@ void StatusWriter::writeIngresses(const StatusInput& input, StatusPassResult& re
     }
   }
   if (settledAll) settledIngressesPass_ = SettledIngressesPass{ingresses, input.ownedIngresses, *desired};
+}
+
+void StatusWriter::writeGatewayApi(const StatusInput& input, StatusPassResult& result) {
+  if (input.snapshot.objects(Kind::GatewayClass).empty()) return;
+  // The addresses Ingresses get (publish address or Service); none yet: an empty list.
+  json addresses = json::array();
+  if ((options_.publishAddress && !options_.publishAddress->empty()) ||
+      (options_.publishService && !options_.publishService->empty())) {
+    StatusPassResult probe;
+    if (auto lb = desiredLoadBalancer(probe)) addresses = gatewayAddresses(*lb);
+    result.retryable += probe.retryable;  // no address yet: look again with backoff
+  }
+  WriteTally tally;
+  gateways_.write(input.snapshot, input.programmed, addresses, now(), isLeader_, tally);
+  result.writes += tally.writes;
+  result.retryable += tally.retryable;
+  result.notLeader = result.notLeader || tally.notLeader;
 }
 
 }  // namespace portico::controller

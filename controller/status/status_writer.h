@@ -20,6 +20,8 @@
 //    status.loadBalancer.ingress (GET on every pass). A Service without addresses yet leaves
 //    the Ingresses alone and the pass is retried later. PATCH .../ingresses/NAME/status only
 //    when the addresses differ.
+//  - Gateway API objects: GatewayStatusWriter (gateway_status_writer.h), with the addresses
+//    the Ingresses get as the Gateways' status.addresses.
 //  - Events: see EventRecorder (deduplicated by object uid, reason and message).
 // isLeader() is checked right before every write; a non-leader writes nothing and a
 // replica that becomes leader re-runs the last input (the thread polls isLeader() every
@@ -66,6 +68,7 @@
 #include "controller/kube/kube_client.h"
 #include "controller/render/render.h"
 #include "controller/status/event_recorder.h"
+#include "controller/status/gateway_status_writer.h"
 #include "controller/status/kube_time.h"
 
 namespace portico::controller {
@@ -90,6 +93,7 @@ StatusInput makeStatusInput(const StoreSnapshot& snapshot, const RenderReport& r
 struct StatusWriterOptions {
   std::string ingressClass = "portico";
   std::string controllerName = "portico.dev/ingress-controller";  // Event reportingComponent
+  std::string gatewayControllerName = "portico.dev/gateway-controller";  // GatewayClass controllerName
   std::string reportingInstance;                                  // Event reportingInstance
   std::optional<std::string> publishService;                      // "namespace/name"
   std::optional<std::string> publishAddress;                      // IP or hostname, comma-separated
@@ -157,6 +161,7 @@ class StatusWriter {
   void run();
   void writeAPIRoutes(const StatusInput& input, StatusPassResult& result);
   void writeIngresses(const StatusInput& input, StatusPassResult& result);
+  void writeGatewayApi(const StatusInput& input, StatusPassResult& result);
   // PATCHes one APIRoute's status (`object` as rendered); on 409 re-reads it and tries
   // again (a few times), always reporting the rendered generation.
   // True when the object needs nothing more for this input (written, or already right).
@@ -175,6 +180,7 @@ class StatusWriter {
   std::function<bool()> isLeader_;
   StatusWriterOptions options_;
   EventRecorder events_;
+  GatewayStatusWriter gateways_;
   std::map<std::string, Written> writtenRoutes_;     // "ns/name"
   std::map<std::string, Written> writtenIngresses_;  // "ns/name"
   // APIRoutes a pass settled, with the input that pass saw: the same shared object and

@@ -112,4 +112,17 @@ TEST_CASE("--max-connections: derived from the open-file limit unless given") {
   CHECK(usage().find("--max-connections") != std::string::npos);
 }
 
+TEST_CASE("--gateway-controller-name: the GatewayClass controller served, empty to turn the Gateway API off") {
+  auto o = parse({});
+  REQUIRE(o);
+  CHECK(o->gatewayControllerName == "portico.dev/gateway-controller");
+  o = parse({"--gateway-controller-name", "example.com/gw"});
+  REQUIRE(o);
+  CHECK(o->gatewayControllerName == "example.com/gw");
+  o = parse({"--gateway-controller-name", ""});
+  REQUIRE(o);
+  CHECK(o->gatewayControllerName.empty());
+  CHECK(usage().find("--gateway-controller-name") != std::string::npos);
+}
+
 }  // TEST_SUITE

@@ -67,6 +67,11 @@ inline RenderCase loadRenderCase(const std::filesystem::path& dir) {
   c.objects.endpointSlices = list("endpointSlices");
   c.objects.ingresses = list("ingresses");
   c.objects.ingressClasses = list("ingressClasses");
+  c.objects.gatewayClasses = list("gatewayClasses");
+  c.objects.gateways = list("gateways");
+  c.objects.httpRoutes = list("httpRoutes");
+  c.objects.referenceGrants = list("referenceGrants");
+  c.objects.namespaces = list("namespaces");
   c.options.standalone = input["options"].value("standalone", false);
   c.options.ingressClass = input["options"].value("ingressClass", std::string("portico"));
   return c;

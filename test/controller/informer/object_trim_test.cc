@@ -34,7 +34,8 @@ void addNoise(Kind kind, json& object) {
   meta["managedFields"] = managedFields();
   meta["annotations"][kLastApplied] = json(object).dump();
   meta["annotations"]["deployment.kubernetes.io/revision"] = "3";
-  meta["labels"]["app.kubernetes.io/name"] = "shop";
+  // A Namespace's labels are what render reads (allowedRoutes selectors): all of them stay.
+  if (kind != Kind::Namespace) meta["labels"]["app.kubernetes.io/name"] = "shop";
   meta["ownerReferences"] = json::array({{{"apiVersion", "v1"}, {"kind", "Service"}, {"name", "x"}, {"uid", "u"}}});
   meta["finalizers"] = json::array({"example.com/cleanup"});
   meta["selfLink"] = "/apis/x";
@@ -164,6 +165,25 @@ TEST_SUITE("informer") {
                  {{"name", "portico"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
                 {"spec", {{"controller", "portico.dev/ingress-controller"}}}};
     CHECK(noisyAndTrimmed(Kind::IngressClass, cls) == cls);
+  }
+
+  TEST_CASE("trimObject: Gateway API objects keep spec and status, a ReferenceGrant its spec, a Namespace its labels") {
+    for (Kind kind : {Kind::GatewayClass, Kind::Gateway, Kind::HTTPRoute}) {
+      json o = {{"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", kindName(kind)},
+                {"metadata", {{"namespace", "shop"}, {"name", "x"}, {"generation", 3}}},
+                {"spec", {{"anything", 1}}}, {"status", {{"parents", json::array()}}}};
+      CHECK(noisyAndTrimmed(kind, o) == o);
+    }
+    json grant = {{"metadata", {{"namespace", "shop"}, {"name", "g"}}}, {"spec", {{"from", json::array()}}}};
+    json noisyGrant = grant;
+    noisyGrant["status"] = {{"x", 1}};
+    CHECK(noisyAndTrimmed(Kind::ReferenceGrant, noisyGrant) == grant);
+    json ns = {{"metadata", {{"name", "shop"}, {"labels", {{"team", "shop"}, {"kubernetes.io/metadata.name", "shop"}}}}},
+               {"spec", {{"finalizers", {"kubernetes"}}}}};
+    json trimmed = noisyAndTrimmed(Kind::Namespace, ns);
+    CHECK(trimmed["metadata"]["labels"] == ns["metadata"]["labels"]);
+    CHECK_FALSE(trimmed.contains("spec"));
+    CHECK_FALSE(trimmed["metadata"].contains("annotations"));
   }
 
   TEST_CASE("trimObject is idempotent and leaves non-objects alone") {

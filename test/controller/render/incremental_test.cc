@@ -21,7 +21,7 @@ namespace {
 
 class Generator {
  public:
-  explicit Generator(uint32_t seed) : rng_(seed) {}
+  explicit Generator(uint32_t seed, bool gatewayApi = false) : rng_(seed), gatewayApi_(gatewayApi) {}
 
   int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   bool chance(int percent) { return pick(100) < percent; }
@@ -152,7 +152,89 @@ class Generator {
             {"spec", {{"controller", chance(75) ? "portico.dev/ingress-controller" : "example.com/other"}}}};
   }
 
+  // Gateway API: classes ours or not, Gateways with HTTP/HTTPS/unsupported listeners and
+  // every allowedRoutes shape, HTTPRoutes across namespaces, grants and namespace labels.
+  json gatewayClass() {
+    json m = {{"name", oneOf<std::string>({"gc0", "gc1"})}, {"resourceVersion", std::to_string(++version_)}};
+    return {{"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", "GatewayClass"}, {"metadata", m},
+            {"spec", {{"controllerName", chance(75) ? "portico.dev/gateway-controller" : "example.com/other"}}}};
+  }
+
+  json gateway() {
+    json listeners = json::array();
+    for (int i = 1 + pick(2); i > 0; --i) {
+      const std::string protocol = oneOf<std::string>({"HTTP", "HTTP", "HTTPS", "TCP"});
+      json l = {{"name", "l" + std::to_string(pick(2))}, {"protocol", protocol}, {"port", protocol == "HTTPS" ? 443 : 80}};
+      if (std::string h = host(); !h.empty()) l["hostname"] = h;
+      switch (pick(4)) {
+        case 0: l["allowedRoutes"] = {{"namespaces", {{"from", "All"}}}}; break;
+        case 1: l["allowedRoutes"] = {{"namespaces", {{"from", "Selector"}, {"selector", {{"matchLabels", {{"team", "a"}}}}}}}}; break;
+        case 2: l["allowedRoutes"] = {{"kinds", {{{"kind", chance(50) ? "HTTPRoute" : "GRPCRoute"}}}}}; break;
+        default: break;
+      }
+      if (protocol == "HTTPS") {
+        json ref = {{"name", oneOf<std::string>({"tls0", "tls1", "gone"})}};
+        if (chance(30)) ref["namespace"] = ns();
+        l["tls"] = {{"certificateRefs", {ref}}};
+      }
+      listeners.push_back(l);
+    }
+    return {{"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", "Gateway"},
+            {"metadata", meta(ns(), "gw" + std::to_string(pick(2)))},
+            {"spec", {{"gatewayClassName", oneOf<std::string>({"gc0", "gc1"})}, {"listeners", listeners}}}};
+  }
+
+  json httpRoute() {
+    json parent = {{"name", "gw" + std::to_string(pick(2))}};
+    if (chance(40)) parent["namespace"] = ns();
+    if (chance(20)) parent["sectionName"] = "l" + std::to_string(pick(2));
+    json spec = {{"parentRefs", {parent}}};
+    json hostnames = json::array();
+    for (int h = pick(3); h > 0; --h) {
+      if (std::string name = host(); !name.empty()) hostnames.push_back(name);
+    }
+    if (!hostnames.empty()) spec["hostnames"] = hostnames;
+    json rules = json::array();
+    for (int r = 1 + pick(2); r > 0; --r) {
+      json match = {{"path", {{"type", oneOf<std::string>({"PathPrefix", "PathPrefix", "Exact"})}, {"value", path()}}}};
+      if (chance(30)) match["headers"] = {{{"name", "x-canary"}, {"value", "yes"}}};
+      json backend = {{"name", "svc" + std::to_string(pick(3))}, {"port", 80}};
+      if (chance(25)) backend["namespace"] = ns();
+      if (chance(15)) backend["weight"] = 0;
+      json rule = {{"matches", {match}}, {"backendRefs", {backend}}};
+      if (chance(15)) rule["filters"] = {{{"type", "RequestHeaderModifier"}, {"requestHeaderModifier", {{"set", {{{"name", "x-a"}, {"value", "1"}}}}}}}};
+      if (chance(5)) rule["filters"] = {{{"type", "RequestMirror"}, {"requestMirror", {{"backendRef", backend}}}}};
+      rules.push_back(rule);
+    }
+    spec["rules"] = rules;
+    return {{"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", "HTTPRoute"},
+            {"metadata", meta(ns(), "hr" + std::to_string(pick(6)))}, {"spec", spec}};
+  }
+
+  json referenceGrant() {
+    const std::string kind = oneOf<std::string>({"HTTPRoute", "Gateway"});
+    return {{"apiVersion", "gateway.networking.k8s.io/v1"}, {"kind", "ReferenceGrant"},
+            {"metadata", meta(ns(), "rg" + std::to_string(pick(2)))},
+            {"spec", {{"from", {{{"group", "gateway.networking.k8s.io"}, {"kind", kind}, {"namespace", ns()}}}},
+                      {"to", {{{"group", ""}, {"kind", kind == "HTTPRoute" ? "Service" : "Secret"}}}}}}};
+  }
+
+  json namespaceObject() {
+    json m = {{"name", ns()}, {"resourceVersion", std::to_string(++version_)}};
+    if (chance(50)) m["labels"] = {{"team", "a"}};
+    return {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", m}};
+  }
+
   std::pair<Kind, json> object() {
+    if (gatewayApi_ && chance(40)) {
+      switch (pick(6)) {
+        case 0: return {Kind::GatewayClass, gatewayClass()};
+        case 1: return {Kind::Gateway, gateway()};
+        case 2: case 3: return {Kind::HTTPRoute, httpRoute()};
+        case 4: return {Kind::ReferenceGrant, referenceGrant()};
+        default: return {Kind::Namespace, namespaceObject()};
+      }
+    }
     switch (pick(10)) {
       case 0: case 1: case 2: return {Kind::Ingress, ingress()};
       case 3: case 4: return {Kind::APIRoute, apiRoute()};
@@ -165,6 +247,7 @@ class Generator {
 
  private:
   std::mt19937 rng_;
+  bool gatewayApi_ = false;
   uint64_t version_ = 0;
 };
 
@@ -199,8 +282,9 @@ void randomChange(Generator& gen, ObjectStore& store) {
 TEST_SUITE("render") {
   TEST_CASE("incremental render equals the full render after every step of random edit sequences") {
     RenderOptions options;
-    for (uint32_t seed = 1; seed <= 12; ++seed) {
-      Generator gen(seed);
+    // Seeds 13-24 mix in the Gateway API kinds.
+    for (uint32_t seed = 1; seed <= 24; ++seed) {
+      Generator gen(seed, /*gatewayApi=*/seed > 12);
       ObjectStore store;
       IncrementalRenderer incremental(options);
       for (int step = 0; step < 120; ++step) {
