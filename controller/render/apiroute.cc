@@ -34,7 +34,6 @@ bool isPortName(std::string_view s) {
          std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // Translates one APIRoute. Rules with Accepted problems are dropped; the others render.
 class ApiRouteTranslator {

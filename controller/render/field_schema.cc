@@ -1,4 +1,5 @@
 #include "controller/render/field_schema.h"
+#include "controller/render/validation.h"
 
 #include "controller/render/duration.h"
 
@@ -16,7 +17,6 @@ std::string choicesText(std::span<const std::string_view> names) {
 namespace field::detail {
 
 namespace {
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 }  // namespace
 
 std::optional<uint64_t> readCountValue(const nlohmann::json& v, const std::string& field, uint64_t min,

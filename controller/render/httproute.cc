@@ -1,4 +1,5 @@
 #include "controller/render/httproute.h"
+#include "controller/render/validation.h"
 
 #include <algorithm>
 
@@ -17,7 +18,6 @@ constexpr std::string_view kKind = "HTTPRoute";
 // "0s" turns a Gateway API timeout off; the proxy always has one, so a day stands for none.
 constexpr proxy::Millis kNoTimeout = std::chrono::hours(24);
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 uint16_t defaultPort(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 

@@ -10,7 +10,6 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 using namespace std::chrono_literals;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // HTTPRoute's path match types: PathPrefix is the proxy's element-wise Prefix, which is
 // what the Gateway API defines ("/foo" matches "/foo/bar", not "/foobar").

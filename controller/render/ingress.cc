@@ -57,7 +57,6 @@ constexpr std::string_view kHealthCheckPath = "portico.dev/health-check-path";
 constexpr std::string_view kUnsupportedAnnotationPrefixes[] = {
     "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth"};
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string annotationField(std::string_view key) { return childField(kAnnotationsField, key); }
 

@@ -15,7 +15,6 @@
 namespace portico::controller {
 namespace {
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::optional<unsigned> parseDecimal(std::string_view text, unsigned max) {
   if (text.empty() || text.size() > 10) return std::nullopt;

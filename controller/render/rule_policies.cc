@@ -17,7 +17,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // `rule[key]` is present: either absent-as-null (rejected for security policies) or a
 // value. Returns the object, reporting a wrong type; `nullIsError` treats `key: null` as

@@ -17,7 +17,6 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 using namespace std::chrono_literals;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 std::string ms(proxy::Millis t) { return std::to_string(t.count()) + "ms"; }
 
 constexpr uint64_t kMaxCount = 1000000;  // circuit breaker limits

@@ -7,6 +7,8 @@
 
 namespace portico::controller {
 
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
 std::string regexError(const std::string& pattern) {
   RE2::Options options;
   options.set_log_errors(false);

@@ -1,10 +1,13 @@
-// Syntax checks shared by the translators (APIRoute now, Ingress later).
+// Syntax checks and diagnostics helpers shared by the translators.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 namespace portico::controller {
+
+// `s` in double quotes, as diagnostics show values.
+std::string quote(std::string_view s);
 
 // RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
 bool isDnsLabel(std::string_view s);
