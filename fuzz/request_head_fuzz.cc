@@ -4,7 +4,7 @@
 // Input: the raw bytes a client sends. Byte 0 picks how they are cut into reads (TCP
 // segments of 1..N bytes, or all at once), since Beast's parser keeps state across put()
 // calls and the session feeds it whatever one read returned. The rest goes, read by read,
-// into http::request_parser<http::buffer_body> with the proxy's header limit and obs-fold
+// into the proxy's HTTP/1.1 parser (http1::Http1Parser) with its header limit and obs-fold
 // rule, then (once the header is complete) through admitHead() (request admission), then
 // the body is drained through a small
 // buffer as the session relays it, so chunked framing and trailers are decoded too.
@@ -14,8 +14,7 @@
 // has no empty, "." or ".." segment and is a fixed point (normalizing it again changes
 // nothing); the split parts are views of the target.
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/error.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -26,6 +25,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_input.h"
+#include "proxy/http/http1_parser.h"
 #include "proxy/http/request_admission.h"
 #include "proxy/router/path.h"
 #include "proxy/server/server.h"
@@ -33,7 +33,7 @@
 namespace {
 
 namespace http = boost::beast::http;
-using RequestParser = http::request_parser<http::buffer_body>;
+using RequestParser = portico::proxy::http1::Http1Parser<true>;
 using portico::fuzz::check;
 namespace router = portico::proxy::router;
 
@@ -62,7 +62,7 @@ void checkNormalizedPath(std::string_view raw, const std::string& path) {
 // is normalized (fixed point) and the routing host is lower case without a port.
 void admitHead(const RequestParser& parser) {
   namespace http1 = portico::proxy::http1;
-  const auto& req = parser.get();
+  const auto& req = parser.head();
   const bool both = req.count(http::field::content_length) && req.count(http::field::transfer_encoding);
   using router::EscapedSlashes;
   for (EscapedSlashes action : {EscapedSlashes::Reject, EscapedSlashes::UnescapeAndRedirect,
@@ -163,8 +163,8 @@ bool parseOne(std::string_view& in, size_t step) {
   // The body, relayed through a small buffer.
   char chunk[512];
   while (!parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
+    parser.body().data = chunk;
+    parser.body().size = sizeof chunk;
     if (buffer.size() == 0 && !feed()) {
       (void)parser.put_eof(ec);
       return false;
@@ -186,7 +186,7 @@ bool parseOne(std::string_view& in, size_t step) {
     carry.append(in);
     in = carry;
   }
-  return parser.get().keep_alive();
+  return parser.head().keep_alive();
 }
 
 }  // namespace
