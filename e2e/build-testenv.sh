@@ -2,7 +2,9 @@
 # Builds the e2e control-plane tools from the pinned Go modules in e2e/testenv:
 #   kube-testenv (embedded etcd + upstream kube-apiserver + kube-controller-manager + the
 #   process-based kubelet), kubectl, helm, and echo-basic (the Gateway API conformance
-#   suite's backend, which the kubelet runs for its image), and the Gateway API conformance
+#   suite's backend, which the kubelet runs for its image), coredns (the suite's UDP backend,
+#   built from its own module in testenv/coredns with the plugins its Corefile names), and
+#   the Gateway API conformance
 #   suite itself as a test binary (gwconf.test) with its standard-channel CRDs and base
 #   manifests next to it (../gateway-api/), for e2e/gateway-conformance.sh.
 # Built once per machine into ${PORTICO_CACHE:-$HOME/.cache/portico}/testenv-<key>/bin,
@@ -33,12 +35,12 @@ have_minor=$(echo "$gover" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
   die "$gover is too old: e2e/testenv/go.mod needs go 1.$need_minor or newer"
 
 key=$( {
-  cat "$src/go.mod" "$src/go.sum" "$0"
+  cat "$src/go.mod" "$src/go.sum" "$src/coredns/go.mod" "$src/coredns/go.sum" "$0"
   (cd "$src" && find . -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum)
   echo "$gover $(go env GOOS GOARCH)"
 } | sha256sum | cut -c1-16)
 out="$cache/testenv-$key"
-bins=(kube-testenv kubectl helm echo-basic gwconf.test)
+bins=(kube-testenv kubectl helm echo-basic coredns gwconf.test)
 
 have_all() { for b in "${bins[@]}"; do [[ -x $out/bin/$b ]] || return 1; done; }
 
@@ -63,7 +65,9 @@ cd "$src"
 ver() { go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$1"; }
 log "downloading modules into $GOMODCACHE"
 t0=$(date +%s)
-go mod download >&2 || die "go mod download failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+for m in . coredns; do
+  (cd "$m" && go mod download) >&2 || die "go mod download in $m failed (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+done
 kver=$(ver k8s.io/kubernetes)       # e.g. v1.37.2
 hver=$(ver helm.sh/helm/v4)         # e.g. v4.3.2
 kmaj=$(echo "$kver" | sed 's/^v\([0-9]*\)\..*/\1/')
@@ -89,6 +93,9 @@ if ! nice -n 10 go build -trimpath -ldflags="$ld" -o "$tmp/bin/" \
   sigs.k8s.io/gateway-api/conformance/echo-basic >&2; then
   die "go build failed (see the compiler output above)"
 fi
+# coredns is a module of its own: its dependency graph must not move the pinned Kubernetes one.
+(cd coredns && nice -n 10 go build -trimpath -ldflags="-s -w" -o "$tmp/bin/coredns" .) >&2 ||
+  die "go build of coredns failed (see the compiler output above)"
 t2=$(date +%s)
 # The conformance suite is a test binary (its tests are the product); ~2.5 min cold.
 gwver=$(ver sigs.k8s.io/gateway-api/conformance)
@@ -106,7 +113,7 @@ log "conformance suite $gwver built in $((t3 - t2))s"
 for b in "${bins[@]}"; do [[ -x $tmp/bin/$b ]] || die "go build did not produce $b"; done
 "$tmp/bin/kubectl" version --client >&2 || die "built kubectl does not run"
 "$tmp/bin/helm" version --short >&2 || die "built helm does not run"
-printf 'kubernetes=%s\nhelm=%s\netcd=%s\ngateway-api=%s\ngo=%s\n' "$kver" "$hver" "$(ver go.etcd.io/etcd/server/v3)" "$gwver" "$gover" >"$tmp/VERSIONS"
+printf 'kubernetes=%s\nhelm=%s\netcd=%s\ngateway-api=%s\ncoredns=%s\ngo=%s\n' "$kver" "$hver" "$(ver go.etcd.io/etcd/server/v3)" "$gwver" "$(cd coredns && ver github.com/coredns/coredns)" "$gover" >"$tmp/VERSIONS"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT

@@ -1,15 +1,14 @@
-"""The Gateway API conformance suite's test bed on the fuller cluster (no Gateway API
-controller yet): its standard-channel CRDs apply, and its base manifests, the 13 echo-basic
-Deployments in the gateway-conformance-* namespaces, come up with Ready Pods behind
-EndpointSlices. e2e/build-testenv.sh copies the CRDs and manifests of the pinned
-sigs.k8s.io/gateway-api v1.6.3 next to the binaries (../gateway-api/).
-
-The 14th Deployment, coredns (UDPRoute tests), has no local program for its image: it is
-expected to wait with ErrImageNotMapped, and the suite will need it mapped before it can run
-(it waits for every Pod in those namespaces)."""
+"""The Gateway API conformance suite's test bed on the fuller cluster (without a Gateway API
+controller): its standard-channel CRDs apply, and its base manifests, 13 echo-basic
+Deployments and a coredns one in the gateway-conformance-* namespaces, come up with Ready
+Pods behind EndpointSlices. e2e/build-testenv.sh copies the CRDs and manifests of the pinned
+sigs.k8s.io/gateway-api v1.6.3 next to the binaries (../gateway-api/) and builds coredns
+(e2e/testenv/coredns), which answers DNS as the manifests' Corefile says."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 
 import pytest
@@ -49,7 +48,7 @@ def test_conformance_base_manifests_come_up(control_plane, tmp_path):
         for ns, name in SECRETS:
             cp.kubectl("create", "secret", "tls", name, "-n", ns, "--cert", str(crt), "--key", str(key))
 
-        expected = {k for k in deployments if k[1] != "coredns"}
+        expected = deployments
 
         def available():
             ok = set()
@@ -61,17 +60,34 @@ def test_conformance_base_manifests_come_up(control_plane, tmp_path):
             missing = expected - ok
             return (not missing) or None
 
-        wait_until(available, timeout=180, interval=1, what="13 echo-basic Deployments Ready")
+        wait_until(available, timeout=180, interval=1, what="14 Deployments Ready")
         # Every Ready Pod is behind its Service's EndpointSlice.
         for ns in NAMESPACES:
             pod_ips = {p["status"]["podIP"] for p in cp.kubectl_json("get", "pods", "-n", ns)["items"]
-                       if p["status"].get("podIP") and p["metadata"]["labels"].get("app") != "udp"}
+                       if p["status"].get("podIP")}
             wait_until(lambda: pod_ips <= {a for s in cp.kubectl_json("get", "endpointslices.discovery.k8s.io", "-n", ns)["items"]
                                            for e in s.get("endpoints") or [] if e.get("conditions", {}).get("ready")
                                            for a in e["addresses"]},
                        timeout=30, what="EndpointSlices of %s list every Pod" % ns)
         coredns = cp.kubectl_json("get", "pods", "-n", "gateway-conformance-infra", "-l", "app=udp")["items"]
-        assert coredns and coredns[0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImageNotMapped"
+        assert len(coredns) == 1
+        answer = whoami(coredns[0]["status"]["podIP"], "foo.bar.com")
+        assert answer["response"] and answer["rcode"] == 0 and answer["arcount"] >= 1, answer
     finally:
         cp.kubectl("delete", "namespace", *NAMESPACES, "--ignore-not-found", "--wait=true", "--timeout=120s",
                    check=False, timeout=150)
+
+
+def whoami(server: str, name: str) -> dict:
+    """One DNS A query over UDP to server:53. coredns's whoami plugin answers every name in its
+    zone with the asker's address and port (A and SRV records in the additional section)."""
+    query = struct.pack(">HHHHHH", 0x5eed, 0x0100, 1, 0, 0, 0)
+    query += b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    query += struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(query, (server, 53))
+        reply = s.recv(512)
+    ident, flags, _, ancount, _, arcount = struct.unpack(">HHHHHH", reply[:12])
+    assert ident == 0x5eed
+    return {"response": bool(flags & 0x8000), "rcode": flags & 0xF, "ancount": ancount, "arcount": arcount}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -57,7 +58,22 @@ func (c *container) start(sb *sandbox, argv []string, env map[string]string) err
 	if c.spec.WorkingDir != "" {
 		args = append([]string{"--wd=" + c.spec.WorkingDir}, args...)
 	}
+	var program *os.File
+	if hiddenByVolume(argv[0], c.spec.VolumeMounts) {
+		// A volume mounted over the program's directory hides it inside the sandbox (the
+		// conformance coredns mounts its ConfigMap at /root, over /root/.cache/...): the
+		// program goes in as an open file, fd 3, and runs from there.
+		if program, err = os.Open(argv[0]); err != nil {
+			lf.Close()
+			return err
+		}
+		defer program.Close()
+		argv = append([]string{"/proc/self/fd/3"}, argv[1:]...)
+	}
 	cmd := exec.Command("nsenter", append(args, argv...)...)
+	if program != nil {
+		cmd.ExtraFiles = []*os.File{program}
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -286,4 +302,15 @@ func (c *container) status() corev1.ContainerStatus {
 		st.ContainerID = c.idLocked()
 	}
 	return st
+}
+
+// hiddenByVolume: a mount at one of mounts' paths covers path.
+func hiddenByVolume(path string, mounts []corev1.VolumeMount) bool {
+	for _, m := range mounts {
+		dir := strings.TrimSuffix(m.MountPath, "/")
+		if path == dir || strings.HasPrefix(path, dir+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -34,20 +34,25 @@ type clusterFlags struct {
 func (f *clusterFlags) register() {
 	flag.BoolVar(&f.controllerManager, "controller-manager", true, "run kube-controller-manager (Deployments, ReplicaSets, EndpointSlices, namespace deletion, garbage collection, ServiceAccounts)")
 	flag.StringVar(&f.kubelet, "kubelet", "auto", "run the process-based kubelet: true, false, or auto (only inside e2e/netns.sh's namespace, where it may create network namespaces and routes)")
-	flag.Var(&f.images, "image", "REPO=PROGRAM [ARGS...]: run containers of image REPO (any tag) as PROGRAM (repeatable); echo-basic next to this binary is mapped by default")
+	flag.Var(&f.images, "image", "REPO=PROGRAM [ARGS...]: run containers of image REPO (any tag) as PROGRAM (repeatable); echo-basic and coredns next to this binary are mapped by default")
 	flag.StringVar(&f.podCIDR, "pod-cidr", "10.245.0.0/16", "Pod addresses (kubelet)")
 	flag.StringVar(&f.nodeIP, "node-ip", "10.244.0.1", "the Node's address (kubelet); must be inside a local route of the e2e namespace")
 }
 
-// The image names the Gateway API conformance manifests use for echo-basic.
-var echoBasicRepos = []string{"registry.k8s.io/gateway-api/echo-basic", "gcr.io/k8s-staging-gateway-api/echo-basic"}
+// The images the Gateway API conformance manifests use, and the program built next to this
+// binary (e2e/build-testenv.sh) that each runs as.
+var builtImages = map[string]string{
+	"registry.k8s.io/gateway-api/echo-basic":    "echo-basic",
+	"gcr.io/k8s-staging-gateway-api/echo-basic": "echo-basic",
+	"registry.k8s.io/coredns/coredns":           "coredns",
+}
 
 func (f *clusterFlags) imageTable() (kubelet.Images, error) {
 	im := kubelet.Images{}
 	if self, err := os.Executable(); err == nil {
-		if eb := filepath.Join(filepath.Dir(self), "echo-basic"); fileExists(eb) {
-			for _, r := range echoBasicRepos {
-				im[r] = []string{eb}
+		for repo, program := range builtImages {
+			if p := filepath.Join(filepath.Dir(self), program); fileExists(p) {
+				im[repo] = []string{p}
 			}
 		}
 	}
