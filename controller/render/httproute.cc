@@ -57,7 +57,10 @@ class HttpRouteTranslator {
   void translateRule(const json& rule, size_t index, const std::string& field, const std::vector<std::string>& hosts,
                      ObjectOutput& out);
   bool applyFilters(const GwRule& rule, const std::string& field, proxy::RouteSpec& route, bool prefixMatch);
-  std::vector<proxy::BackendSpec> resolveBackends(const GwRule& rule, const std::string& field, bool& unsupported);
+  // The Services the rule sends to; `unresolvedWeight` gets the weight of the references
+  // that did not resolve (their status says why).
+  std::vector<proxy::BackendSpec> resolveBackends(const GwRule& rule, const std::string& field, bool& unsupported,
+                                                  uint32_t& unresolvedWeight);
 
   const json& object_;
   const ObjectIndex& index_;
@@ -81,8 +84,11 @@ void HttpRouteTranslator::translateRule(const json& ruleJson, size_t index, cons
   }
   if (reporter_.count() != before) return;  // nothing of the rule was refused by a backend yet
   bool unsupported = false;
-  std::vector<proxy::BackendSpec> backends = resolveBackends(rule, field, unsupported);
+  uint32_t unresolvedWeight = 0;
+  std::vector<proxy::BackendSpec> backends = resolveBackends(rule, field, unsupported, unresolvedWeight);
   if (unsupported) return;
+  // No backendRefs at all: every request is answered 500 (unless a filter answers first).
+  if (rule.backendRefs.empty()) unresolvedWeight = 1;
   if (rule.matches.empty()) rule.matches.emplace_back();  // PathPrefix "/"
 
   for (size_t j = 0; j < rule.matches.size(); ++j) {
@@ -96,6 +102,7 @@ void HttpRouteTranslator::translateRule(const json& ruleJson, size_t index, cons
     route.headers = match.headers;
     for (const auto& q : match.queryParams) route.query.push_back(proxy::QueryMatch{q.name, q.value});
     route.backends = backends;
+    route.unresolvedBackendWeight = unresolvedWeight;
     if (rule.timeouts.request) route.timeouts.request = rule.timeouts.request->count() ? *rule.timeouts.request : kNoTimeout;
     if (rule.timeouts.backendRequest && rule.timeouts.backendRequest->count()) {
       // No retries on HTTPRoute: one backend request is the whole exchange.
@@ -157,7 +164,7 @@ bool HttpRouteTranslator::applyFilters(const GwRule& rule, const std::string& fi
 }
 
 std::vector<proxy::BackendSpec> HttpRouteTranslator::resolveBackends(const GwRule& rule, const std::string& field,
-                                                                     bool& unsupported) {
+                                                                     bool& unsupported, uint32_t& unresolvedWeight) {
   std::vector<proxy::BackendSpec> out;
   for (size_t i = 0; i < rule.backendRefs.size(); ++i) {
     const GwBackendRef& ref = rule.backendRefs[i];
@@ -169,23 +176,27 @@ std::vector<proxy::BackendSpec> HttpRouteTranslator::resolveBackends(const GwRul
     }
     const std::string ns = ref.ns.value_or(ns_);
     const std::string what = ref.kind + " " + ns + "/" + ref.name;
+    auto unresolved = [&](std::string_view reason, const std::string& message) {
+      reporter_.unresolved(bf, reason, message);
+      unresolvedWeight += static_cast<uint32_t>(ref.weight);
+    };
     if (!(ref.group.empty() || ref.group == "core") || ref.kind != "Service") {
-      reporter_.unresolved(bf, "InvalidKind", what + ": only core Services are supported backends");
+      unresolved("InvalidKind", what + ": only core Services are supported backends");
       continue;
     }
     if (ns != ns_ && !referenceGranted(index_, kGatewayGroup, kKind, ns_, "", "Service", ns, ref.name)) {
-      reporter_.unresolved(bf, "RefNotPermitted", what + ": no ReferenceGrant in " + ns + " allows it");
+      unresolved("RefNotPermitted", what + ": no ReferenceGrant in " + ns + " allows it");
       continue;
     }
     if (!ref.port) {
-      reporter_.unresolved(bf, "BackendNotFound", what + ": port is required");
+      unresolved("BackendNotFound", what + ": port is required");
       continue;
     }
     ServicePortRef port;
     port.number = static_cast<uint16_t>(*ref.port);
     auto backend = resolveServiceBackend(index_, ns, ref.name, port);
     if (!backend) {
-      reporter_.unresolved(bf, "BackendNotFound", what + ": " + backend.error().message);
+      unresolved("BackendNotFound", what + ": " + backend.error().message);
       continue;
     }
     if (ref.weight == 0) continue;  // resolved, but takes no traffic

@@ -109,6 +109,8 @@ ordered_json route(const proxy::RouteSpec& r) {
     }
     j["backends"].push_back(std::move(backend));
   }
+  // Only where it is set (Gateway API routes), so other routes' views stay as they were.
+  if (r.unresolvedBackendWeight) j["unresolvedBackendWeight"] = r.unresolvedBackendWeight;
   j["loadBalancing"] = name(kLoadBalancingPolicyNames, r.loadBalancing);
   j["timeouts"] = timeoutsSchema().view(r.timeouts);
   j["hashOn"] = {{"source", name(kHashSourceNames, r.hashOn.source)}, {"name", r.hashOn.name}};

@@ -246,7 +246,11 @@ struct RouteSpec {
   std::vector<std::string> methods;  // upper case; empty = any
   std::vector<HeaderMatch> headers;
   std::vector<QueryMatch> query;
-  std::vector<BackendSpec> backends;  // empty: 503 (no endpoints)
+  std::vector<BackendSpec> backends;  // empty: 503 (no endpoints), unless the next is set
+  // Weight of the backend references that did not resolve (Gateway API): that share of the
+  // requests is answered 500, as the API asks, rather than moved to the valid backends.
+  // With no backends, every request; a rule without backendRefs renders as 1.
+  uint32_t unresolvedBackendWeight = 0;
   LoadBalancingPolicy loadBalancing = LoadBalancingPolicy::RoundRobin;
   HashKeySpec hashOn;  // ConsistentHash only
   std::optional<SessionAffinitySpec> sessionAffinity;

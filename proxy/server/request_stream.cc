@@ -147,6 +147,9 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     co_return co_await reply(ex, verdict->status, verdict->message, keepAlive);
   }
 
+  if (drawsUnresolvedBackend(route->spec, worker.random()))
+    co_return co_await reply(ex, 500, "this request's backend reference is not resolved (see the route's status)",
+                             keepAlive);
   const PickRequest pickRequest = pickRequestFor(route->spec, ex, req);
   const Pick pick = ex.runtime->balancer->pick(pickRequest, *ex.runtime->cursors, worker.random());
   if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", keepAlive);

@@ -31,6 +31,14 @@ uint64_t balancingHash(std::string_view key) {
   return mix(h);
 }
 
+bool drawsUnresolvedBackend(const RouteSpec& route, std::mt19937_64& random) {
+  if (route.unresolvedBackendWeight == 0) return false;
+  uint64_t resolved = 0;
+  for (const BackendSpec& spec : route.backends) resolved += spec.weight;
+  if (resolved == 0) return true;
+  return random() % (resolved + route.unresolvedBackendWeight) < route.unresolvedBackendWeight;
+}
+
 RouteBalancer::RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry) : route_(route) {
   uint64_t totalWeight = 0;
   for (const BackendSpec& spec : route.backends) {

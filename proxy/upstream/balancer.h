@@ -34,6 +34,11 @@
 
 namespace portico::proxy {
 
+// True for the share of requests that the route's unresolved backend references would
+// have taken (RouteSpec::unresolvedBackendWeight against its backends' weights): those are
+// answered 500. Always true when the route has no backend with weight.
+bool drawsUnresolvedBackend(const RouteSpec& route, std::mt19937_64& random);
+
 struct BalancerCursors {
   std::vector<int64_t> backendWeights;  // smooth WRR over backends
   uint64_t backendCursor = 0;           // backends of equal weight take plain turns

@@ -297,6 +297,30 @@ TEST_CASE("gateway api: HTTPRoute precedence through the router: exact, longest 
   CHECK(backendOf(rq) == "shop/store:80");
 }
 
+TEST_CASE("gateway api: unresolved backendRefs keep their weight (answered 500); a rule without backendRefs has only that") {
+  ObjectSnapshot s = cluster();
+  const json parent = {parentRef("infra", "web")};
+  auto prefix = [](const std::string& p) { return json{{"path", {{"type", "PathPrefix"}, {"value", p}}}}; };
+  s.httpRoutes = {httpRoute("shop", "r", {{"parentRefs", parent}, {"hostnames", {"a.example.com"}},
+                                          {"rules", {{{"matches", {prefix("/mixed")}},
+                                                      {"backendRefs", {{{"name", "store"}, {"port", 80}, {"weight", 3}},
+                                                                       {{"name", "gone"}, {"port", 80}, {"weight", 2}},
+                                                                       {{"kind", "Bucket"}, {"name", "x"}}}}},
+                                                     {{"matches", {prefix("/none")}}},
+                                                     {{"matches", {prefix("/ok")}},
+                                                      {"backendRefs", {{{"name", "store"}, {"port", 80}}}}}}}})};
+  RenderResult result = render(s, RenderOptions{});
+  CHECK(result.diagnostics.size() == 2);  // BackendNotFound, InvalidKind
+  std::map<std::string, const portico::proxy::RouteSpec*> byPath;
+  for (const auto& r : result.table.routes) byPath[r.path] = &r;
+  REQUIRE(byPath.size() == 3);
+  CHECK(byPath["/mixed"]->backends.size() == 1);
+  CHECK(byPath["/mixed"]->unresolvedBackendWeight == 3);  // 2 + the default weight 1
+  CHECK(byPath["/none"]->backends.empty());
+  CHECK(byPath["/none"]->unresolvedBackendWeight == 1);
+  CHECK(byPath["/ok"]->unresolvedBackendWeight == 0);
+}
+
 TEST_CASE("gateway api: status of GatewayClass, Gateway and HTTPRoute parents with exact reasons") {
   ObjectSnapshot s = cluster();
   s.services.push_back(service("backends", "inventory"));

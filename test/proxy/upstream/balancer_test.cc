@@ -52,6 +52,25 @@ RouteSpec routeWith(std::vector<BackendSpec> backends, LoadBalancingPolicy polic
 }  // namespace
 
 TEST_SUITE("balancer") {
+  TEST_CASE("unresolved backend references take their weight's share of requests, all of them without backends") {
+    std::mt19937_64 random{7};
+    RouteSpec route = routeWith({backend("a", 3, {"10.0.0.1"})});
+    auto share = [&](int n) {
+      int hits = 0;
+      for (int i = 0; i < n; ++i) hits += drawsUnresolvedBackend(route, random);
+      return hits;
+    };
+    CHECK(share(1000) == 0);  // nothing unresolved
+    route.unresolvedBackendWeight = 1;
+    const int quarter = share(20000);
+    CHECK(quarter > 4600);  // 1 of 3 + 1
+    CHECK(quarter < 5400);
+    route.backends.clear();
+    CHECK(share(1000) == 1000);
+    route.backends = {backend("a", 0, {"10.0.0.1"})};  // a weight of 0 takes nothing either
+    CHECK(share(1000) == 1000);
+  }
+
   TEST_CASE("weights 90/10 split 10,000 picks exactly by smooth weighted round robin") {
     Fixture f(routeWith({backend("a", 90, {"10.0.0.1"}), backend("b", 10, {"10.0.0.2"})}));
     std::map<std::string, int> count;
