@@ -27,6 +27,13 @@ net::awaitable<bool> reply(Exchange& ex, unsigned status, std::string_view messa
   else res.erase(http::field::content_type);
   res.keep_alive(keepAlive);
   res.prepare_payload();
+  if (ex.req().method() == http::verb::head) {
+    // The header GET would get, without the body, which would otherwise be read as the
+    // start of the next response (RFC 9110 9.3.2). Content-Type describes generated
+    // content, so it goes too; Content-Length stays, as for GET.
+    res.erase(http::field::content_type);
+    res.body().clear();
+  }
   ex.status = status;
   ex.responseBytes = res.body().size();
   error_code ec;

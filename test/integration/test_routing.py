@@ -53,6 +53,22 @@ def test_path_precedence(proxy):
     assert get(proxy, "/items/12a").status_code == 404  # regex is a full match
 
 
+def test_head_local_reply_has_no_body(proxy):
+    # Portico's own answers (here: no route) to HEAD carry GET's Content-Length and no body
+    # bytes, so the next response on the connection starts where the client expects it.
+    r = get(proxy, "/nothing/here")
+    assert r.status_code == 404
+    with raw_connect(proxy.http_port) as s:
+        s.sendall(b"HEAD /nothing/here HTTP/1.1\r\nHost: h\r\n\r\n")
+        r = read_response(s, head=True, check_close=False)
+        assert r.status == 404
+        assert "content-type" not in r.headers  # no JSON body to describe
+        assert int(r.headers["content-length"]) > 0
+        s.sendall(b"GET /echo/after-head HTTP/1.1\r\nHost: h\r\n\r\n")
+        r = read_response(s, check_close=False)
+        assert r.status == 200 and r.json()["path"] == "/echo/after-head"
+
+
 def test_methods_headers_query(proxy):
     assert rule_of(get(proxy, "/methods", method="POST", data=b"x")) == "methods-post"
     assert rule_of(get(proxy, "/methods", method="PUT", data=b"x")) == "methods-post"
