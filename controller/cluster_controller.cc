@@ -23,6 +23,7 @@ struct ClusterController::Status {
     StatusWriterOptions writerOptions;
     writerOptions.ingressClass = options.ingressClass;
     writerOptions.gatewayControllerName = options.gatewayControllerName;
+    writerOptions.gatewayAddresses = options.gatewayAddresses;
     writerOptions.publishService = options.publishService;
     writerOptions.publishAddress = options.publishAddress;
     writerOptions.reportingInstance = elector ? elector->identity() : defaultLeaderIdentity();
@@ -48,6 +49,7 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
   RenderOptions renderOptions;
   renderOptions.ingressClass = options.ingressClass;
   renderOptions.gatewayControllerName = options.gatewayControllerName;
+  renderOptions.gatewayAddresses = options.gatewayAddresses;
   renderOptions.standalone = false;
   reconciler_ = std::make_unique<Reconciler>(
       store_, publisher, metrics, renderOptions,

@@ -77,6 +77,10 @@ Kubernetes:
                              (default portico.dev/gateway-controller; "" turns the
                              Gateway API off: its kinds are not watched)
   --watch-namespace NS       repeatable; default all namespaces
+  --gateway-addresses CIDR   IPv4 pool: each Gateway gets its own address from it (in its
+                             status) and its routes answer only on that address; the
+                             addresses must be local to Portico (default: no pool, every
+                             Gateway shares the published addresses and one route space)
   --publish-service NS/NAME  Service whose addresses go into Ingress status
   --publish-address ADDR     fixed address for Ingress status
   --leader-elect             only the Lease holder writes status and Events
@@ -179,6 +183,13 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
        }},
       {"ingress-class", text(o.ingressClass)},
       {"gateway-controller-name", text(o.gatewayControllerName)},
+      {"gateway-addresses",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         auto pool = GatewayAddressPool::parse(v);
+         if (!pool) return pool.error().message;
+         o.gatewayAddresses = *pool;
+         return std::nullopt;
+       }},
       {"watch-namespace",
        [&o](const std::string& v) -> std::optional<std::string> {
          o.watchNamespaces.push_back(v);

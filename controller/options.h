@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/render/gateway_addresses.h"
 #include "proxy/common/expected.h"
 #include "proxy/config/server_options.h"
 
@@ -17,6 +18,7 @@ struct Options {
   uint16_t adminPort = 9901;
   std::string ingressClass = "portico";
   std::string gatewayControllerName = "portico.dev/gateway-controller";  // GatewayClass spec.controllerName
+  GatewayAddressPool gatewayAddresses;  // empty: Gateways share the published addresses
   std::vector<std::string> watchNamespaces;  // empty: all
   std::optional<std::string> publishService;
   std::optional<std::string> publishAddress;

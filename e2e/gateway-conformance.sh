@@ -9,11 +9,13 @@
 # build/gateway-conformance/, apply the standard-channel CRDs (server-side), then
 #   --base-only  apply the suite's base manifests and wait (bounded) for their Deployments;
 #                this checks the test bed without a Gateway API controller
-#   otherwise    run gwconf.test -test.run '^TestConformance$' with the given flags (default:
+#   otherwise    start Portico (PORTICO_BIN, default build/portico) as the Gateway API
+#                controller: in this namespace, on :80 and :443, each Gateway on an address
+#                of its own (--gateway-addresses), with a GatewayClass `portico`; then run
+#                gwconf.test -test.run '^TestConformance$' with the given flags (default:
 #                -gateway-class portico -conformance-profiles GATEWAY-HTTP
-#                -report-output build/gateway-conformance/report.yaml). The Gateway API
-#                controller under test must be started by the caller (PORTICO_GWCONF_HOOK, a
-#                command run with KUBECONFIG set, before the suite).
+#                -report-output build/gateway-conformance/report.yaml). The supported
+#                features come from the GatewayClass status Portico writes.
 # kube-testenv stops when the script ends; its logs stay in build/gateway-conformance/
 # (PORTICO_GWCONF_DIR to choose another directory).
 set -euo pipefail
@@ -57,8 +59,7 @@ if [[ ${1:-} == --base-only ]]; then
     kubectl create secret tls "${s#*/}" -n "${s%%/*}" --cert "$work/tls.crt" --key "$work/tls.key" >/dev/null
   done
   for ns in gateway-conformance-infra gateway-conformance-app-backend gateway-conformance-web-backend; do
-    # coredns has no local program for its image (see e2e/README.md): not waited for.
-    for d in $(kubectl get deployments -n "$ns" -o name | grep -v '/coredns$'); do
+    for d in $(kubectl get deployments -n "$ns" -o name); do
       kubectl rollout status -n "$ns" "$d" --timeout=180s >&2 || { log "$ns/$d not ready"; exit 1; }
     done
   done
@@ -67,7 +68,24 @@ if [[ ${1:-} == --base-only ]]; then
   exit 0
 fi
 
-if [[ -n ${PORTICO_GWCONF_HOOK:-} ]]; then bash -c "$PORTICO_GWCONF_HOOK"; fi
+portico=${PORTICO_BIN:-$repo/build/portico}
+# Each Gateway gets its own address from 10.244.100.0/24 (local in this namespace: e2e/netns.sh
+# routes 10.244.0.0/16 to lo), so that routes of one Gateway never answer on another's.
+"$portico" --kubeconfig "$KUBECONFIG" --http-port 80 --https-port 443 --admin-port 9901 \
+  --gateway-addresses 10.244.100.0/24 --publish-address 10.244.0.1 >"$work/portico.log" 2>&1 &
+pt=$!
+trap 'kill $pt 2>/dev/null; wait $pt 2>/dev/null || true; kill $kt 2>/dev/null; wait $kt 2>/dev/null || true' EXIT
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: portico
+spec:
+  controllerName: portico.dev/gateway-controller
+YAML
+kubectl wait --for=condition=Accepted gatewayclass/portico --timeout=60s >/dev/null ||
+  { tail -20 "$work/portico.log" >&2; log "GatewayClass portico not Accepted"; exit 1; }
+log "portico $("$portico" --version 2>&1 | head -1) accepted GatewayClass portico"
 args=("$@")
 # Default: the GATEWAY-HTTP profile with a report (which needs the implementation's details).
 [[ ${#args[@]} -gt 0 ]] || args=(-gateway-class portico -conformance-profiles GATEWAY-HTTP
@@ -75,4 +93,8 @@ args=("$@")
                                  -url https://portico.dev -version "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo dev)"
                                  -contact "@portico")
 # The suite reads the kubeconfig through controller-runtime (KUBECONFIG).
-(cd "$work" && "$bin/gwconf.test" -test.run '^TestConformance$' -test.v -test.timeout 60m "${args[@]}")
+rc=0
+(cd "$work" && "$bin/gwconf.test" -test.run '^TestConformance$' -test.v -test.timeout 30m "${args[@]}") || rc=$?
+# What the Gateway API objects said at the end, for reading a failure.
+kubectl get gatewayclasses,gateways,httproutes -A -o yaml >"$work/objects-at-end.yaml" 2>&1 || true
+exit $rc

@@ -20,6 +20,12 @@ step "e2e control plane (kube-apiserver, etcd, kubectl, helm from Go modules; ca
 e2e/build-testenv.sh >/dev/null
 step "e2e tests"
 build/venv/bin/python -m pytest e2e -q
+step "Gateway API conformance: the official suite (v1.6.3), GATEWAY-HTTP profile, on a fresh cluster"
+# Any failing test fails the step; the suite's report stays in build/gateway-conformance/.
+e2e/gateway-conformance.sh >build/gateway-conformance.log 2>&1 ||
+  { grep -E -- "--- FAIL|Error:|Messages:" build/gateway-conformance.log | head -60; exit 1; }
+grep -E "^    --- (PASS|FAIL)" build/gateway-conformance.log | awk '{print $2}' | sort | uniq -c
+sed -n '/^profiles:/,$p' build/gateway-conformance/report.yaml | grep -E "result|Failed|Passed|Skipped|summary"
 step "ASan+UBSan: router and policy unit tests, fuzz corpora (build-asan, a second build)"
 # The untrusted-input parsers under the sanitizers, cheap enough for every run; the full
 # lanes (scripts/sanitize.sh asan|tsan) are a whole extra build each: see README.

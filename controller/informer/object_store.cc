@@ -25,12 +25,25 @@ bool equalExcept(const nlohmann::json& a, const nlohmann::json& b, std::string_v
 
 bool sameValue(std::string_view, const nlohmann::json& a, const nlohmann::json& b) { return a == b; }
 
+const nlohmann::json* statusAddresses(const nlohmann::json& object) {
+  auto status = object.find("status");
+  if (status == object.end() || !status->is_object()) return nullptr;
+  auto addresses = status->find("addresses");
+  return addresses == status->end() ? nullptr : &*addresses;
+}
+
 // Render reads neither status nor the resourceVersion. Portico's own status writes come
-// back as watch events that change only those; they must not cause another render.
-bool sameForRender(const nlohmann::json& a, const nlohmann::json& b) {
-  return equalExcept(a, b, "status", [](std::string_view key, const nlohmann::json& x, const nlohmann::json& y) {
+// back as watch events that change only those; they must not cause another render. The
+// exception: a Gateway's status.addresses, which holds its --gateway-addresses allocation
+// (controller/render/gateway_addresses.h); that changes once per Gateway.
+bool sameForRender(Kind kind, const nlohmann::json& a, const nlohmann::json& b) {
+  const bool same = equalExcept(a, b, "status", [](std::string_view key, const nlohmann::json& x, const nlohmann::json& y) {
     return key == "metadata" ? equalExcept(x, y, "resourceVersion", sameValue) : x == y;
   });
+  if (!same || kind != Kind::Gateway) return same;
+  const nlohmann::json* x = statusAddresses(a);
+  const nlohmann::json* y = statusAddresses(b);
+  return x == y || (x && y && *x == *y);
 }
 
 // Copy-on-write: the maps are created non-const (make_shared<T>), so casting const away is
@@ -133,7 +146,7 @@ void ObjectStore::upsert(Kind kind, nlohmann::json object) {
   std::lock_guard lock(mu_);
   const ObjectPtr* existing = nullptr;
   if (auto it = current_.objects(kind).find(key); it != current_.objects(kind).end()) existing = &it->second;
-  const bool renderRelevant = !existing || !sameForRender(**existing, *shared);
+  const bool renderRelevant = !existing || !sameForRender(kind, **existing, *shared);
   ObjectPtr& slot = mutableMap(kind)[std::move(key)];
   if (kind == Kind::EndpointSlice) indexSlice(slot, shared);
   slot = std::move(shared);  // kept even so: the status writer reads the current status

@@ -8,10 +8,10 @@
 #include "controller/render/validation.h"
 
 namespace portico::controller {
-namespace {
 
 using nlohmann::json;
 
+namespace gwjson {
 std::string str(const json* object, std::string_view key) {
   if (!object || !object->is_object()) return {};
   const json* v = member(*object, key);
@@ -26,6 +26,11 @@ std::string strOr(const json* object, std::string_view key, std::string fallback
 const json* at(const json* object, std::string_view key) {
   return object && object->is_object() ? member(*object, key) : nullptr;
 }
+}  // namespace gwjson
+
+using namespace gwjson;
+
+namespace {
 
 // The HTTPS listener's certificateRefs, resolved (Secrets only, core group).
 void readCertificates(ListenerModel& l, const json& listener, const std::string& gwNs, const ObjectIndex& index) {
@@ -239,6 +244,10 @@ GatewayModel readGateway(const json& gateway, const ObjectIndex& index) {
     gw.listeners.push_back(std::move(l));
   }
   markConflicts(gw.listeners);
+  if (!gw.notAccepted && !gw.listeners.empty() &&
+      std::none_of(gw.listeners.begin(), gw.listeners.end(), [](const ListenerModel& l) { return l.accepted.status; })) {
+    gw.notAccepted = GatewayCondition{"Accepted", false, "ListenersNotValid", "no listener is valid"};
+  }
   return gw;
 }
 
@@ -311,19 +320,21 @@ std::vector<ParentAttachment> attachParents(const json& route, const ObjectIndex
     for (const auto& l : gw.listeners) {
       if (!section.empty() && l.name != section) continue;
       if (port && port->is_number_integer() && port->get<int64_t>() != l.port) continue;
-      if (!l.usable()) continue;
+      if (!l.attachable()) continue;
       anyCandidate = true;
       if (!l.allowsHTTPRoute || !namespaceAllowed(l, routeNs, gw.ns, index)) continue;
       anyAllowed = true;
       auto kept = intersectHostnames(l.hostname, hostnames);
       if (!kept) continue;
       a.listeners.push_back(l.name);
+      if (!l.usable()) continue;
+      a.served = true;
       if (kept->empty()) a.anyHost = true;
       hosts.insert(kept->begin(), kept->end());
     }
     if (!anyCandidate) {
       a.reason = "NoMatchingParent";
-      a.message = "no usable listener of Gateway " + a.gatewayKey + " matches sectionName/port";
+      a.message = "no valid listener of Gateway " + a.gatewayKey + " matches sectionName/port";
     } else if (!anyAllowed) {
       a.reason = "NotAllowedByListeners";
       a.message = "no listener of Gateway " + a.gatewayKey + " allows HTTPRoutes from namespace " + routeNs;

@@ -19,6 +19,13 @@ namespace portico::controller {
 
 inline constexpr std::string_view kGatewayGroup = "gateway.networking.k8s.io";
 
+// Null-safe JSON lookups the Gateway API readers share: null / "" when a level is absent.
+namespace gwjson {
+const nlohmann::json* at(const nlohmann::json* object, std::string_view key);
+std::string str(const nlohmann::json* object, std::string_view key);
+std::string strOr(const nlohmann::json* object, std::string_view key, std::string fallback);
+}  // namespace gwjson
+
 // One condition as the Gateway API writes it (status, reason, message).
 struct GatewayCondition {
   std::string type;
@@ -45,6 +52,9 @@ struct ListenerModel {
   // Routes may attach: accepted, certificates resolved, not conflicted. Unsupported route
   // kinds next to HTTPRoute in allowedRoutes.kinds do not stop HTTPRoutes (the spec's
   // InvalidRouteKinds keeps the valid kinds in supportedKinds).
+  // Routes may attach (and are counted) to an accepted, unconflicted listener; it serves
+  // them when its references resolve too (usable).
+  bool attachable() const { return accepted.status && !conflicted.status; }
   bool usable() const {
     return accepted.status && (resolvedRefs.status || resolvedRefs.reason == "InvalidRouteKinds") &&
            !conflicted.status;
@@ -91,9 +101,12 @@ struct ParentAttachment {
   bool accepted = false;
   std::string reason;   // Accepted reason: Accepted, NoMatchingParent, NotAllowedByListeners, ...
   std::string message;
-  std::vector<std::string> listeners;  // names of the listeners it attached to
-  std::vector<std::string> hosts;      // the union of intersected hostnames; empty = any
-  bool anyHost = false;                // some listener left the route on every host
+  std::vector<std::string> listeners;  // names of the listeners it attached to (attachedRoutes)
+  // What is served: only listeners that are programmed (an HTTPS listener whose
+  // certificate does not resolve counts the route but serves nothing).
+  bool served = false;
+  std::vector<std::string> hosts;  // the union of intersected hostnames of served listeners; empty = any
+  bool anyHost = false;            // some served listener left the route on every host
 };
 
 // Every parentRef of `route` (an HTTPRoute), in order.

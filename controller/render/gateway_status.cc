@@ -6,18 +6,11 @@
 #include "controller/render/httproute.h"
 
 namespace portico::controller {
+using namespace gwjson;
+
 namespace {
 
 using nlohmann::json;
-
-const json* at(const json* object, std::string_view key) {
-  return object && object->is_object() ? member(*object, key) : nullptr;
-}
-
-std::string str(const json* object, std::string_view key) {
-  const json* v = at(object, key);
-  return v && v->is_string() ? v->get<std::string>() : std::string();
-}
 
 json generationOf(const json& object) {
   const json* g = at(at(&object, "metadata"), "generation");
@@ -73,8 +66,9 @@ struct Attached {
   std::map<std::pair<std::string, std::string>, int> byListener;  // (gateway key, listener) -> routes
 };
 
+// `notProgrammed`: why the Gateway is not served yet although valid (its pool address).
 json gatewayStatus(const json& object, const GatewayModel& gw, const Attached& attached, bool published,
-                   const json& addresses, const std::string& now) {
+                   const json& addresses, const std::optional<GatewayCondition>& notProgrammed, const std::string& now) {
   const json generation = generationOf(object);
   json listeners = json::array();
   bool allValid = true;
@@ -87,6 +81,7 @@ json gatewayStatus(const json& object, const GatewayModel& gw, const Attached& a
     const bool ok = l.usable() && !gw.notAccepted;
     allValid = allValid && l.usable() && l.resolvedRefs.status;
     if (!ok) c.add("Programmed", false, "Invalid", "Listener is not valid; nothing is served for it");
+    else if (notProgrammed) c.add(*notProgrammed);
     else if (!published) c.add("Programmed", false, "Pending", "The routing table was not published yet");
     else c.add("Programmed", true, "Programmed", "Served by portico");
     json kinds = json::array();
@@ -102,6 +97,7 @@ json gatewayStatus(const json& object, const GatewayModel& gw, const Attached& a
   else if (!allValid) c.add("Accepted", true, "ListenersNotValid", "Some listeners are not valid");
   else c.add("Accepted", true, "Accepted", "Accepted by portico");
   if (gw.notAccepted) c.add("Programmed", false, "Invalid", "The Gateway is not accepted");
+  else if (notProgrammed) c.add(*notProgrammed);
   else if (!published) c.add("Programmed", false, "Pending", "The routing table was not published yet");
   else c.add("Programmed", true, "Programmed", "Served by portico");
   json status = {{"conditions", c.take()}, {"listeners", std::move(listeners)}};
@@ -168,7 +164,6 @@ const std::vector<std::string>& supportedGatewayFeatures() {
       "HTTPRouteBackendTimeout",
       "HTTPRouteHostRewrite",
       "HTTPRouteMethodMatching",
-      "HTTPRouteParentRefPort",
       "HTTPRoutePathRewrite",
       "HTTPRoutePortRedirect",
       "HTTPRouteQueryParamMatching",
@@ -213,10 +208,37 @@ std::vector<GatewayApiStatus> computeGatewayApiStatuses(const StoreSnapshot& sna
     out.push_back({Kind::HTTPRoute, metadataString(*route, "namespace"), metadataString(*route, "name"), route,
                    routeStatus(*route, parents, diags, routes, controller, now)});
   }
+  const GatewayAddressPool& pool = options.gatewayAddresses;
+  std::map<std::string, std::string> allocated;
+  if (!pool.empty()) {
+    std::vector<const json*> accepted;
+    for (const auto& [key, gateway] : snapshot.objects(Kind::Gateway)) {
+      GatewayModel gw = readGateway(*gateway, index);
+      if (isOurGatewayClass(index, gw.className, controller) && !gw.notAccepted) accepted.push_back(gateway.get());
+    }
+    allocated = allocateGatewayAddresses(accepted, pool);
+  }
   for (const auto& [key, gateway] : snapshot.objects(Kind::Gateway)) {
     GatewayModel gw = readGateway(*gateway, index);
     if (!isOurGatewayClass(index, gw.className, controller)) continue;
-    out.push_back({Kind::Gateway, gw.ns, gw.name, gateway, gatewayStatus(*gateway, gw, attached, published, addresses, now)});
+    json own = addresses;
+    std::optional<GatewayCondition> notProgrammed;
+    if (!pool.empty()) {
+      // Its own address: written first, served once render sees it in the status.
+      auto it = allocated.find(gw.ns + "/" + gw.name);
+      own = json::array();
+      if (it == allocated.end()) {
+        notProgrammed = GatewayCondition{"Programmed", false, "AddressNotAssigned",
+                                         "every address of the --gateway-addresses pool is taken"};
+      } else {
+        own.push_back({{"type", "IPAddress"}, {"value", it->second}});
+        if (publishedGatewayAddress(*gateway, pool) != it->second) {
+          notProgrammed = GatewayCondition{"Programmed", false, "Pending", "address " + it->second + " is being published"};
+        }
+      }
+    }
+    out.push_back({Kind::Gateway, gw.ns, gw.name, gateway,
+                   gatewayStatus(*gateway, gw, attached, published, own, notProgrammed, now)});
   }
   return out;
 }

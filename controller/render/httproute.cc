@@ -96,6 +96,7 @@ void HttpRouteTranslator::translateRule(const json& ruleJson, size_t index, cons
     proxy::RouteSpec route;
     route.name = ns_ + "/" + name_ + "/rule" + std::to_string(index) + ".match" + std::to_string(j);
     route.hosts = hosts;
+    route.wildcardAnyDepth = true;  // "*.example.com" covers a.b.example.com in the Gateway API
     route.pathType = match.path.type;
     route.path = match.path.value;
     if (match.method) route.methods = {*match.method};
@@ -212,9 +213,17 @@ std::optional<ObjectOutput> renderHttpRoute(const OrderedObject& o, const Object
                                             const RenderOptions& options, std::vector<Diagnostic>& diagnostics) {
   std::vector<ParentAttachment> parents = attachParents(*o.object, index, options.gatewayControllerName);
   bool accepted = false, anyHost = false;
-  std::vector<std::string> hosts;
+  std::vector<std::string> hosts, addresses;
   for (const auto& p : parents) {
-    if (!p.accepted) continue;
+    if (!p.accepted || !p.served) continue;
+    if (!options.gatewayAddresses.empty()) {
+      // Served only on the Gateway's own address, once its status publishes one.
+      const size_t slash = p.gatewayKey.find('/');
+      const json* gateway = index.gateway(p.gatewayKey.substr(0, slash), p.gatewayKey.substr(slash + 1));
+      auto address = gateway ? publishedGatewayAddress(*gateway, options.gatewayAddresses) : std::nullopt;
+      if (!address) continue;
+      if (std::find(addresses.begin(), addresses.end(), *address) == addresses.end()) addresses.push_back(*address);
+    }
     accepted = true;
     anyHost = anyHost || p.anyHost;
     for (const auto& h : p.hosts) {
@@ -227,6 +236,8 @@ std::optional<ObjectOutput> renderHttpRoute(const OrderedObject& o, const Object
   ObjectOutput out{o.created, o.ns, o.name, std::string(kKind), {}, {}};
   Reporter reporter(diagnostics, ObjectRef{std::string(kKind), o.ns, o.name});
   HttpRouteTranslator(*o.object, index, options, reporter).translate(std::move(hosts), out);
+  std::sort(addresses.begin(), addresses.end());
+  for (auto& route : out.part.routes) route.localAddresses = addresses;
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/render/gateway_addresses.h"
 #include "controller/objects/object_snapshot.h"
 #include "proxy/config/route_spec.h"
 
@@ -38,6 +39,9 @@ struct RenderOptions {
   std::string controllerName = "portico.dev/ingress-controller";
   // GatewayClass spec.controllerName that makes a class (and its Gateways) ours.
   std::string gatewayControllerName = "portico.dev/gateway-controller";
+  // Not empty: each Gateway gets an address of its own from this pool, and its routes
+  // answer only there (gateway_addresses.h).
+  GatewayAddressPool gatewayAddresses;
   bool standalone = false;  // url: backends allowed; Service backends need a cluster
 };
 

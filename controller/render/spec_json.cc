@@ -111,6 +111,8 @@ ordered_json route(const proxy::RouteSpec& r) {
   }
   // Only where it is set (Gateway API routes), so other routes' views stay as they were.
   if (r.unresolvedBackendWeight) j["unresolvedBackendWeight"] = r.unresolvedBackendWeight;
+  if (r.wildcardAnyDepth) j["wildcardAnyDepth"] = true;
+  if (!r.localAddresses.empty()) j["localAddresses"] = r.localAddresses;
   j["loadBalancing"] = name(kLoadBalancingPolicyNames, r.loadBalancing);
   j["timeouts"] = timeoutsSchema().view(r.timeouts);
   j["hashOn"] = {{"source", name(kHashSourceNames, r.hashOn.source)}, {"name", r.hashOn.name}};

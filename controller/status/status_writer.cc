@@ -229,6 +229,7 @@ StatusWriter::StatusWriter(KubeClient& client, std::function<bool()> isLeader, S
       gateways_(client, [this] {
         RenderOptions o;
         o.gatewayControllerName = options_.gatewayControllerName;
+        o.gatewayAddresses = options_.gatewayAddresses;
         return o;
       }()) {}
 

@@ -94,6 +94,7 @@ struct StatusWriterOptions {
   std::string ingressClass = "portico";
   std::string controllerName = "portico.dev/ingress-controller";  // Event reportingComponent
   std::string gatewayControllerName = "portico.dev/gateway-controller";  // GatewayClass controllerName
+  GatewayAddressPool gatewayAddresses;  // --gateway-addresses (gateway_addresses.h)
   std::string reportingInstance;                                  // Event reportingInstance
   std::optional<std::string> publishService;                      // "namespace/name"
   std::optional<std::string> publishAddress;                      // IP or hostname, comma-separated

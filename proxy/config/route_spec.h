@@ -241,6 +241,12 @@ struct RegexRewriteSpec {
 struct RouteSpec {
   std::string name;  // unique in the table: "namespace/object/rule"; shows in logs, metrics
   std::vector<std::string> hosts;  // lower case; "*.example.com" wildcard; empty = every host
+  // "*.example.com" covers one label (a.example.com: Ingress), or with this any number of
+  // them (a.b.example.com too: Gateway API hostnames).
+  bool wildcardAnyDepth = false;
+  // Only connections to one of these local addresses (a Gateway's own address, with
+  // --gateway-addresses); empty: any.
+  std::vector<std::string> localAddresses;
   PathMatchType pathType = PathMatchType::Prefix;
   std::string path = "/";
   std::vector<std::string> methods;  // upper case; empty = any

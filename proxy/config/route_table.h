@@ -28,6 +28,8 @@ class RequestView {
   virtual std::string_view query() const = 0;  // raw query string without '?'
   // The first value of header `name` (case-insensitive), or nullopt.
   virtual std::optional<std::string_view> header(std::string_view name) const = 0;
+  // The address the client connected to (routes with localAddresses).
+  virtual std::string_view localAddress() const { return {}; }
 };
 
 class RouteIndex;  // proxy/router: the compiled lookup structures

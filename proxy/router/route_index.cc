@@ -27,6 +27,9 @@ std::string normalizedSpecPath(const std::string& path) {
 }  // namespace
 
 bool RouteConditions::matches(const RequestView& request) const noexcept {
+  if (!localAddresses.empty() &&
+      std::find(localAddresses.begin(), localAddresses.end(), request.localAddress()) == localAddresses.end())
+    return false;
   if (!methods.empty()) {
     const std::string_view method = request.method();
     if (std::find(methods.begin(), methods.end(), method) == methods.end()) return false;
@@ -192,6 +195,8 @@ Expected<std::unique_ptr<RouteIndex>> RouteIndex::build(const std::vector<Route>
     auto compiled = std::make_shared<router::CompiledRoute>();
     compiled->conditions.methods = spec.methods;
     compiled->conditions.query = spec.query;
+    compiled->wildcardAnyDepth = spec.wildcardAnyDepth;
+    compiled->conditions.localAddresses = spec.localAddresses;
     for (size_t h = 0; h < spec.headers.size(); ++h) {
       const HeaderMatch& match = spec.headers[h];
       router::RouteConditions::Header header{router::toLowerAscii(match.name), match.type, match.value, nullptr};
@@ -316,7 +321,10 @@ Expected<std::unique_ptr<RouteIndex>> RouteIndex::build(const std::vector<Route>
     std::sort(members.begin(), members.end());  // creation order
     auto bucket = std::make_shared<HostRoutes>();
     bucket->key = std::move(key);
-    for (const uint32_t i : members) addRoute(*bucket, i);
+    for (const uint32_t i : members) {
+      addRoute(*bucket, i);
+      bucket->anyDepthMembers = bucket->anyDepthMembers || routes[i].spec.wildcardAnyDepth;
+    }
     for (auto& [path, candidates] : bucket->exactPaths) std::stable_sort(candidates.begin(), candidates.end(), precedes);
     for (router::RegexGroup& group : bucket->regexGroups)
       std::stable_sort(group.candidates.begin(), group.candidates.end(), precedes);
@@ -343,6 +351,8 @@ Expected<std::unique_ptr<RouteIndex>> RouteIndex::build(const std::vector<Route>
   };
   assemble(index->exactHosts_, incremental ? &previous->exactHosts_ : nullptr, exactPending);
   assemble(index->wildcardHosts_, incremental ? &previous->wildcardHosts_ : nullptr, wildcardPending);
+  for (const auto& [key, bucket] : index->wildcardHosts_)
+    index->anyDepthWildcards_ = index->anyDepthWildcards_ || bucket->anyDepthMembers;
   if (catchAllPending) {
     index->catchAll_ = makeBucket(std::string(), *catchAllPending);
   } else if (incremental && previous->catchAll_) {
@@ -354,24 +364,26 @@ Expected<std::unique_ptr<RouteIndex>> RouteIndex::build(const std::vector<Route>
   return index;
 }
 
-size_t RouteIndex::firstMatching(const CandidateList& candidates,
-                                 const RequestView& request) const noexcept {
+size_t RouteIndex::firstMatching(const CandidateList& candidates, const RequestView& request,
+                                 bool anyDepthOnly) const noexcept {
   for (const uint32_t slot : candidates) {
-    if (compiled_[slot]->conditions.matches(request)) return routeOfSlot_[slot];
+    const router::CompiledRoute& route = *compiled_[slot];
+    if (anyDepthOnly && !route.wildcardAnyDepth) continue;
+    if (route.conditions.matches(request)) return routeOfSlot_[slot];
   }
   return kNoRoute;
 }
 
-size_t RouteIndex::matchIn(const HostRoutes& bucket, std::string_view path,
-                           const RequestView& request) const noexcept {
+size_t RouteIndex::matchIn(const HostRoutes& bucket, std::string_view path, const RequestView& request,
+                           bool anyDepthOnly) const noexcept {
   if (!bucket.exactPaths.empty()) {
     if (auto it = bucket.exactPaths.find(path); it != bucket.exactPaths.end()) {
-      if (const size_t found = firstMatching(it->second, request); found != kNoRoute) return found;
+      if (const size_t found = firstMatching(it->second, request, anyDepthOnly); found != kNoRoute) return found;
     }
   }
   for (const router::RegexGroup& group : bucket.regexGroups) {
     if (!re2::RE2::FullMatch(router::piece(path), *group.regex)) continue;
-    if (const size_t found = firstMatching(group.candidates, request); found != kNoRoute) {
+    if (const size_t found = firstMatching(group.candidates, request, anyDepthOnly); found != kNoRoute) {
       return found;
     }
   }
@@ -393,7 +405,7 @@ size_t RouteIndex::matchIn(const HostRoutes& bucket, std::string_view path,
   }
   while (node != PrefixTrieNode::kNoParent) {
     const PrefixTrieNode& current = bucket.prefixTrie[node];
-    if (const size_t found = firstMatching(current.candidates, request); found != kNoRoute) {
+    if (const size_t found = firstMatching(current.candidates, request, anyDepthOnly); found != kNoRoute) {
       return found;
     }
     node = current.parent;
@@ -410,13 +422,17 @@ size_t RouteIndex::match(const RequestView& request) const noexcept {
     }
   }
   if (!wildcardHosts_.empty()) {
-    const std::string_view suffix = router::wildcardSuffixOf(host);
-    if (!suffix.empty()) {
-      if (auto it = wildcardHosts_.find(suffix); it != wildcardHosts_.end()) {
-        if (const size_t found = matchIn(*it->second, path, request); found != kNoRoute) {
+    bool firstLabel = true;
+    for (std::string_view suffix = router::wildcardSuffixOf(host); !suffix.empty();
+         suffix = router::wildcardSuffixOf(suffix)) {
+      if (auto it = wildcardHosts_.find(suffix);
+          it != wildcardHosts_.end() && (firstLabel || it->second->anyDepthMembers)) {
+        if (const size_t found = matchIn(*it->second, path, request, !firstLabel); found != kNoRoute) {
           return found;
         }
       }
+      if (!anyDepthWildcards_) break;
+      firstLabel = false;
     }
   }
   return catchAll_ ? matchIn(*catchAll_, path, request) : kNoRoute;

@@ -3,9 +3,11 @@
 //
 // Lookup, in order, stopping at the first route whose every condition holds:
 //   1. Host bucket: the exact host (hash map), then the wildcard bucket keyed by the host
-//      without its first label ("*.example.com" <- "foo.example.com"), then the catch-all
-//      bucket (routes with no hosts). If no route of a bucket matches the request, the next
-//      bucket is tried (Gateway API-like fall-through).
+//      without its first label ("*.example.com" <- "foo.example.com"), then, for routes
+//      whose wildcards cover any depth, the buckets of the shorter suffixes, longest first
+//      ("*.example.com" <- "a.foo.example.com"), then the catch-all bucket (routes with no
+//      hosts). If no route of a bucket matches the request, the next bucket is tried
+//      (Gateway API-like fall-through).
 //   2. Inside a bucket, by path type:
 //      a. Exact: hash map from the normalized path to its candidates.
 //      b. RegularExpression: every regex route of the bucket, in creation order (routes
@@ -67,6 +69,7 @@ struct RouteConditions {
   std::vector<std::string> methods;
   std::vector<Header> headers;
   std::vector<QueryMatch> query;
+  std::vector<std::string> localAddresses;
 
   [[nodiscard]] bool matches(const RequestView& request) const noexcept;
 };
@@ -75,6 +78,7 @@ struct RouteConditions {
 // that holds that object.
 struct CompiledRoute {
   RouteConditions conditions;
+  bool wildcardAnyDepth = false;  // RouteSpec::wildcardAnyDepth
   const re2::RE2* pathRegex = nullptr;  // RegularExpression paths only
   std::vector<std::unique_ptr<re2::RE2>> regexes;  // owns pathRegex and the header regexes
   ~CompiledRoute();
@@ -98,6 +102,7 @@ struct HostRoutes {
   StringMap<CandidateList> exactPaths;
   std::vector<PrefixTrieNode> prefixTrie;  // empty, or [0] is the root "/"
   std::vector<RegexGroup> regexGroups;     // by creation order of the group's first route
+  bool anyDepthMembers = false;  // a wildcard bucket holding a wildcardAnyDepth route
 };
 using HostRoutesPtr = std::shared_ptr<const HostRoutes>;
 using HostMap = std::unordered_map<std::string_view, HostRoutesPtr, StringHash, std::equal_to<>>;
@@ -152,16 +157,19 @@ class RouteIndex {
 
  private:
   RouteIndex() = default;
-  size_t matchIn(const router::HostRoutes& bucket, std::string_view path,
-                 const RequestView& request) const noexcept;
-  size_t firstMatching(const router::CandidateList& candidates,
-                       const RequestView& request) const noexcept;
+  // anyDepthOnly: the bucket was reached through a suffix deeper than the first label, so
+  // only wildcardAnyDepth routes may match.
+  size_t matchIn(const router::HostRoutes& bucket, std::string_view path, const RequestView& request,
+                 bool anyDepthOnly = false) const noexcept;
+  size_t firstMatching(const router::CandidateList& candidates, const RequestView& request,
+                       bool anyDepthOnly) const noexcept;
 
   std::vector<std::shared_ptr<const router::CompiledRoute>> compiled_;  // by slot; null = free
   std::vector<uint32_t> routeOfSlot_;  // slot -> route index, UINT32_MAX for a free slot
   std::vector<uint32_t> slotOfRoute_;  // route index -> slot
   router::HostMap exactHosts_;
   router::HostMap wildcardHosts_;  // keyed by the suffix after "*."
+  bool anyDepthWildcards_ = false;  // one of wildcardHosts_ has anyDepthMembers
   router::HostRoutesPtr catchAll_;  // may be null
   router::HostSet redirectHosts_;
   BuildStats stats_;

@@ -141,7 +141,9 @@ ClientConnection::ClientConnection(Worker& w, ClientStream& s, std::string ip)
     : worker(w), options(w.options()), stream(s), clientIp(std::move(ip)) {
   handle_.stream = &stream.timed();
   error_code ec;
-  localPort = std::to_string(stream.timed().socket().local_endpoint(ec).port());
+  const auto local = stream.timed().socket().local_endpoint(ec);
+  localPort = std::to_string(local.port());
+  localAddress = local.address().to_string();
   worker.registerSession(&handle_);
 }
 

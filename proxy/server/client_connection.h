@@ -50,7 +50,8 @@ class ClientConnection {
   ClientStream& stream;
   boost::beast::flat_buffer buffer;  // bytes read past the current request's header
   const std::string clientIp;
-  std::string localPort;  // X-Forwarded-Port
+  std::string localPort;     // X-Forwarded-Port
+  std::string localAddress;  // routes of a Gateway with its own address match on it
   bool tls() const { return stream.tls(); }
 
  private:

@@ -29,17 +29,19 @@ using boost::system::error_code;
 // The router's and the policies' view of the request.
 class HeadRequestView final : public RequestView {
  public:
-  HeadRequestView(const Request& req, std::string_view host, std::string_view path, std::string_view query)
-      : req_(req), host_(host), path_(path), query_(query) {}
+  HeadRequestView(const Request& req, std::string_view host, std::string_view path, std::string_view query,
+                  std::string_view localAddress)
+      : req_(req), host_(host), path_(path), query_(query), localAddress_(localAddress) {}
   std::string_view method() const override { return req_.method_string(); }
   std::string_view host() const override { return host_; }
   std::string_view path() const override { return path_; }
   std::string_view query() const override { return query_; }
   std::optional<std::string_view> header(std::string_view name) const override { return req_.get(name); }
+  std::string_view localAddress() const override { return localAddress_; }
 
  private:
   const Request& req_;
-  std::string_view host_, path_, query_;
+  std::string_view host_, path_, query_, localAddress_;
 };
 
 std::optional<std::string_view> cookie(const Request& req, std::string_view name) {
@@ -121,7 +123,7 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     ex.responseHeaders.emplace_back("location", httpsLocation(ex));
     co_return co_await reply(ex, 308, "redirecting to https", keepAlive);
   }
-  const HeadRequestView view(req, ex.host, rq.routingPath(), rq.query);
+  const HeadRequestView view(req, ex.host, rq.routingPath(), rq.query, ex.conn.localAddress);
   const Route* route = table->match(view);
   if (!route) co_return co_await reply(ex, 404, "no route for this host and path", keepAlive);
   ex.route = route;

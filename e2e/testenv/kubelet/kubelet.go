@@ -20,7 +20,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -243,9 +246,20 @@ func (k *Kubelet) heartbeat(ctx context.Context) {
 
 // proxyAPIServer listens on the `kubernetes` Service's ClusterIP:443 and forwards to the
 // apiserver: there is no kube-proxy, and in-cluster clients (Portico in a Pod) connect to
-// KUBERNETES_SERVICE_HOST:PORT. The serving certificate includes that IP.
+// KUBERNETES_SERVICE_HOST:PORT. The serving certificate includes that IP. SO_REUSEPORT
+// lets a process in the namespace listen on the wildcard address at 443 too (Portico, for
+// the conformance Gateways' HTTPS listeners; it sets the option on its listeners); the
+// kernel hands connections to this more specific address to this listener.
 func proxyAPIServer(ctx context.Context, listen, target string) error {
-	ln, err := net.Listen("tcp", listen)
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(ctx, "tcp", listen)
 	if err != nil {
 		return fmt.Errorf("apiserver proxy: %w", err)
 	}

@@ -99,6 +99,25 @@ TEST_SUITE("informer") {
     store.upsert(Kind::APIRoute, route);
     CHECK(store.generation() == before + 4);
   }
+  TEST_CASE("a Gateway's status.addresses asks for a render (its pool address); its conditions do not") {
+    ObjectStore store;
+    json gw = object("infra", "web", 1);
+    store.upsert(Kind::Gateway, gw);
+    const uint64_t before = store.generation();
+    gw["status"] = {{"conditions", json::array({{{"type", "Accepted"}}})}};
+    store.upsert(Kind::Gateway, gw);
+    CHECK(store.generation() == before);
+    gw["status"]["addresses"] = {{{"type", "IPAddress"}, {"value", "10.0.10.1"}}};
+    store.upsert(Kind::Gateway, gw);
+    CHECK(store.generation() == before + 1);
+    gw["status"]["conditions"][0]["type"] = "Programmed";
+    store.upsert(Kind::Gateway, gw);
+    CHECK(store.generation() == before + 1);
+    gw.erase("status");
+    store.upsert(Kind::Gateway, gw);
+    CHECK(store.generation() == before + 2);
+  }
+
   TEST_CASE("an Opaque Secret whose data changes (a key rotation) asks for a render and reaches the snapshot") {
     ObjectStore store;
     json secret = {{"metadata", {{"namespace", "shop"}, {"name", "keys"}, {"resourceVersion", "1"}}},

@@ -86,8 +86,9 @@ const json* condition(const json& conditions, const std::string& type) {
 }
 
 // status of kind/ns/name from computeGatewayApiStatuses.
-json statusOf(const ObjectSnapshot& s, Kind kind, const std::string& ns, const std::string& name, bool published = true) {
-  auto statuses = computeGatewayApiStatuses(StoreSnapshot::fromLists(s), RenderOptions{}, published,
+json statusOf(const ObjectSnapshot& s, Kind kind, const std::string& ns, const std::string& name, bool published = true,
+              const RenderOptions& options = {}) {
+  auto statuses = computeGatewayApiStatuses(StoreSnapshot::fromLists(s), options, published,
                                             json::array({{{"type", "IPAddress"}, {"value", "10.0.0.9"}}}),
                                             "2026-01-01T00:00:00Z");
   for (const auto& st : statuses) {
@@ -193,6 +194,31 @@ TEST_CASE("gateway api: listener conditions (protocol, conflicts, route kinds, c
   CHECK(gw.listeners[5].conflicted.reason == "ProtocolConflict");
   REQUIRE(gw.listeners[5].certificates.size() == 1);
   CHECK(gw.listeners[5].certificates[0].hosts == std::vector<std::string>{"shop.example.com"});
+}
+
+TEST_CASE("gateway api: a Gateway without an accepted listener is not accepted; one with unresolved refs counts routes") {
+  ObjectSnapshot s = cluster();
+  json missing = listener("tls", "HTTPS", 443, "gone.example.com");
+  missing["tls"] = {{"certificateRefs", {{{"name", "gone"}}}}};
+  s.gateways.push_back(gateway("infra", "only-tcp", {listener("tcp", "TCP", 7000), listener("udp", "UDP", 53)}));
+  s.gateways.push_back(gateway("infra", "unresolved", {missing}));
+  s.httpRoutes = {httpRoute("infra", "r", {{"parentRefs", {parentRef("infra", "unresolved")}},
+                                           {"rules", {{{"backendRefs", {{{"name", "nowhere"}, {"port", 80}}}}}}}})};
+  json st = statusOf(s, Kind::Gateway, "infra", "only-tcp");
+  CHECK((*condition(st["conditions"], "Accepted"))["status"] == "False");
+  CHECK((*condition(st["conditions"], "Accepted"))["reason"] == "ListenersNotValid");
+  CHECK((*condition(st["conditions"], "Programmed"))["status"] == "False");
+
+  st = statusOf(s, Kind::Gateway, "infra", "unresolved");
+  CHECK((*condition(st["conditions"], "Accepted"))["status"] == "True");
+  REQUIRE(st["listeners"].size() == 1);
+  CHECK(st["listeners"][0]["attachedRoutes"] == 1);  // counted, though not served
+  CHECK((*condition(st["listeners"][0]["conditions"], "Programmed"))["status"] == "False");
+  json route = statusOf(s, Kind::HTTPRoute, "infra", "r");
+  CHECK(parentCondition(route, "Accepted")["status"] == "True");
+  CHECK(parentCondition(route, "ResolvedRefs")["status"] == "False");
+  // Nothing is served for a listener without its certificate.
+  for (const auto& r : render(s, RenderOptions{}).table.routes) CHECK(r.name.rfind("infra/r/", 0) != 0);
 }
 
 TEST_CASE("gateway api: parentRefs attach by section, namespace policy and hostname, with the spec's reasons") {
@@ -319,6 +345,80 @@ TEST_CASE("gateway api: unresolved backendRefs keep their weight (answered 500);
   CHECK(byPath["/none"]->backends.empty());
   CHECK(byPath["/none"]->unresolvedBackendWeight == 1);
   CHECK(byPath["/ok"]->unresolvedBackendWeight == 0);
+}
+
+TEST_CASE("gateway api: address pool parsing") {
+  auto pool = GatewayAddressPool::parse("10.0.10.5/30");
+  REQUIRE(pool);
+  CHECK(pool->size == 4);
+  CHECK(pool->at(0) == "10.0.10.4");
+  CHECK(pool->indexOf("10.0.10.7") == 3u);
+  CHECK(!pool->indexOf("10.0.10.8"));
+  CHECK(!pool->indexOf("not an address"));
+  CHECK(GatewayAddressPool::parse("10.0.10.9")->size == 1);
+  for (const char* bad : {"10.0.0.0/8", "10.0.0.0/33", "10.0.0.0/", "fd00::/120", "ten/24", "10.0.0.0/24x"}) {
+    CAPTURE(bad);
+    CHECK(!GatewayAddressPool::parse(bad));
+  }
+}
+
+TEST_CASE("gateway api: pool addresses stay with the Gateway whose status has them; the others take the lowest free") {
+  const GatewayAddressPool pool = *GatewayAddressPool::parse("10.0.10.0/30");
+  auto withStatus = [&](const std::string& name, const std::string& created, const std::string& address) {
+    json g = gateway("infra", name, {listener("http")});
+    g["metadata"]["creationTimestamp"] = created;
+    if (!address.empty()) g["status"]["addresses"] = {{{"type", "IPAddress"}, {"value", address}}};
+    return g;
+  };
+  const std::vector<json> gateways = {
+      withStatus("a", "2024-01-01T00:00:00Z", "10.0.10.2"), withStatus("b", "2024-01-02T00:00:00Z", ""),
+      withStatus("c", "2024-01-03T00:00:00Z", "10.0.10.2"),  // taken by the older a
+      withStatus("d", "2024-01-04T00:00:00Z", "192.168.0.1"),  // not in the pool
+      withStatus("e", "2024-01-05T00:00:00Z", ""), withStatus("f", "2024-01-06T00:00:00Z", "")};
+  std::vector<const json*> pointers;
+  for (auto it = gateways.rbegin(); it != gateways.rend(); ++it) pointers.push_back(&*it);  // order must not matter
+  const auto allocated = allocateGatewayAddresses(pointers, pool);
+  CHECK(allocated.at("infra/a") == "10.0.10.2");
+  CHECK(allocated.at("infra/b") == "10.0.10.0");
+  CHECK(allocated.at("infra/c") == "10.0.10.1");
+  CHECK(allocated.at("infra/d") == "10.0.10.3");
+  CHECK(!allocated.contains("infra/e"));  // the pool is exhausted
+  CHECK(!allocated.contains("infra/f"));
+}
+
+TEST_CASE("gateway api: with an address pool, a Gateway's routes answer only on its published address") {
+  ObjectSnapshot s = cluster();
+  RenderOptions options;
+  options.gatewayAddresses = *GatewayAddressPool::parse("10.0.10.0/28");
+  json l = listener("http");
+  l["allowedRoutes"] = {{"namespaces", {{"from", "All"}}}};
+  json other = gateway("infra", "other", {l});
+  s.gateways.push_back(other);
+  s.gateways[0]["status"]["addresses"] = {{{"type", "IPAddress"}, {"value", "10.0.10.1"}}};  // web: published
+  s.httpRoutes = {httpRoute("shop", "both", {{"parentRefs", {parentRef("infra", "web"), parentRef("infra", "other")}},
+                                             {"hostnames", {"a.example.com"}},
+                                             {"rules", {{{"backendRefs", {{{"name", "store"}, {"port", 80}}}}}}}})};
+  RenderResult result = render(s, options);
+  REQUIRE(result.table.routes.size() == 1);
+  // "other" has no address in its status yet: nothing is served for it.
+  CHECK(result.table.routes[0].localAddresses == std::vector<std::string>{"10.0.10.1"});
+
+  // Its status gets the lowest free address, Programmed False until render can see it ...
+  json st = statusOf(s, Kind::Gateway, "infra", "other", true, options);
+  CHECK(st["addresses"] == json::array({{{"type", "IPAddress"}, {"value", "10.0.10.0"}}}));
+  const json* programmed = condition(st["conditions"], "Programmed");
+  REQUIRE(programmed);
+  CHECK((*programmed)["status"] == "False");
+  CHECK((*programmed)["reason"] == "Pending");
+  // ... then Programmed, and the route answers on both addresses.
+  s.gateways[1]["status"] = st;
+  st = statusOf(s, Kind::Gateway, "infra", "other", true, options);
+  CHECK((*condition(st["conditions"], "Programmed"))["status"] == "True");
+  result = render(s, options);
+  REQUIRE(result.table.routes.size() == 1);
+  CHECK(result.table.routes[0].localAddresses == std::vector<std::string>{"10.0.10.0", "10.0.10.1"});
+  // Without a pool nothing is restricted.
+  CHECK(render(s, RenderOptions{}).table.routes[0].localAddresses.empty());
 }
 
 TEST_CASE("gateway api: status of GatewayClass, Gateway and HTTPRoute parents with exact reasons") {

@@ -28,11 +28,16 @@ class FakeRequest : public RequestView {
     method_ = std::move(method);
     return *this;
   }
+  FakeRequest& withLocalAddress(std::string address) {
+    localAddress_ = std::move(address);
+    return *this;
+  }
 
   std::string_view method() const override { return method_; }
   std::string_view host() const override { return host_; }
   std::string_view path() const override { return path_; }
   std::string_view query() const override { return query_; }
+  std::string_view localAddress() const override { return localAddress_; }
   std::optional<std::string_view> header(std::string_view name) const override {
     for (const auto& [n, v] : headers_) {
       if (equalsIgnoreCase(n, name)) return std::string_view(v);
@@ -56,6 +61,7 @@ class FakeRequest : public RequestView {
   std::string host_;
   std::string path_;
   std::string query_;
+  std::string localAddress_;
   std::vector<std::pair<std::string, std::string>> headers_;
 };
 

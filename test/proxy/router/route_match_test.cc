@@ -303,6 +303,43 @@ TEST_SUITE("router") {
     CHECK(matchedName(*t, FakeRequest("fooexample.com", "/")) == "<none>");
   }
 
+  TEST_CASE("an any-depth wildcard (Gateway API) covers several labels; the longest suffix wins") {
+    auto anyDepth = [](RouteSpec spec) {
+      spec.wildcardAnyDepth = true;
+      return spec;
+    };
+    auto t = buildTable({anyDepth(prefix("deep-bar", "/", {"*.bar.com"})), prefix("one-label", "/", {"*.foo.com"}),
+                         anyDepth(prefix("deep-x-bar", "/", {"*.x.bar.com"})),
+                         prefix("one-label-bar", "/only", {"*.bar.com"})});
+    CHECK(matchedName(*t, FakeRequest("a.bar.com", "/")) == "deep-bar");
+    CHECK(matchedName(*t, FakeRequest("multiple.prefixes.bar.com", "/")) == "deep-bar");
+    CHECK(matchedName(*t, FakeRequest("a.b.c.bar.com", "/")) == "deep-bar");
+    CHECK(matchedName(*t, FakeRequest("a.x.bar.com", "/")) == "deep-x-bar");    // longer suffix first
+    CHECK(matchedName(*t, FakeRequest("a.b.x.bar.com", "/")) == "deep-x-bar");
+    CHECK(matchedName(*t, FakeRequest("bar.com", "/")) == "<none>");
+    // A one-label route in the same bucket still covers one label only.
+    CHECK(matchedName(*t, FakeRequest("a.bar.com", "/only")) == "one-label-bar");
+    CHECK(matchedName(*t, FakeRequest("a.b.bar.com", "/only")) == "deep-bar");
+    CHECK(matchedName(*t, FakeRequest("a.b.foo.com", "/")) == "<none>");
+    CHECK(matchedName(*t, FakeRequest("a.foo.com", "/")) == "one-label");
+  }
+
+  TEST_CASE("local addresses keep Gateways apart: a route answers only on its own, others fall through") {
+    auto on = [](RouteSpec spec, std::vector<std::string> addresses) {
+      spec.localAddresses = std::move(addresses);
+      return spec;
+    };
+    auto t = buildTable({on(prefix("gw-a-root", "/"), {"10.0.10.1"}), on(prefix("gw-b-root", "/"), {"10.0.10.2"}),
+                         on(prefix("shared", "/shared"), {"10.0.10.1", "10.0.10.2"}), prefix("ingress", "/ing")});
+    CHECK(matchedName(*t, FakeRequest("x", "/").withLocalAddress("10.0.10.1")) == "gw-a-root");
+    CHECK(matchedName(*t, FakeRequest("x", "/").withLocalAddress("10.0.10.2")) == "gw-b-root");
+    CHECK(matchedName(*t, FakeRequest("x", "/").withLocalAddress("10.0.10.3")) == "<none>");
+    CHECK(matchedName(*t, FakeRequest("x", "/shared/x").withLocalAddress("10.0.10.2")) == "shared");
+    CHECK(matchedName(*t, FakeRequest("x", "/shared/x").withLocalAddress("10.0.10.9")) == "<none>");
+    CHECK(matchedName(*t, FakeRequest("x", "/ing").withLocalAddress("10.0.10.9")) == "ingress");  // no restriction
+    CHECK(matchedName(*t, FakeRequest("x", "/ing").withLocalAddress("10.0.10.1")) == "ingress");
+  }
+
   TEST_CASE("a route without hosts matches every host") {
     auto t = buildTable({prefix("any", "/")});
     CHECK(matchedName(*t, FakeRequest("example.com", "/")) == "any");
