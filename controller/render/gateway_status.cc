@@ -208,19 +208,20 @@ std::vector<GatewayApiStatus> computeGatewayApiStatuses(const StoreSnapshot& sna
     out.push_back({Kind::HTTPRoute, metadataString(*route, "namespace"), metadataString(*route, "name"), route,
                    routeStatus(*route, parents, diags, routes, controller, now)});
   }
-  const GatewayAddressPool& pool = options.gatewayAddresses;
-  std::map<std::string, std::string> allocated;
-  if (!pool.empty()) {
-    std::vector<const json*> accepted;
-    for (const auto& [key, gateway] : snapshot.objects(Kind::Gateway)) {
-      GatewayModel gw = readGateway(*gateway, index);
-      if (isOurGatewayClass(index, gw.className, controller) && !gw.notAccepted) accepted.push_back(gateway.get());
-    }
-    allocated = allocateGatewayAddresses(accepted, pool);
-  }
+  // Our Gateways, each read once: the pool allocation needs all of them first.
+  std::vector<std::pair<const ObjectPtr*, GatewayModel>> ours;
+  std::vector<const json*> accepted;
   for (const auto& [key, gateway] : snapshot.objects(Kind::Gateway)) {
     GatewayModel gw = readGateway(*gateway, index);
     if (!isOurGatewayClass(index, gw.className, controller)) continue;
+    if (!gw.notAccepted) accepted.push_back(gateway.get());
+    ours.emplace_back(&gateway, std::move(gw));
+  }
+  const GatewayAddressPool& pool = options.gatewayAddresses;
+  const std::map<std::string, std::string> allocated =
+      pool.empty() ? std::map<std::string, std::string>{} : allocateGatewayAddresses(accepted, pool);
+  for (const auto& [object, gw] : ours) {
+    const ObjectPtr& gateway = *object;
     json own = addresses;
     std::optional<GatewayCondition> notProgrammed;
     if (!pool.empty()) {

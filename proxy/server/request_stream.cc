@@ -149,7 +149,7 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     co_return co_await reply(ex, verdict->status, verdict->message, keepAlive);
   }
 
-  if (drawsUnresolvedBackend(route->spec, worker.random()))
+  if (route->spec.unresolvedBackendWeight && drawsUnresolvedBackend(route->spec, worker.random()))
     co_return co_await reply(ex, 500, "this request's backend reference is not resolved (see the route's status)",
                              keepAlive);
   const PickRequest pickRequest = pickRequestFor(route->spec, ex, req);
