@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "controller/render/api_names.h"
+#include "controller/render/backend_tls.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
@@ -347,12 +348,25 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
     return false;
   }
   size_t before = reporter_.count();
-  checkKnownFields(backend, field, {"url", "service", "port", "weight"}, reporter_);
+  checkKnownFields(backend, field, {"url", "service", "port", "weight", "backendTLS"}, reporter_);
   auto weight = readUnsigned(backend, "weight", field, reporter_, kMaxWeight);
   auto url = readString(backend, "url", field, reporter_);
   auto service = readString(backend, "service", field, reporter_);
   const json* port = member(backend, "port");
+  std::optional<BackendTlsFields> tlsFields;
+  readNested(backend, "backendTLS", field, backendTlsSchema(), tlsFields, reporter_);
   if (reporter_.count() != before) return false;
+  const std::string tlsField = childField(field, "backendTLS");
+  // The backend with its TLS settings, or unresolved (never reached in plaintext).
+  auto add = [&](proxy::BackendSpec spec, const std::string& defaultName) {
+    spec.weight = static_cast<uint32_t>(weight.value_or(1));
+    if (tlsFields) {
+      spec.tls = resolveBackendTls(*tlsFields, defaultName, index_, ns_, childField(tlsField, "caSecretName"),
+                                   childField(tlsField, "clientCertificateSecretName"), reporter_);
+      if (!spec.tls) return;
+    }
+    route.backends.push_back(std::move(spec));
+  };
 
   if (url.has_value() == service.has_value()) {
     reporter_.invalid(field, "InvalidBackend", "needs exactly one of url and service");
@@ -370,8 +384,12 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
                         quote(*url) + ": " + spec.error().message);
       return false;
     }
-    spec->weight = static_cast<uint32_t>(weight.value_or(1));
-    route.backends.push_back(std::move(spec).value());
+    if (tlsFields && !spec->tls) {
+      reporter_.invalid(tlsField, "InvalidBackend", "needs an https:// url (or a Service backend)");
+      return false;
+    }
+    const std::string host = spec->tls ? spec->tls->serverName : std::string();
+    add(std::move(spec).value(), host);
     return true;
   }
 
@@ -409,8 +427,7 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
                          spec.error().message);
     return true;
   }
-  spec->weight = static_cast<uint32_t>(weight.value_or(1));
-  route.backends.push_back(std::move(spec).value());
+  add(std::move(spec).value(), *service + "." + ns_ + ".svc");
   return true;
 }
 

@@ -102,7 +102,7 @@ Expected<proxy::BackendSpec> urlBackend(std::string_view url) {
     port = *p;
   }
   proxy::BackendSpec backend;
-  backend.tls = tls;
+  if (tls) backend.tls = proxy::UpstreamTlsSpec{.serverName = host};  // verified, system trust store
   backend.key = std::string("url:") + (tls ? "https://" : "http://") +
                 (bracketed ? "[" + host + "]" : host) + ":" + std::to_string(port);
   backend.endpoints.push_back(proxy::EndpointSpec{host, port, 1});

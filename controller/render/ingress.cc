@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "controller/render/api_names.h"
+#include "controller/render/backend_tls.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
@@ -51,11 +52,17 @@ constexpr std::string_view kRetryOn = "portico.dev/retry-on";
 constexpr std::string_view kHashOn = "portico.dev/hash-on";
 constexpr std::string_view kAffinityCookie = "portico.dev/affinity-cookie";
 constexpr std::string_view kHealthCheckPath = "portico.dev/health-check-path";
+constexpr std::string_view kBackendProtocol = "portico.dev/backend-protocol";
+constexpr std::string_view kBackendTlsCaSecret = "portico.dev/backend-tls-ca-secret";
+constexpr std::string_view kBackendTlsSni = "portico.dev/backend-tls-sni";
+constexpr std::string_view kBackendTlsSubjectAltNames = "portico.dev/backend-tls-subject-alt-names";
+constexpr std::string_view kBackendTlsClientCertificateSecret = "portico.dev/backend-tls-client-certificate-secret";
+constexpr std::string_view kBackendTlsInsecureSkipVerify = "portico.dev/backend-tls-insecure-skip-verify";
 
 // Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
 // the Ingress: a route meant to be protected must never be served unprotected.
 constexpr std::string_view kUnsupportedAnnotationPrefixes[] = {
-    "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth"};
+    "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth", "portico.dev/backend-tls"};
 
 
 std::string annotationField(std::string_view key) { return childField(kAnnotationsField, key); }
@@ -96,6 +103,9 @@ struct Settings {
   std::optional<proxy::HashKeySpec> hashOn;
   std::optional<std::string> affinityCookie;
   std::optional<std::string> healthCheckPath;
+  bool backendHttps = false;
+  BackendTlsFields backendTls;
+  std::optional<proxy::UpstreamTlsSpec> upstreamTls;  // resolved; serverName "" = per Service
 };
 
 // A comma list of CIDRs; "" if valid, else the reason naming the bad entry.
@@ -303,6 +313,45 @@ constexpr Annotation kAnnotations[] = {
        s.healthCheckPath = v;
        return {};
      }},
+    {kBackendProtocol,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (v != "HTTP" && v != "HTTPS") return bad(v, "must be \"HTTP\" or \"HTTPS\"");
+       s.backendHttps = v == "HTTPS";
+       return {};
+     }},
+    {kBackendTlsCaSecret,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isDnsSubdomain(v)) return bad(v, kNotSecretName);
+       s.backendTls.caSecretName = v;
+       return {};
+     }},
+    {kBackendTlsSni,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (std::string why = checkTlsName(v); !why.empty()) return why;
+       s.backendTls.sni = toLower(v);
+       return {};
+     }},
+    {kBackendTlsSubjectAltNames,
+     [](const std::string& v, Settings& s) -> std::string {
+       for (const auto& name : splitList(v)) {
+         if (std::string why = checkTlsName(name); !why.empty()) return why;
+         s.backendTls.subjectAltNames.push_back(toLower(name));
+       }
+       return {};
+     }},
+    {kBackendTlsClientCertificateSecret,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isDnsSubdomain(v)) return bad(v, kNotSecretName);
+       s.backendTls.clientCertificateSecretName = v;
+       return {};
+     }},
+    {kBackendTlsInsecureSkipVerify,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto b = parseBool(v);
+       if (!b) return bad(v, kTrueOrFalse);
+       s.backendTls.insecureSkipVerify = *b;
+       return {};
+     }},
 };
 
 const Annotation* findAnnotation(std::string_view key) {
@@ -453,6 +502,24 @@ bool finishSettings(const json& object, Settings& settings, const ObjectIndex& i
   if (settings.affinityCookie && has(kHashOn)) {
     reporter.invalid(annotationField(kAffinityCookie), "InvalidAnnotation",
                      "cannot be combined with " + std::string(kHashOn) + " (both pin clients to endpoints)");
+  }
+
+  // TLS to the backends: refused rather than served in plaintext when a Secret is missing.
+  const size_t beforeTls = reporter.count();
+  for (auto key : {kBackendTlsCaSecret, kBackendTlsSni, kBackendTlsSubjectAltNames,
+                   kBackendTlsClientCertificateSecret, kBackendTlsInsecureSkipVerify}) {
+    if (has(key) && !settings.backendHttps) needs(key, "portico.dev/backend-protocol: HTTPS");
+  }
+  if (settings.backendTls.insecureSkipVerify) {
+    for (auto key : {kBackendTlsCaSecret, kBackendTlsSubjectAltNames}) {
+      if (has(key))
+        reporter.invalid(annotationField(key), "InvalidAnnotation",
+                         "has no effect with " + std::string(kBackendTlsInsecureSkipVerify) + ": \"true\"");
+    }
+  }
+  if (settings.backendHttps && reporter.count() == beforeTls) {
+    settings.upstreamTls = resolveBackendTls(settings.backendTls, "", index, ns, annotationField(kBackendTlsCaSecret),
+                                             annotationField(kBackendTlsClientCertificateSecret), reporter);
   }
   return reporter.count() == before;
 }
@@ -657,6 +724,10 @@ bool IngressTranslator::readBackend(const json& backend, const std::string& fiel
     reporter_.unresolved(portProblem ? portField : childField(serviceField, "name"),
                          "BackendNotFound", spec.error().message);
     return true;  // served, 503 until the Service appears
+  }
+  if (settings_.upstreamTls) {
+    spec->tls = settings_.upstreamTls;
+    if (spec->tls->serverName.empty()) spec->tls->serverName = *serviceName + "." + ns_ + ".svc";
   }
   route.backends.push_back(std::move(spec).value());
   return true;

@@ -32,17 +32,24 @@
 // | `portico.dev/hash-on` | `ClientIP`, `Path`, `Header:NAME`, `Cookie:NAME` or `Query:NAME` | Selects ConsistentHash with this key; not with load-balancing or affinity-cookie. |
 // | `portico.dev/affinity-cookie` | cookie name | Cookie-based session affinity. |
 // | `portico.dev/health-check-path` | a path such as `/healthz` | Active HTTP health checks with the default interval and thresholds. |
+// | `portico.dev/backend-protocol` | `HTTP` (default) or `HTTPS` | HTTPS: TLS to every backend of the Ingress, verified against the system trust store (or the CA below) for the name `<service>.<namespace>.svc` (or the SNI below). |
+// | `portico.dev/backend-tls-ca-secret` | Secret name | Secret whose `ca.crt` (PEM) holds the CAs to verify backends against. Needs backend-protocol HTTPS, as do the other backend-tls-* annotations. |
+// | `portico.dev/backend-tls-sni` | DNS name or IP address | Sent as SNI and verified in the certificate. |
+// | `portico.dev/backend-tls-subject-alt-names` | comma list of DNS names or IP addresses | The certificate must carry one of these (instead of the SNI name). |
+// | `portico.dev/backend-tls-client-certificate-secret` | Secret name | A kubernetes.io/tls Secret presented to backends that ask for a client certificate. |
+// | `portico.dev/backend-tls-insecure-skip-verify` | `"true"` or `"false"` (default) | No verification of the backend's certificate at all; shown in `/routes`. Not with ca-secret or subject-alt-names. |
 //
 // - An invalid value of one of these annotations, or one that needs another one that is
 //   missing, rejects the whole Ingress (reason InvalidAnnotation): it is not served rather
 //   than served differently from what it asks, and never with a security annotation
-//   silently dropped. A missing or unusable auth Secret likewise (ResolvedRefs False,
-//   SecretNotFound or InvalidSecret, on the auth-secret annotation). The Secret is read on
-//   every render, so rotating it changes the table without a restart.
-// - Any other annotation starting with `portico.dev/rate-limit`, `portico.dev/ratelimit`
-//   or `portico.dev/auth` (a typo, or a feature only an APIRoute has, such as JWT) blocks
-//   the Ingress (reason UnsupportedFeature), so a route meant to be protected is never
-//   served unprotected.
+//   silently dropped. A missing or unusable auth or backend-tls Secret likewise (ResolvedRefs
+//   False, SecretNotFound or InvalidSecret, on the annotation naming it): an HTTPS backend is
+//   never reached in plaintext. Secrets are read on every render, so rotating one changes
+//   the table without a restart.
+// - Any other annotation starting with `portico.dev/rate-limit`, `portico.dev/ratelimit`,
+//   `portico.dev/auth` or `portico.dev/backend-tls` (a typo, or a feature only an APIRoute
+//   has, such as JWT) blocks the Ingress (reason UnsupportedFeature), so a route meant to be
+//   protected is never served unprotected.
 // - Any other `portico.dev/` annotation is reported (reason UnknownAnnotation, usually a
 //   typo) and ignored; the Ingress is still served.
 // - Annotations of other controllers (nginx.ingress.kubernetes.io/ and so on) are ignored.

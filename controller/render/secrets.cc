@@ -182,6 +182,25 @@ Expected<std::vector<std::pair<std::string, std::string>>> apiKeysFromSecret(con
   return keys;
 }
 
+Expected<std::string> caBundleFromSecret(const json& secret) {
+  auto entries = decodeSecretEntries(secret);
+  if (!entries) return entries.error();
+  auto it = entries->find("ca.crt");
+  if (it == entries->end()) return makeError("needs the CA certificates (PEM) in data key \"ca.crt\"");
+  ERR_clear_error();
+  auto bio = memoryBio(it->second);
+  size_t count = 0;
+  while (std::unique_ptr<X509, X509Deleter> x509{PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr)})
+    ++count;
+  // The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a block that is broken.
+  const unsigned long error = ERR_peek_last_error();
+  ERR_clear_error();
+  if (count == 0) return makeError(keyField("data", "ca.crt") + ": no PEM certificate");
+  if (ERR_GET_REASON(error) != PEM_R_NO_START_LINE && error != 0)
+    return makeError(keyField("data", "ca.crt") + ": certificate " + std::to_string(count + 1) + " does not parse");
+  return it->second;
+}
+
 Expected<std::string> htpasswdFromSecret(const json& secret) {
   auto entries = decodeSecretEntries(secret);
   if (!entries) return entries.error();

@@ -50,6 +50,10 @@ std::optional<TlsKeyPair> resolveTlsSecret(const ObjectIndex& index, const std::
 [[nodiscard]] Expected<std::vector<std::pair<std::string, std::string>>> apiKeysFromSecret(
     const nlohmann::json& secret);
 
+// CA certificates (PEM) from data key "ca.crt" (the cert-manager and kubernetes.io/tls
+// convention), a Secret of any type: at least one certificate, every one parsing.
+[[nodiscard]] Expected<std::string> caBundleFromSecret(const nlohmann::json& secret);
+
 // htpasswd text from data key "auth" (the ingress-nginx convention) or "htpasswd" (not
 // both). Checks each "user:hash" line (blank lines and # comments skipped) and that the
 // hash is bcrypt ($2a$, $2b$, $2y$) or SHA-crypt ($5$, $6$), users unique. Returns the

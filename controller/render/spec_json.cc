@@ -3,6 +3,7 @@
 #include "controller/render/api_names.h"
 #include "controller/render/policies.h"
 #include "controller/render/rule_schemas.h"
+#include "proxy/config/upstream_tls_view.h"
 
 namespace portico::controller {
 namespace {
@@ -102,7 +103,7 @@ ordered_json route(const proxy::RouteSpec& r) {
     ordered_json backend;
     backend["key"] = b.key;
     backend["weight"] = b.weight;
-    backend["tls"] = b.tls;
+    backend["tls"] = proxy::upstreamTlsView(b.tls);
     backend["endpoints"] = ordered_json::array();
     for (const auto& e : b.endpoints) {
       backend["endpoints"].push_back({{"host", e.host}, {"port", e.port}, {"weight", e.weight}});

@@ -68,11 +68,27 @@ struct EndpointSpec {
   std::string address() const { return host + ":" + std::to_string(port); }
 };
 
+// TLS from Portico to a backend's endpoints (proxy/upstream/upstream_tls.h). Verification
+// is on unless insecureSkipVerify: the chain must lead to caPem (the system trust store
+// when empty) and the certificate must name one of subjectAltNames, or serverName when
+// that list is empty (an IP address is checked against the IP SANs).
+struct UpstreamTlsSpec {
+  std::string serverName;  // SNI (not sent for an IP address); empty: the endpoint's host
+  std::vector<std::string> subjectAltNames;
+  std::string caPem;
+  std::string caSource;  // where caPem came from ("ns/secret"), for views; empty: system
+  std::string clientCertificatePem;  // with its key: presented when the upstream asks
+  std::string clientKeyPem;
+  std::string clientCertificateSource;  // "ns/secret", for views
+  bool insecureSkipVerify = false;
+  bool operator==(const UpstreamTlsSpec&) const = default;
+};
+
 // A weighted group of endpoints: a Kubernetes Service port or a static url.
 struct BackendSpec {
   std::string key;  // stable identity: "ns/service:port" or "url:http://host:port"
   uint32_t weight = 1;
-  bool tls = false;  // https:// upstream
+  std::optional<UpstreamTlsSpec> tls;  // https:// url, or TLS settings on the backend
   std::vector<EndpointSpec> endpoints;
   bool operator==(const BackendSpec&) const = default;
 };

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "proxy/config/upstream_tls_view.h"
 #include "proxy/router/host_set.h"
 #include "proxy/router/route_index.h"
 
@@ -120,7 +121,7 @@ json routeJson(const Route& route) {
     }
     backends.push_back({{"key", b.key},
                         {"weight", b.weight},
-                        {"tls", b.tls},
+                        {"tls", upstreamTlsView(b.tls)},
                         {"endpoints", std::move(endpoints)}});
   }
   return {

@@ -65,7 +65,7 @@ void logSessionEnd(std::exception_ptr error) {
 struct PlainConnection {
   PlainConnection(Worker& worker, tcp::socket socket, std::string client, Worker::ConnectionSlot connectionSlot)
       : stream(std::move(socket)), connection(worker, stream, std::move(client)), slot(std::move(connectionSlot)) {}
-  ClientStream stream;
+  FlexStream stream;
   ClientConnection connection;
   [[maybe_unused]] Worker::ConnectionSlot slot;
 };
@@ -124,7 +124,7 @@ net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::cont
   std::string client = peerAddress(socket);
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  ClientStream stream(std::move(socket), tls);
+  FlexStream stream(std::move(socket), tls);
   stream.timed().expires_after(worker.options().headerTimeout);
   co_await stream.tlsStream().async_handshake(net::ssl::stream_base::server, net::redirect_error(kAwait, ec));
   if (ec) {
@@ -137,7 +137,7 @@ net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::cont
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& w, ClientStream& s, std::string ip)
+ClientConnection::ClientConnection(Worker& w, FlexStream& s, std::string ip)
     : worker(w), options(w.options()), stream(s), clientIp(std::move(ip)) {
   handle_.stream = &stream.timed();
   error_code ec;

@@ -17,14 +17,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
-#include "proxy/server/client_stream.h"
+#include "proxy/net/flex_stream.h"
 #include "proxy/server/exchange.h"
 
 namespace portico::proxy {
 
 class ClientConnection {
  public:
-  ClientConnection(Worker& worker, ClientStream& stream, std::string clientIp);
+  ClientConnection(Worker& worker, FlexStream& stream, std::string clientIp);
   ~ClientConnection();
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -47,7 +47,7 @@ class ClientConnection {
 
   Worker& worker;
   const ServerOptions& options;
-  ClientStream& stream;
+  FlexStream& stream;
   boost::beast::flat_buffer buffer;  // bytes read past the current request's header
   const std::string clientIp;
   std::string localPort;     // X-Forwarded-Port

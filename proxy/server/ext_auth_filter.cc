@@ -47,15 +47,16 @@ net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthS
   check.prepare_payload();
 
   error_code ec;
+  std::string tlsFailure;
   UpstreamConnectionPtr conn = ex.worker.pool().take(address);
   if (!conn)
     conn = co_await connectUpstream(ex.worker, endpoint, spec.timeout, address,
-                                    ex.worker.upstreams().backend("auth:" + spec.url), ec);
+                                    ex.worker.upstreams().backend("auth:" + spec.url), nullptr, ec, tlsFailure);
   http::response_parser<http::string_body> answer;
   answer.body_limit(64 * 1024);
   if (req.method() == http::verb::head) answer.skip(true);  // a HEAD answer has no body
   if (conn) {
-    conn->stream.expires_at(deadline);
+    conn->stream.timed().expires_at(deadline);
     co_await http::async_write(conn->stream, check, net::redirect_error(net::use_awaitable, ec));
     if (!ec) co_await http::async_read(conn->stream, conn->buffer, answer, net::redirect_error(net::use_awaitable, ec));
   }

@@ -118,7 +118,7 @@ net::awaitable<void> tunnel(Exchange& ex, ResponseParser& response, UpstreamConn
   plan.upgrade = ex.request.upgrade;
   http1::writeResponseHead(ex.head, response.head(), plan);
   http1::endResponseHead(ex.head, plan, http1::Framing::None, 0, true);
-  ClientStream& client = ex.conn.stream;
+  FlexStream& client = ex.conn.stream;
   TimedSocket& clientDeadline = client.timed();
   error_code ec;
   clientDeadline.expires_after(ex.options.bodyTimeout);
@@ -130,7 +130,7 @@ net::awaitable<void> tunnel(Exchange& ex, ResponseParser& response, UpstreamConn
     conn.buffer.consume(conn.buffer.size());
   }
   if (!ec && ex.conn.buffer.size()) {
-    conn.stream.expires_after(ex.options.bodyTimeout);
+    conn.stream.timed().expires_after(ex.options.bodyTimeout);
     co_await net::async_write(conn.stream, ex.conn.buffer.data(), net::redirect_error(kAwait, ec));
     ex.conn.buffer.consume(ex.conn.buffer.size());
   }
@@ -139,12 +139,12 @@ net::awaitable<void> tunnel(Exchange& ex, ResponseParser& response, UpstreamConn
   // the other cancels when done (Asio 1.74 has no awaitable operators).
   net::steady_timer otherDone(ex.worker.ioc(), std::chrono::steady_clock::time_point::max());
   bool finished = false;
-  net::co_spawn(ex.worker.ioc(), pumpBytes(conn.stream, conn.stream, client, clientDeadline),
+  net::co_spawn(ex.worker.ioc(), pumpBytes(conn.stream, conn.stream.timed(), client, clientDeadline),
                 [&](std::exception_ptr) {
                   finished = true;
                   otherDone.cancel();
                 });
-  co_await pumpBytes(client, clientDeadline, conn.stream, conn.stream);
+  co_await pumpBytes(client, clientDeadline, conn.stream, conn.stream.timed());
   if (!finished) co_await otherDone.async_wait(net::redirect_error(kAwait, ec));
 }
 

@@ -1,5 +1,6 @@
 // Opening a connection to an upstream endpoint (an IP address, or a name resolved on the
-// worker's loop), bounded by `timeout`. Internal to the proxy.
+// worker's loop), with the TLS handshake when `tls` is given, all bounded by `timeout`.
+// Internal to the proxy.
 #pragma once
 
 #include <chrono>
@@ -11,11 +12,14 @@
 
 namespace portico::proxy {
 
-// nullptr and `ec` on failure (beast::error::timeout when the timeout passed).
+// nullptr and `ec` on failure (beast::error::timeout when the timeout passed); when the
+// TCP connection was made but the TLS handshake failed, `tlsFailure` says why as well
+// (UpstreamTls::handshakeFailure).
 boost::asio::awaitable<UpstreamConnectionPtr> connectUpstream(Worker& worker, const EndpointSpec& endpoint,
                                                               std::chrono::milliseconds timeout,
                                                               const std::string& address,
                                                               const BackendStatePtr& backend,
-                                                              boost::system::error_code& ec);
+                                                              const std::shared_ptr<UpstreamTls>& tls,
+                                                              boost::system::error_code& ec, std::string& tlsFailure);
 
 }  // namespace portico::proxy

@@ -78,11 +78,12 @@ class CountGuard {
 };
 
 // Why a try failed before a response header arrived.
-enum class TryFailure { ConnectFailure, ConnectTimeout, Reset, Timeout };
+enum class TryFailure { ConnectFailure, ConnectTimeout, TlsHandshake, Reset, Timeout };
 
 bool retriesOn(const RetrySpec& retry, TryFailure failure) {
   switch (failure) {
     case TryFailure::ConnectFailure:
+    case TryFailure::TlsHandshake:  // another endpoint may have a good certificate
       return retry.onConnectFailure;
     case TryFailure::ConnectTimeout:
       return retry.onConnectFailure || retry.onTimeout;
@@ -149,7 +150,7 @@ net::awaitable<bool> retryAllowed(Worker& worker, RouteUpstreamState& routeState
 net::awaitable<error_code> readResponseHeader(UpstreamConnection& conn, std::optional<ResponseParser>& response,
                                               bool isHead, std::chrono::milliseconds timeout) {
   error_code ec;
-  conn.stream.expires_after(timeout);
+  conn.stream.timed().expires_after(timeout);
   for (;;) {
     response.emplace();
     response->body_limit(kUnlimitedBody);
@@ -195,6 +196,8 @@ const char* describe(TryFailure failure) {
       return "upstream refused the connection";
     case TryFailure::ConnectTimeout:
       return "upstream connect timed out";
+    case TryFailure::TlsHandshake:
+      return "upstream TLS handshake failed";
     case TryFailure::Timeout:
       return "upstream response timed out";
     case TryFailure::Reset:
@@ -252,8 +255,9 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
       if (!pick) co_return co_await reply(ex, 503, "no endpoints available for this route", false);
     }
     ex.endpoint = pick.endpoint;
-    if (pick.backend->tls)  // never downgrade an https:// backend to plaintext
-      co_return co_await reply(ex, 502, "https:// upstreams are not supported yet", false);
+    const std::shared_ptr<UpstreamTls>& tls = ex.runtime->balancer->tls(pick.backendIndex);
+    if (pick.backend->tls && !tls)  // never downgrade a TLS backend to plaintext
+      co_return co_await reply(ex, 502, ex.runtime->balancer->tlsError(pick.backendIndex), false);
     EndpointState& endpointState = *pick.endpointState;
     BackendState& backendState = *pick.backendState;
     if (mayRetry) tried.push_back(&endpointState);
@@ -273,8 +277,9 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
     const std::string& address = endpointState.address;  // the pool key, built once per table
     UpstreamConnectionPtr conn;
     std::optional<ResponseParser> response;
+    std::string tlsFailure;
     for (bool freshRetryUsed = false;;) {
-      conn = worker.pool().take(address);
+      conn = worker.pool().take(address, tls.get());
       if (!conn) {
         if (breaker.maxConnections &&
             backendState.connections.load(std::memory_order_relaxed) >= breaker.maxConnections)
@@ -283,9 +288,13 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
         if (!pending) co_return co_await overflow(ex, OverflowReason::MaxPendingRequests, !hasBody);
         error_code ec;
         conn = co_await connectUpstream(worker, *pick.endpoint, std::min(spec.timeouts.connect, tryTimeout), address,
-                                        ex.runtime->balancer->backendState(pick.backendIndex), ec);
+                                        ex.runtime->balancer->backendState(pick.backendIndex), tls, ec, tlsFailure);
         if (!conn) {
-          failure = ec == beast::error::timeout ? TryFailure::ConnectTimeout : TryFailure::ConnectFailure;
+          failure = ec == beast::error::timeout ? TryFailure::ConnectTimeout
+                    : tlsFailure.empty()        ? TryFailure::ConnectFailure
+                                                : TryFailure::TlsHandshake;
+          if (!tlsFailure.empty())
+            spdlog::debug("{} TLS handshake with {} failed: {}", ex.requestId, address, tlsFailure);
           break;
         }
         endpointState.connectionsOpened.fetch_add(1, std::memory_order_relaxed);
@@ -340,11 +349,14 @@ net::awaitable<bool> forwardUpstream(Exchange& ex, const PickRequest& pickReques
 
     if (failure) {
       const bool timedOut = *failure == TryFailure::Timeout || *failure == TryFailure::ConnectTimeout;
-      worker.metrics().recordUpstreamError(*failure == TryFailure::ConnectFailure ? UpstreamError::ConnectFailure
+      const bool connectFailed = *failure == TryFailure::ConnectFailure || *failure == TryFailure::TlsHandshake;
+      worker.metrics().recordUpstreamError(connectFailed ? UpstreamError::ConnectFailure
                                            : timedOut                             ? UpstreamError::Timeout
                                                                                   : UpstreamError::Reset);
-      co_return co_await reply(ex, timedOut ? 504 : 502, describe(*failure),
-                               !hasBody && ex.clientKeepAlive && !worker.draining());
+      const std::string why = *failure == TryFailure::TlsHandshake
+                                  ? std::string(describe(*failure)) + ": " + tlsFailure
+                                  : std::string(describe(*failure));
+      co_return co_await reply(ex, timedOut ? 504 : 502, why, !hasBody && ex.clientKeepAlive && !worker.draining());
     }
     setAffinityCookie(ex, pickRequest, pick);
     ex.status = status;

@@ -42,7 +42,12 @@ bool drawsUnresolvedBackend(const RouteSpec& route, std::mt19937_64& random) {
 RouteBalancer::RouteBalancer(const RouteSpec& route, UpstreamRegistry& registry) : route_(route) {
   uint64_t totalWeight = 0;
   for (const BackendSpec& spec : route.backends) {
-    Backend backend{&spec, {}, {}, true};
+    Backend backend{&spec, {}, {}, true, {}, {}};
+    if (spec.tls) {
+      auto tls = registry.tls(*spec.tls);
+      if (tls) backend.tls = std::move(tls).value();
+      else backend.tlsError = "upstream TLS settings failed to load: " + tls.error().message;
+    }
     uint64_t cumulative = 0;
     for (const EndpointSpec& endpoint : spec.endpoints) {
       backend.endpoints.push_back(registry.endpoint(endpoint.address()));

@@ -81,6 +81,10 @@ class RouteBalancer {
   Pick pick(const PickRequest& request, BalancerCursors& cursors, std::mt19937_64& random) const;
 
   const BackendStatePtr& backendState(uint32_t backendIndex) const { return backendStates_[backendIndex]; }
+  // A TLS backend's context (null for a plaintext one, or when its settings failed to
+  // load: then tlsError(b) says why and the backend is answered 502, never sent plaintext).
+  const std::shared_ptr<UpstreamTls>& tls(uint32_t backendIndex) const { return backends_[backendIndex].tls; }
+  const std::string& tlsError(uint32_t backendIndex) const { return backends_[backendIndex].tlsError; }
   // The shared states of one backend's endpoints (outlier detection counts ejections).
   const std::vector<EndpointStatePtr>& endpointStates(uint32_t backendIndex) const {
     return backends_[backendIndex].endpoints;
@@ -92,6 +96,8 @@ class RouteBalancer {
     std::vector<EndpointStatePtr> endpoints;
     std::vector<uint64_t> cumulativeWeights;  // of endpoint weights
     bool uniformWeights = true;
+    std::shared_ptr<UpstreamTls> tls;
+    std::string tlsError;
   };
   struct RingPoint {
     uint64_t hash;

@@ -11,7 +11,7 @@ constexpr auto kTrustIdleFor = std::chrono::milliseconds(500);
 // peek per reuse; a close racing with it is caught by the caller's one retry on a fresh
 // connection for requests without a body.
 bool looksOpen(UpstreamConnection& conn) {
-  auto& socket = conn.stream.socket();
+  auto& socket = conn.stream.timed().socket();
   if (!socket.is_open()) return false;
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -22,14 +22,17 @@ bool looksOpen(UpstreamConnection& conn) {
 UpstreamPool::UpstreamPool(boost::asio::io_context& ioc, size_t maxIdlePerEndpoint)
     : ioc_(ioc), maxIdlePerEndpoint_(maxIdlePerEndpoint), sweepTimer_(ioc) {}
 
-UpstreamConnectionPtr UpstreamPool::take(const std::string& endpoint) {
+UpstreamConnectionPtr UpstreamPool::take(const std::string& endpoint, const UpstreamTls* tls) {
   auto it = idle_.find(endpoint);
   if (it == idle_.end()) return nullptr;
   auto& stack = it->second;
   const auto now = std::chrono::steady_clock::now();
-  while (!stack.empty()) {
-    UpstreamConnectionPtr conn = std::move(stack.back());
-    stack.pop_back();
+  for (size_t i = stack.size(); i-- > 0;) {
+    // Another context (plaintext, or TLS settings since rotated) stays for its own users
+    // until it idles out.
+    if (stack[i]->tls.get() != tls) continue;
+    UpstreamConnectionPtr conn = std::move(stack[i]);
+    stack.erase(stack.begin() + ptrdiff_t(i));
     // A peer closes idle connections after seconds, not milliseconds (and one that ends
     // keep-alive says so in its last response), so only connections idle for a while
     // pay for the peek; the busy path reuses at once.
@@ -39,7 +42,7 @@ UpstreamConnectionPtr UpstreamPool::take(const std::string& endpoint) {
       return conn;
     }
     boost::system::error_code ignored;
-    conn->stream.socket().close(ignored);
+    conn->stream.timed().socket().close(ignored);
   }
   return nullptr;
 }
@@ -48,10 +51,10 @@ void UpstreamPool::put(UpstreamConnectionPtr conn, std::chrono::milliseconds idl
   auto& stack = idle_[conn->endpoint];
   if (stack.size() >= maxIdlePerEndpoint_ || idle.count() <= 0) {
     boost::system::error_code ignored;
-    conn->stream.socket().close(ignored);
+    conn->stream.timed().socket().close(ignored);
     return;
   }
-  conn->stream.expires_never();
+  conn->stream.timed().expires_never();
   conn->idleSince = std::chrono::steady_clock::now();
   conn->idleDeadline = conn->idleSince + idle;
   stack.push_back(std::move(conn));
@@ -73,7 +76,7 @@ void UpstreamPool::sweep() {
     std::erase_if(stack, [now](const UpstreamConnectionPtr& c) {
       if (c->idleDeadline > now) return false;
       boost::system::error_code ignored;
-      c->stream.socket().close(ignored);
+      c->stream.timed().socket().close(ignored);
       return true;
     });
     it = stack.empty() ? idle_.erase(it) : std::next(it);
@@ -85,7 +88,7 @@ void UpstreamPool::closeAll() {
   for (auto& [endpoint, stack] : idle_) {
     for (auto& c : stack) {
       boost::system::error_code ignored;
-      c->stream.socket().close(ignored);
+      c->stream.timed().socket().close(ignored);
     }
   }
   idle_.clear();

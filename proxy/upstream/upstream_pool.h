@@ -16,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
-#include "proxy/net/timed_socket.h"
+#include "proxy/net/flex_stream.h"
 #include "proxy/upstream/upstream_state.h"
 
 namespace portico::proxy {
@@ -34,8 +34,9 @@ struct UpstreamConnection {
   ~UpstreamConnection() { backend->connections.fetch_sub(1, std::memory_order_relaxed); }
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
-  TimedSocket stream;
+  FlexStream stream;  // TLS on top for an https upstream
   BackendStatePtr backend;
+  std::shared_ptr<UpstreamTls> tls;  // the context it was made with; null: plaintext
   boost::beast::flat_buffer buffer;  // bytes read past the previous response
   std::string endpoint;              // "host:port", the pool key
   bool reused = false;               // came out of the pool: may have been closed by the peer
@@ -48,9 +49,9 @@ class UpstreamPool {
  public:
   UpstreamPool(boost::asio::io_context& ioc, size_t maxIdlePerEndpoint);
 
-  // A pooled connection that still looks open, or nullptr. The newest first, so that the
-  // oldest idle out when traffic drops.
-  UpstreamConnectionPtr take(const std::string& endpoint);
+  // A pooled connection that still looks open and was made with `tls` (null: plaintext),
+  // or nullptr. The newest first, so that the oldest idle out when traffic drops.
+  UpstreamConnectionPtr take(const std::string& endpoint, const UpstreamTls* tls = nullptr);
   // Keeps `conn` for reuse until `idle` passes; closes it if the endpoint's pool is full.
   void put(UpstreamConnectionPtr conn, std::chrono::milliseconds idle);
   // Starts the once-a-second sweep that closes expired idle connections.

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "proxy/config/route_table.h"
+#include "proxy/upstream/upstream_tls.h"
 
 namespace portico::proxy {
 
@@ -54,6 +55,18 @@ RouteUpstreamStatePtr UpstreamRegistry::route(const std::string& name) {
   auto& slot = routes_[name];
   if (!slot) slot = std::make_shared<RouteUpstreamState>();
   return slot;
+}
+
+Expected<std::shared_ptr<UpstreamTls>> UpstreamRegistry::tls(const UpstreamTlsSpec& spec) {
+  std::string id = UpstreamTls::identity(spec);
+  std::lock_guard lock(tlsMutex_);
+  if (auto it = tlsContexts_.find(id); it != tlsContexts_.end()) {
+    if (auto tls = it->second.lock()) return tls;
+  }
+  std::erase_if(tlsContexts_, [](const auto& entry) { return entry.second.expired(); });
+  auto tls = UpstreamTls::create(spec);
+  if (tls) tlsContexts_[std::move(id)] = *tls;
+  return tls;
 }
 
 void UpstreamRegistry::sweep(const RouteTable& table) {

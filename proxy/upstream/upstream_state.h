@@ -18,11 +18,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/common/expected.h"
 #include "proxy/config/route_spec.h"
 
 namespace portico::proxy {
 
 class RouteTable;
+class UpstreamTls;
 using SteadyClock = std::chrono::steady_clock;
 
 inline int64_t nowNanos(SteadyClock::time_point t = SteadyClock::now()) {
@@ -83,6 +85,10 @@ class UpstreamRegistry {
   EndpointStatePtr endpoint(const std::string& address);
   BackendStatePtr backend(const std::string& key);
   RouteUpstreamStatePtr route(const std::string& name);
+  // The TLS context of `spec` (upstream_tls.h), shared by every route, worker and probe
+  // naming the same settings (and so are its resumable sessions); made on first use,
+  // freed when nobody holds it. Fails when the spec's PEM does not load.
+  Expected<std::shared_ptr<UpstreamTls>> tls(const UpstreamTlsSpec& spec);
 
   // Drops entries the table does not name and nobody else holds.
   void sweep(const RouteTable& table);
@@ -104,6 +110,8 @@ class UpstreamRegistry {
   std::unordered_map<std::string, EndpointStatePtr> endpoints_;
   std::unordered_map<std::string, BackendStatePtr> backends_;
   std::unordered_map<std::string, RouteUpstreamStatePtr> routes_;
+  std::mutex tlsMutex_;
+  std::unordered_map<std::string, std::weak_ptr<UpstreamTls>> tlsContexts_;  // by UpstreamTls::identity
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> retryBudgetExhausted_{0};
   std::atomic<uint64_t> ejections_{0};

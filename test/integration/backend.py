@@ -2,12 +2,14 @@
 """A small HTTP/1.1 test backend, run as its own process by the integration tests.
 
     python3 test/integration/backend.py --port N --name X
+        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]   HTTPS (client certificates required
+                                                           when --client-ca is given)
 
 One thread per connection, keep-alive, Content-Length and chunked request bodies.
 Endpoints (anything else echoes):
 
   GET  /__stats                 {"connections": accepted TCP connections, "requests": n,
-                                 "health_checks": n}
+                                 "health_checks": n, "tls_failures": n}
   GET  /__control?healthy=0|1&delay_ms=N&status=N   changes how this backend behaves from
                                 now on: /healthz answers 503 when unhealthy; every other
                                 request waits delay_ms and answers `status` (0: normal)
@@ -22,6 +24,7 @@ Endpoints (anything else echoes):
   ANY  /truncate?announce=N&send=M  announces Content-Length N, sends M bytes, closes
   GET  /ws (Upgrade: websocket) WebSocket echo (text, binary, ping -> pong, close)
   ANY  other                    echoes name, method, path, query, headers, body size as JSON
+                                (and over TLS: "tls": {version, session_reused, client_subject})
 
 Query parameters on echo: status=N sets the status, hdr=Name:Value adds a response header
 (repeatable).
@@ -31,6 +34,7 @@ import base64
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -47,6 +51,7 @@ class Stats:
         self.connections = 0
         self.requests = 0
         self.health_checks = 0
+        self.tls_failures = 0  # handshakes that failed (no client certificate, alerts)
         # Behaviour switches set through /__control.
         self.healthy = True
         self.delay_ms = 0
@@ -140,14 +145,34 @@ def ws_send_frame(sock, opcode, data):
 
 
 class Handler:
-    def __init__(self, sock, addr, name, stats):
+    def __init__(self, sock, addr, name, stats, tls=None):
         self.sock = sock
         self.addr = addr
         self.name = name
         self.stats = stats
-        self.f = sock.makefile("rb", buffering=65536)
+        self.tls = tls
+        self.f = None
+
+    def tls_facts(self):
+        if not self.tls:
+            return None
+        peer = self.sock.getpeercert()
+        subject = None
+        if peer:
+            subject = ",".join(f"{k}={v}" for rdn in peer.get("subject", ()) for k, v in rdn)
+        return {"version": self.sock.version(), "session_reused": self.sock.session_reused,
+                "client_subject": subject}
 
     def run(self):
+        if self.tls:
+            try:
+                self.sock = self.tls.wrap_socket(self.sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                with self.stats.lock:
+                    self.stats.tls_failures += 1
+                self.sock.close()
+                return
+        self.f = self.sock.makefile("rb", buffering=65536)
         try:
             while self.one_request():
                 pass
@@ -225,7 +250,8 @@ class Handler:
             with self.stats.lock:
                 body = json.dumps({"connections": self.stats.connections,
                                    "requests": self.stats.requests,
-                                   "health_checks": self.stats.health_checks}).encode()
+                                   "health_checks": self.stats.health_checks,
+                                   "tls_failures": self.stats.tls_failures}).encode()
             send_response(self.sock, 200, body, close=close)
             return not close
         if path == "/stream":
@@ -279,6 +305,7 @@ class Handler:
             "name": self.name, "method": method, "path": path, "query": query,
             "target": target, "version": version,
             "headers": headers, "header_list": header_list, "body_bytes": n,
+            "tls": self.tls_facts(),
         }).encode()
         if method == "HEAD":
             lines = [f"HTTP/1.1 {status} OK", "Content-Type: application/json",
@@ -336,8 +363,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--name", default="backend")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca")
     args = ap.parse_args()
     stats = Stats()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(args.client_ca)
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", args.port))
@@ -348,7 +385,7 @@ def main():
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with stats.lock:
             stats.connections += 1
-        t = threading.Thread(target=Handler(sock, addr, args.name, stats).run, daemon=True)
+        t = threading.Thread(target=Handler(sock, addr, args.name, stats, tls).run, daemon=True)
         t.start()
 
 

@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -77,21 +78,32 @@ def rss_kib(pid):
 class Backend:
     """backend.py in its own process."""
 
-    def __init__(self, name, log_dir):
+    def __init__(self, name, log_dir, tls_args=()):
+        """tls_args: backend.py's --tls-cert/--tls-key/--client-ca arguments for HTTPS."""
         self.name = name
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = bool(tls_args)
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(os.path.join(log_dir, f"backend-{name}.log"), "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, BACKEND_PY, "--port", str(self.port), "--name", name],
+            [sys.executable, BACKEND_PY, "--port", str(self.port), "--name", name, *tls_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is None and port_open(self.port), 10,
                    what=f"backend {name} on {self.port}")
 
-    def stats(self):
-        status, body = http_get(self.url + "/__stats")
-        assert status == 200
-        return json.loads(body)
+    def stats(self, client_cert=None):
+        """client_cert: (cert path, key path) for a backend that requires one."""
+        if not self.tls:
+            status, body = http_get(self.url + "/__stats")
+            assert status == 200
+            return json.loads(body)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if client_cert:
+            ctx.load_cert_chain(*client_cert)
+        with urllib.request.urlopen(self.url + "/__stats", timeout=5, context=ctx) as r:
+            return json.loads(r.read())
 
     def stop(self):
         if self.proc.poll() is None:

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "controller/render/api_names.h"
+#include "controller/render/backend_tls.h"
 #include "controller/render/rule_schemas.h"
 
 using namespace portico::controller;
@@ -78,6 +79,7 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("timeouts", described(timeoutsSchema()));
   same("loadBalancing", described(loadBalancingSchema()));
   same("loadBalancing.sessionAffinity", described(sessionAffinitySchema()));
+  same("backends.[].backendTLS", described(backendTlsSchema()));
   same("redirect", described(redirectSchema()));
   same("ipRules", described(ipRulesSchema()));
   same("cors", described(corsSchema()));

@@ -705,6 +705,75 @@ TEST_CASE("annotations: a missing or invalid auth Secret blocks the Ingress (Res
   }
 }
 
+TEST_CASE("annotations: backend-protocol HTTPS verifies <service>.<namespace>.svc against a CA Secret") {
+  ObjectSnapshot s = withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                      {{"portico.dev/backend-protocol", "HTTPS"},
+                                       {"portico.dev/backend-tls-ca-secret", "web-ca"},
+                                       {"portico.dev/backend-tls-client-certificate-secret", "edge"}})});
+  s.secrets = {opaqueSecret("shop", "web-ca", {{"ca.crt", certA()}}), tlsSecret("shop", "edge", certB(), keyB())};
+  auto r = renderClean(s).table.routes.at(0);
+  REQUIRE(r.backends.at(0).tls.has_value());
+  const proxy::UpstreamTlsSpec& tls = *r.backends[0].tls;
+  CHECK(tls.serverName == "web.shop.svc");
+  CHECK(tls.caPem == certA());
+  CHECK(tls.caSource == "shop/web-ca");
+  CHECK(tls.clientCertificatePem == certB());
+  CHECK(tls.clientKeyPem == keyB());
+  CHECK_FALSE(tls.insecureSkipVerify);
+
+  auto plain = renderClean(withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}))}));
+  CHECK_FALSE(plain.table.routes.at(0).backends.at(0).tls.has_value());
+}
+
+TEST_CASE("annotations: backend-tls-sni and subject-alt-names; the system trust store without a CA") {
+  auto r = annotatedRoute({{"portico.dev/backend-protocol", "HTTPS"},
+                           {"portico.dev/backend-tls-sni", "Web.Internal"},
+                           {"portico.dev/backend-tls-subject-alt-names", "web.internal, 10.0.0.9"}});
+  REQUIRE(r.backends.at(0).tls.has_value());
+  CHECK(r.backends[0].tls->serverName == "web.internal");
+  CHECK(r.backends[0].tls->subjectAltNames == std::vector<std::string>{"web.internal", "10.0.0.9"});
+  CHECK(r.backends[0].tls->caPem.empty());
+}
+
+TEST_CASE("annotations: backend-tls-* without HTTPS, bad values and skip-verify with a CA block the Ingress") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"portico.dev/backend-tls-sni", "web.internal"}}, "portico.dev/backend-tls-sni"},
+      {{{"portico.dev/backend-protocol", "https"}}, "portico.dev/backend-protocol"},
+      {{{"portico.dev/backend-protocol", "HTTPS"}, {"portico.dev/backend-tls-sni", "a b"}},
+       "portico.dev/backend-tls-sni"},
+      {{{"portico.dev/backend-protocol", "HTTPS"},
+        {"portico.dev/backend-tls-insecure-skip-verify", "true"},
+        {"portico.dev/backend-tls-ca-secret", "web-ca"}},
+       "portico.dev/backend-tls-ca-secret"},
+      {{{"portico.dev/backend-protocol", "HTTPS"}, {"portico.dev/backend-tls-ca-secrets", "web-ca"}},
+       "portico.dev/backend-tls-ca-secrets"},  // a typo must not fall back silently
+  };
+  for (const auto& [annotations, key] : cases) {
+    CAPTURE(annotations.dump());
+    ObjectSnapshot s =
+        withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "", annotations)});
+    s.secrets = {opaqueSecret("shop", "web-ca", {{"ca.crt", certA()}})};
+    auto result = renderSnapshot(s);
+    CHECK(result.table.routes.empty());
+    CHECK(diagnosticsAt(result, "metadata.annotations[" + key + "]").size() == 1);
+  }
+}
+
+TEST_CASE("annotations: a missing or unusable backend CA Secret blocks the Ingress rather than go plaintext") {
+  for (bool present : {false, true}) {
+    CAPTURE(present);
+    ObjectSnapshot s = withWeb({ingress("shop", "web", rulesSpec("app.example.com", {path("/app")}), "",
+                                        {{"portico.dev/backend-protocol", "HTTPS"},
+                                         {"portico.dev/backend-tls-ca-secret", "web-ca"}})});
+    if (present) s.secrets = {opaqueSecret("shop", "web-ca", {{"ca.crt", "not a certificate"}})};
+    auto result = renderSnapshot(s);
+    CHECK(result.table.routes.empty());
+    auto at = diagnosticsAt(result, "metadata.annotations[portico.dev/backend-tls-ca-secret]");
+    REQUIRE_MESSAGE(at.size() == 1, diagnosticsText(result));
+    CHECK(at[0].reason == (present ? "InvalidSecret" : "SecretNotFound"));
+  }
+}
+
 TEST_CASE("annotations: rate limit, CORS, source ranges, retries, hashing, affinity, health checks") {
   auto r = annotatedRoute({{"portico.dev/rate-limit-requests", "100"},
                            {"portico.dev/rate-limit-period", "1m"},

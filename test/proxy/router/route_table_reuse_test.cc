@@ -13,7 +13,7 @@ RouteSpec route(std::string name, std::string path, std::string endpoint = "10.0
   RouteSpec r;
   r.name = std::move(name);
   r.path = std::move(path);
-  r.backends.push_back({"ns/svc:80", 1, false, {{std::move(endpoint), 80, 1}}});
+  r.backends.push_back({"ns/svc:80", 1, std::nullopt, {{std::move(endpoint), 80, 1}}});
   return r;
 }
 

@@ -107,6 +107,15 @@ TEST_SUITE("router") {
     backend.weight = 90;
     backend.endpoints = {{"10.0.0.1", 8080, 1}, {"10.0.0.2", 8080, 3}};
     r.backends.push_back(backend);
+    BackendSpec secure;
+    secure.key = "shop/ledger:8443";
+    secure.tls = UpstreamTlsSpec{.serverName = "ledger.shop.svc",
+                                 .caPem = "CAPEMDATA",
+                                 .caSource = "shop/ledger-ca",
+                                 .clientCertificatePem = "CLIENTCERTDATA",
+                                 .clientKeyPem = "CLIENTKEYSECRET",
+                                 .clientCertificateSource = "shop/edge-client"};
+    r.backends.push_back(secure);
     r.loadBalancing = LoadBalancingPolicy::LeastRequest;
     r.timeouts.connect = Millis(2000);
     r.rewritePathPrefix = "/v1/orders";
@@ -128,6 +137,9 @@ TEST_SUITE("router") {
     CHECK(text.find("SECRETKEY") == std::string::npos);
     CHECK(text.find("CERTDATA") == std::string::npos);
     CHECK(text.find("APIKEYSECRET") == std::string::npos);
+    CHECK(text.find("CLIENTKEYSECRET") == std::string::npos);
+    CHECK(text.find("CLIENTCERTDATA") == std::string::npos);
+    CHECK(text.find("CAPEMDATA") == std::string::npos);
 
     const nlohmann::json j = nlohmann::json::parse(text);
     CHECK(j["version"] == 42);
@@ -146,7 +158,12 @@ TEST_SUITE("router") {
     CHECK(route["query"][0]["value"] == "2");
     CHECK(route["backends"][0]["key"] == "shop/orders:8080");
     CHECK(route["backends"][0]["weight"] == 90);
-    CHECK(route["backends"][0]["tls"] == false);
+    CHECK(route["backends"][0]["tls"].is_null());
+    const nlohmann::json& tls = route["backends"][1]["tls"];
+    CHECK(tls["serverName"] == "ledger.shop.svc");
+    CHECK(tls["ca"] == "shop/ledger-ca");
+    CHECK(tls["clientCertificate"] == "shop/edge-client");
+    CHECK(tls["insecureSkipVerify"] == false);
     CHECK(route["backends"][0]["endpoints"][1]["address"] == "10.0.0.2:8080");
     CHECK(route["backends"][0]["endpoints"][1]["weight"] == 3);
     CHECK(route["loadBalancing"] == "LeastRequest");

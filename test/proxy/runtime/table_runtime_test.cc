@@ -18,7 +18,7 @@ RouteSpec route(std::string name, std::vector<std::string> endpoints) {
   RouteSpec r;
   r.name = std::move(name);
   r.path = "/" + r.name;
-  BackendSpec backend{"ns/" + r.name + ":80", 1, false, {}};
+  BackendSpec backend{"ns/" + r.name + ":80", 1, std::nullopt, {}};
   for (auto& host : endpoints) backend.endpoints.push_back({std::move(host), 80, 1});
   r.backends.push_back(std::move(backend));
   r.auth.apiKey = ApiKeyAuthSpec{"X-Key", "", {{"alice", "secret-" + r.name}}};

@@ -86,7 +86,7 @@ TEST_SUITE("upstream registry") {
     RouteTableSpec spec;
     RouteSpec route;
     route.name = "ns/r/a";
-    route.backends.push_back({"ns/svc:80", 1, false, {{"10.0.0.1", 80, 1}}});
+    route.backends.push_back({"ns/svc:80", 1, std::nullopt, {{"10.0.0.1", 80, 1}}});
     spec.routes.push_back(route);
     auto table = RouteTable::build(spec, 1);
     REQUIRE(table);

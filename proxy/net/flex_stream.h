@@ -1,8 +1,8 @@
-// A client connection's byte stream: a TimedSocket, with TLS on top for the HTTPS
-// listener. One type for both, so that the request pipeline is compiled once rather than
-// once per transport (the shape of Beast's "flex" example, without detection). Reads and
-// writes dispatch on a flag to the socket or the TLS stream; no frame, no allocation.
-// Worker thread only. Internal to the proxy.
+// A connection's byte stream: a TimedSocket, with TLS on top for the HTTPS listener and
+// for https upstreams. One type for both, so that the request pipeline and the body relay
+// are compiled once rather than once per transport and direction (the shape of Beast's
+// "flex" example, without detection). Reads and writes dispatch on a flag to the socket
+// or the TLS stream; no frame, no allocation. Worker thread only. Internal to the proxy.
 #pragma once
 
 #include <memory>
@@ -14,14 +14,19 @@
 
 namespace portico::proxy {
 
-class ClientStream {
+class FlexStream {
  public:
   using executor_type = TimedSocket::executor_type;
   using TlsStream = boost::asio::ssl::stream<TimedSocket&>;
 
-  explicit ClientStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
-  ClientStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls)
+  explicit FlexStream(boost::asio::io_context& ioc) : socket_(ioc) {}
+  explicit FlexStream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+  FlexStream(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls)
       : socket_(std::move(socket)), tls_(std::make_unique<TlsStream>(socket_, tls)) {}
+
+  // From now on reads and writes go through TLS (an upstream, once its socket connected);
+  // the handshake is the caller's.
+  void startTls(boost::asio::ssl::context& tls) { tls_ = std::make_unique<TlsStream>(socket_, tls); }
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
   // For beast::get_lowest_layer().

@@ -1,0 +1,224 @@
+"""TLS from Portico to backends: real HTTPS backends (backend.py over Python's ssl) with a
+private CA made by the openssl CLI. Verification against the CA Secret, the name checks
+(SNI, subjectAltNames), client certificates presented to a backend that requires one, CA
+rotation without a restart, session resumption, health checks over TLS, and never a
+plaintext byte to a TLS backend."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import running_portico
+from helpers import Backend, apiroute, dump, http_get, wait_until
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca(d, name):
+    key, crt = d / f"{name}.key", d / f"{name}.crt"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            "-keyout", str(key), "-out", str(crt))
+    return {"key": str(key), "cert": str(crt), "pem": crt.read_text()}
+
+
+def issue(d, ca, name, san, client=False):
+    key, csr, crt, ext = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt", d / f"{name}.ext"
+    usage = "clientAuth" if client else "serverAuth"
+    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key),
+            "-out", str(csr))
+    openssl("x509", "-req", "-in", str(csr), "-CA", ca["cert"], "-CAkey", ca["key"], "-CAcreateserial",
+            "-days", "2", "-extfile", str(ext), "-out", str(crt))
+    return {"key": str(key), "cert": str(crt), "pem": crt.read_text(), "key_pem": key.read_text()}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("upstream-pki")
+    ca = make_ca(d, "backend-ca")
+    other = make_ca(d, "other-ca")
+    client_ca = make_ca(d, "client-ca")
+    return {
+        "ca": ca,
+        "other": other,
+        "client_ca": client_ca,
+        "server": issue(d, ca, "ledger.test", "DNS:ledger.test,IP:127.0.0.1"),
+        "client": issue(d, client_ca, "portico-edge", "DNS:portico-edge", client=True),
+    }
+
+
+@pytest.fixture(scope="module")
+def tls_backends(pki, log_dir):
+    """An HTTPS backend, one that also requires a client certificate, and a plain one."""
+    server = ["--tls-cert", pki["server"]["cert"], "--tls-key", pki["server"]["key"]]
+    started = {
+        "tls": Backend("tls", log_dir, server),
+        "mtls": Backend("mtls", log_dir, server + ["--client-ca", pki["client_ca"]["cert"]]),
+        "plain": Backend("plain-for-tls", log_dir),
+    }
+    yield started
+    for b in started.values():
+        b.stop()
+
+
+def ca_secret(name, pem):
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+            "stringData": {"ca.crt": pem}}
+
+
+def client_secret(pki):
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "edge-client", "namespace": "default"},
+            "stringData": {"tls.crt": pki["client"]["pem"], "tls.key": pki["client"]["key_pem"]}}
+
+
+def route(name, backend_url, backend_tls=None, **extra):
+    backend = {"url": backend_url}
+    if backend_tls is not None:
+        backend["backendTLS"] = backend_tls
+    r = {"name": name, "match": {"path": {"type": "Prefix", "value": f"/{name}"}}, "backends": [backend]}
+    r.update(extra)
+    return r
+
+
+def config(pki, tls_backends, ca_pem=None):
+    https = tls_backends["tls"].url  # https://127.0.0.1:PORT
+    mtls = tls_backends["mtls"].url
+    plain_as_https = tls_backends["plain"].url.replace("http://", "https://")
+    rules = [
+        route("verified", https, {"caSecretName": "backend-ca", "sni": "ledger.test"}),
+        route("by-ip", https, {"caSecretName": "backend-ca"}),  # the IP SAN 127.0.0.1
+        route("wrong-ca", https, {"caSecretName": "other-ca", "sni": "ledger.test"}),
+        route("wrong-name", https, {"caSecretName": "backend-ca", "sni": "wrong.test"}),
+        route("san-miss", https, {"caSecretName": "backend-ca", "sni": "ledger.test",
+                                  "subjectAltNames": ["other.test"]}),
+        route("san-hit", https, {"caSecretName": "backend-ca", "sni": "ledger.test",
+                                 "subjectAltNames": ["other.test", "ledger.test"]}),
+        route("system-trust", https),  # a private CA is not in the system store
+        route("skip", https, {"insecureSkipVerify": True}),
+        route("mtls-without", mtls, {"caSecretName": "backend-ca", "sni": "ledger.test"}),
+        route("mtls-with", mtls, {"caSecretName": "backend-ca", "sni": "ledger.test",
+                                  "clientCertificateSecretName": "edge-client"}),
+        route("plaintext-server", plain_as_https, {"insecureSkipVerify": True}),
+        route("checked", https, {"caSecretName": "backend-ca", "sni": "ledger.test"},
+              healthCheck={"path": "/healthz", "interval": "200ms", "timeout": "200ms"}),
+    ]
+    return dump(ca_secret("backend-ca", ca_pem or pki["ca"]["pem"]),
+                ca_secret("other-ca", pki["other"]["pem"]),
+                client_secret(pki),
+                apiroute("upstream-tls", rules))
+
+
+@pytest.fixture(scope="module")
+def proxy(pki, tls_backends, tmp_path_factory):
+    with running_portico(config(pki, tls_backends), str(tmp_path_factory.mktemp("upstream-tls"))) as p:
+        yield p
+
+
+def get(proxy, path, headers=None):
+    status, body = http_get(proxy.url + path, headers=headers)
+    return status, json.loads(body)
+
+
+def test_verified_backend_gets_the_request_over_tls(proxy):
+    status, body = get(proxy, "/verified/x?q=1", headers={"X-Probe": "yes"})
+    assert status == 200, body
+    assert body["name"] == "tls"
+    assert body["path"] == "/verified/x" and body["query"] == "q=1"
+    assert body["headers"]["x-probe"] == "yes"
+    assert body["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+
+
+def test_ip_address_backend_is_checked_against_its_ip_san(proxy):
+    status, body = get(proxy, "/by-ip")
+    assert status == 200, body
+    assert body["tls"] is not None
+
+
+@pytest.mark.parametrize("path,reason", [
+    ("/wrong-ca", "certificate verify failed"),
+    ("/system-trust", "certificate verify failed"),
+    ("/wrong-name", "hostname mismatch"),
+    ("/san-miss", "hostname mismatch"),
+])
+def test_unverifiable_backend_is_refused_with_the_reason(proxy, tls_backends, path, reason):
+    before = tls_backends["tls"].stats()["requests"]
+    status, body = get(proxy, path)
+    assert status == 502, body
+    assert "upstream TLS handshake failed" in body["error"] and reason in body["error"], body
+    # Nothing was sent: the backend saw no request (only the stats call below).
+    assert tls_backends["tls"].stats()["requests"] == before + 1
+    assert get(proxy, "/verified")[0] == 200  # the process keeps serving
+
+
+def test_any_listed_subject_alt_name_is_enough(proxy):
+    assert get(proxy, "/san-hit")[0] == 200
+
+
+def test_insecure_skip_verify_connects_and_shows_in_routes(proxy):
+    status, body = get(proxy, "/skip")
+    assert status == 200, body
+    routes = {r["name"]: r for r in proxy.routes()["routes"]}
+    assert routes["default/upstream-tls/skip"]["backends"][0]["tls"]["insecureSkipVerify"] is True
+    verified = routes["default/upstream-tls/verified"]["backends"][0]["tls"]
+    assert verified == {"serverName": "ledger.test", "subjectAltNames": [], "ca": "default/backend-ca",
+                        "clientCertificate": None, "insecureSkipVerify": False}
+
+
+def test_client_certificate_is_presented_when_the_backend_requires_one(proxy, tls_backends, pki):
+    mtls = tls_backends["mtls"]
+    client = (pki["client"]["cert"], pki["client"]["key"])
+    failures = mtls.stats(client)["tls_failures"]
+    status, body = get(proxy, "/mtls-without")
+    assert status == 502, body
+    wait_until(lambda: mtls.stats(client)["tls_failures"] > failures, 5, what="the backend refused the handshake")
+    status, body = get(proxy, "/mtls-with")
+    assert status == 200, body
+    assert body["name"] == "mtls"
+    assert body["tls"]["client_subject"] == "commonName=portico-edge"
+
+
+def test_a_plaintext_server_behind_an_https_url_never_gets_a_plaintext_request(proxy, tls_backends):
+    plain = tls_backends["plain"]
+    before = plain.stats()["requests"]
+    status, body = get(proxy, "/plaintext-server")
+    assert status == 502, body
+    assert "upstream TLS handshake failed" in body["error"]
+    # Its only request is the stats call: the ClientHello is no HTTP request.
+    assert plain.stats()["requests"] == before + 1
+
+
+def test_new_connections_resume_the_tls_session(proxy):
+    # Connection: close from the backend keeps each connection out of the pool, so every
+    # request opens a new one; after the first, each resumes the session.
+    reused = []
+    for _ in range(4):
+        status, body = get(proxy, "/verified/close?hdr=Connection:close")
+        assert status == 200, body
+        reused.append(body["tls"]["session_reused"])
+    assert reused[0] is False or reused.count(True) >= 2, reused
+    assert reused[-1] is True, reused
+
+
+def test_health_checks_speak_tls_to_a_tls_backend(proxy, tls_backends):
+    before = tls_backends["tls"].stats()["health_checks"]
+    wait_until(lambda: tls_backends["tls"].stats()["health_checks"] >= before + 3, 10,
+               what="health checks over TLS")
+    assert get(proxy, "/checked")[0] == 200
+
+
+def test_ca_rotation_takes_effect_without_a_restart(pki, tls_backends, tmp_path):
+    with running_portico(config(pki, tls_backends), str(tmp_path)) as p:
+        assert get(p, "/verified")[0] == 200  # and a pooled connection now exists
+        version = p.version()
+        p.rewrite_config(config(pki, tls_backends, ca_pem=pki["other"]["pem"]))
+        p.wait_for_version(version + 1)
+        # The pooled connection was made with the old CA: it is not reused.
+        status, body = get(p, "/verified")
+        assert status == 502 and "certificate verify failed" in body["error"], body
+        p.rewrite_config(config(pki, tls_backends))
+        p.wait_for_version(version + 2)
+        assert get(p, "/verified")[0] == 200
