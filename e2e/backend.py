@@ -40,6 +40,7 @@ import argparse
 import json
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -117,6 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
             "body_bytes": len(body),
             "request_number": number,
             "http_version": self.request_version,
+            "tls": self.connection.version() if isinstance(self.connection, ssl.SSLSocket) else None,
         }
         b._record(info)
 
@@ -196,9 +198,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class Backend:
-    """One HTTP backend listening on host:port (port 0 = pick a free one)."""
+    """One HTTP backend listening on host:port (port 0 = pick a free one); HTTPS when given
+    a server-side ssl.SSLContext (each request's JSON then says its TLS version)."""
 
-    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
+                 tls: ssl.SSLContext | None = None):
         self.name = name
         self.host = host
         self.verbose = verbose
@@ -210,6 +214,8 @@ class Backend:
         self._stopping = threading.Event()
         handler = type("Handler", (_Handler,), {"backend": self})
         self._server = _Server((host, port), handler)
+        if tls:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 

@@ -208,15 +208,16 @@ def _alloc_hosts(n: int) -> list[str]:
         return out
 
 
-def start_backends(names, hosts=None, port: int = 0) -> list[Backend]:
-    """Start one Backend per name, on distinct hosts, all on one port (free on every host)."""
+def start_backends(names, hosts=None, port: int = 0, tls=None) -> list[Backend]:
+    """Start one Backend per name, on distinct hosts, all on one port (free on every host);
+    HTTPS with `tls` (a server-side ssl.SSLContext)."""
     hosts = hosts or _alloc_hosts(len(names))
     for attempt in range(50):
         started: list[Backend] = []
         try:
             p = port
             for name, host in zip(names, hosts):
-                b = Backend(name, host, p)
+                b = Backend(name, host, p, tls=tls)
                 started.append(b)
                 p = b.port
             return [b.start() for b in started]
@@ -232,10 +233,10 @@ def start_backends(names, hosts=None, port: int = 0) -> list[Backend]:
 def backends():
     made: list[Backend] = []
 
-    def make(names, hosts=None, port: int = 0) -> list[Backend]:
+    def make(names, hosts=None, port: int = 0, tls=None) -> list[Backend]:
         if isinstance(names, str):
             names = [names]
-        bs = start_backends(list(names), hosts, port)
+        bs = start_backends(list(names), hosts, port, tls)
         made.extend(bs)
         return bs
 
