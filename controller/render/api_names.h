@@ -14,6 +14,12 @@
 
 namespace portico::controller {
 
+// tls.clientAuth.mode.
+inline constexpr EnumName<proxy::ClientAuthMode> kClientAuthModeNames[] = {
+    {"Require", proxy::ClientAuthMode::Require},
+    {"Optional", proxy::ClientAuthMode::Optional},
+};
+
 // loadBalancing.policy. The portico.dev/load-balancing annotation takes the first three
 // (kIngressLoadBalancingPolicies).
 inline constexpr EnumName<proxy::LoadBalancingPolicy> kLoadBalancingPolicyNames[] = {

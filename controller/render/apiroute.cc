@@ -10,6 +10,7 @@
 #include "controller/render/api_names.h"
 #include "controller/render/backend_tls.h"
 #include "controller/render/backends.h"
+#include "controller/render/client_auth.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
 #include "controller/render/rule_policies.h"
@@ -50,7 +51,8 @@ class ApiRouteTranslator {
 
  private:
   bool readHosts(const json& spec);
-  std::optional<proxy::CertificateSpec> readTls(const json& spec, bool& redirect);
+  // `failClosed`: clientAuth was asked for and something is wrong: serve nothing.
+  std::optional<proxy::CertificateSpec> readTls(const json& spec, bool& redirect, bool& failClosed);
   std::optional<proxy::RouteSpec> translateRule(const json& rule, const std::string& field,
                                                 std::set<std::string>& ruleNames);
   bool readMatch(const json& rule, const std::string& field, proxy::RouteSpec& route);
@@ -98,7 +100,9 @@ void ApiRouteTranslator::translate(TableBuilder& table, std::vector<std::string>
   }
 
   bool redirect = false;
-  std::optional<proxy::CertificateSpec> cert = readTls(*spec, redirect);
+  bool failClosed = false;
+  std::optional<proxy::CertificateSpec> cert = readTls(*spec, redirect, failClosed);
+  if (failClosed) return;  // never served without the client certificates it asks for
 
   std::vector<proxy::RouteSpec> routes;
   std::vector<std::string> fields;
@@ -143,13 +147,18 @@ bool ApiRouteTranslator::readHosts(const json& spec) {
   return ok;
 }
 
-// Problems here never drop routes: the route is then served over plain HTTP only.
-std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& spec,
-                                                                  bool& redirect) {
+// Problems here never drop routes: the route is then served over plain HTTP only. Except
+// with clientAuth: then any problem drops them all (failClosed).
+std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& spec, bool& redirect,
+                                                                  bool& failClosed) {
   const json* tls = readObject(spec, "tls", "spec", reporter_);
   if (!tls) return std::nullopt;
   size_t before = reporter_.count();
-  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP"}, reporter_);
+  const bool wantsClientAuth = member(*tls, "clientAuth") != nullptr;
+  failClosed = wantsClientAuth;  // until the certificate and its client auth are resolved
+  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP", "clientAuth"}, reporter_);
+  std::optional<ClientAuthFields> clientAuthFields;
+  readNested(*tls, "clientAuth", "spec.tls", clientAuthSchema(), clientAuthFields, reporter_);
   auto secretName = readString(*tls, "secretName", "spec.tls", reporter_, /*required=*/true);
   redirect = readBool(*tls, "redirectHTTP", "spec.tls", reporter_).value_or(false);
   if (secretName && !isDnsSubdomain(*secretName)) {
@@ -168,6 +177,11 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   cert.hosts = hosts_;
   cert.certificatePem = std::move(pair->certificatePem);
   cert.privateKeyPem = std::move(pair->privateKeyPem);
+  if (clientAuthFields) {
+    cert.clientAuth = resolveClientAuth(*clientAuthFields, index_, ns_, "spec.tls.clientAuth", reporter_);
+    if (!cert.clientAuth) return std::nullopt;
+  }
+  failClosed = false;
   return cert;
 }
 

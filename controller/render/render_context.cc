@@ -183,7 +183,14 @@ bool ClassSelector::isOurClass(const std::string& className) const {
 }
 
 void TableBuilder::addCertificate(proxy::CertificateSpec cert) {
-  auto [it, inserted] = certificateByName_.emplace(cert.name, table_.certificates.size());
+  // One certificate per Secret and client-auth settings: hosts that ask for client
+  // certificates never merge into a certificate that does not (or asks for other ones).
+  std::string key = cert.name;
+  if (const auto& auth = cert.clientAuth) {
+    key += '\0' + auth->caPem + '\0' + auth->crlPem;
+    key += auth->mode == proxy::ClientAuthMode::Require ? 'R' : 'O';
+  }
+  auto [it, inserted] = certificateByName_.emplace(std::move(key), table_.certificates.size());
   if (inserted) {
     certificateHosts_.emplace_back(cert.hosts.begin(), cert.hosts.end());
     table_.certificates.push_back(std::move(cert));

@@ -201,6 +201,26 @@ Expected<std::string> caBundleFromSecret(const json& secret) {
   return it->second;
 }
 
+Expected<std::string> crlFromSecret(const json& secret) {
+  auto entries = decodeSecretEntries(secret);
+  if (!entries) return entries.error();
+  auto it = entries->find("ca.crl");
+  if (it == entries->end()) return makeError("needs the revocation list (PEM) in data key \"ca.crl\"");
+  ERR_clear_error();
+  auto bio = memoryBio(it->second);
+  size_t count = 0;
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, noPassphrase, nullptr)) {
+    X509_CRL_free(crl);
+    ++count;
+  }
+  const unsigned long error = ERR_peek_last_error();
+  ERR_clear_error();
+  if (count == 0) return makeError(keyField("data", "ca.crl") + ": no PEM certificate revocation list");
+  if (ERR_GET_REASON(error) != PEM_R_NO_START_LINE && error != 0)
+    return makeError(keyField("data", "ca.crl") + ": list " + std::to_string(count + 1) + " does not parse");
+  return it->second;
+}
+
 Expected<std::string> htpasswdFromSecret(const json& secret) {
   auto entries = decodeSecretEntries(secret);
   if (!entries) return entries.error();

@@ -54,6 +54,10 @@ std::optional<TlsKeyPair> resolveTlsSecret(const ObjectIndex& index, const std::
 // convention), a Secret of any type: at least one certificate, every one parsing.
 [[nodiscard]] Expected<std::string> caBundleFromSecret(const nlohmann::json& secret);
 
+// Certificate revocation lists (PEM) from data key "ca.crl" (ingress-nginx's key), a Secret
+// of any type: at least one list, every one parsing.
+[[nodiscard]] Expected<std::string> crlFromSecret(const nlohmann::json& secret);
+
 // htpasswd text from data key "auth" (the ingress-nginx convention) or "htpasswd" (not
 // both). Checks each "user:hash" line (blank lines and # comments skipped) and that the
 // hash is bcrypt ($2a$, $2b$, $2y$) or SHA-crypt ($5$, $6$), users unique. Returns the

@@ -301,6 +301,21 @@ struct RouteSpec {
   bool operator==(const RouteSpec&) const = default;
 };
 
+// Client certificates for a certificate's hosts (downstream mTLS). Require: the handshake
+// fails without a certificate that chains to caPem (and is not revoked by crlPem).
+// Optional: a client without one (or with an invalid one) is served as an anonymous
+// client. Either way the backend learns a verified certificate from the header Portico
+// owns (X-Forwarded-Client-Cert), and requests for these hosts must come over a
+// connection whose SNI names them (421 otherwise).
+enum class ClientAuthMode { Require, Optional };
+struct ClientAuthSpec {
+  std::string caPem;
+  std::string crlPem;  // empty: no revocation list
+  ClientAuthMode mode = ClientAuthMode::Require;
+  std::string caSource;  // "ns/secret", for views
+  bool operator==(const ClientAuthSpec&) const = default;
+};
+
 // A certificate and key in PEM (the kubernetes.io/tls Secret shape), served for `hosts`
 // by SNI. The table's first certificate with isDefault (or the first one) is the fallback.
 struct CertificateSpec {
@@ -309,6 +324,7 @@ struct CertificateSpec {
   std::string certificatePem;
   std::string privateKeyPem;
   bool isDefault = false;
+  std::optional<ClientAuthSpec> clientAuth;
   bool operator==(const CertificateSpec&) const = default;
 };
 

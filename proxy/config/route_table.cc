@@ -240,6 +240,10 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(SharedRouteTableSpec spec, 
     table->certificates_ = std::make_shared<const std::vector<CertificateSpec>>(std::move(spec.certificates));
   }
   table->httpsRedirectHosts_ = std::move(spec.httpsRedirectHosts);
+  for (const CertificateSpec& certificate : *table->certificates_) {
+    if (!certificate.clientAuth) continue;
+    for (const std::string& host : certificate.hosts) table->clientAuthHosts_.try_emplace(host, &*certificate.clientAuth);
+  }
 
   Expected<std::unique_ptr<RouteIndex>> index =
       RouteIndex::build(table->routes_, table->httpsRedirectHosts_, previous ? previous->index_.get() : nullptr,
@@ -254,6 +258,14 @@ RouteTable::~RouteTable() = default;
 const Route* RouteTable::match(const RequestView& request) const {
   const size_t found = index_->match(request);
   return found == RouteIndex::kNoRoute ? nullptr : &routes_[found];
+}
+
+const ClientAuthSpec* RouteTable::findClientAuth(std::string_view host) const {
+  if (auto it = clientAuthHosts_.find(std::string(host)); it != clientAuthHosts_.end()) return it->second;
+  const size_t dot = host.find('.');
+  if (dot == std::string_view::npos) return nullptr;
+  auto it = clientAuthHosts_.find("*" + std::string(host.substr(dot)));
+  return it == clientAuthHosts_.end() ? nullptr : it->second;
 }
 
 bool RouteTable::redirectsToHttps(std::string_view host) const {
@@ -281,7 +293,12 @@ std::string RouteTable::toJson() const {
   json certificates = json::array();
   for (const CertificateSpec& c : *certificates_) {
     // Never the PEMs: /routes is for operators, the private key is not.
-    certificates.push_back({{"name", c.name}, {"hosts", c.hosts}, {"isDefault", c.isDefault}});
+    json certificate = {{"name", c.name}, {"hosts", c.hosts}, {"isDefault", c.isDefault}};
+    if (c.clientAuth)
+      certificate["clientAuth"] = {{"mode", c.clientAuth->mode == ClientAuthMode::Require ? "Require" : "Optional"},
+                                   {"ca", c.clientAuth->caSource},
+                                   {"crl", !c.clientAuth->crlPem.empty()}};
+    certificates.push_back(std::move(certificate));
   }
   const json rest = {{"certificates", std::move(certificates)}, {"httpsRedirectHosts", httpsRedirectHosts_}};
   const std::string tail = dump(rest, 2);  // "{\n  \"certificates\": ...\n}"

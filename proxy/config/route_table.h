@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "proxy/common/expected.h"
@@ -102,6 +103,12 @@ class RouteTable {
   // True if plain-HTTP requests for this host (lower case, no port) redirect to https.
   [[nodiscard]] bool redirectsToHttps(std::string_view host) const;
 
+  // The client-certificate settings of the certificate serving `host` (lower case, no
+  // port: exact, then "*.parent"), or nullptr. A hash lookup only in tables that have any.
+  [[nodiscard]] const ClientAuthSpec* clientAuthFor(std::string_view host) const {
+    return clientAuthHosts_.empty() ? nullptr : findClientAuth(host);
+  }
+
   const std::vector<Route>& routes() const { return routes_; }
   const std::vector<CertificateSpec>& certificates() const { return *certificates_; }
   // The same list object as the previous table's when the certificates did not change.
@@ -120,6 +127,9 @@ class RouteTable {
   std::vector<Route> routes_;
   CertificateListConstSharedPtr certificates_;
   std::vector<std::string> httpsRedirectHosts_;
+  // Hosts ("*.parent" kept as written) of certificates with client auth, into *certificates_.
+  std::unordered_map<std::string, const ClientAuthSpec*> clientAuthHosts_;
+  const ClientAuthSpec* findClientAuth(std::string_view host) const;
   std::unique_ptr<RouteIndex> index_;
   uint64_t version_ = 0;
   uint64_t previousVersion_ = 0;

@@ -60,6 +60,8 @@ void planForwarding(const RequestHeader& req, const AdmittedRequest& rq, const R
   // Identity headers are only ever Portico's: a client's X-Consumer never passes, on any
   // route, and neither do the credentials and identity headers the policies name.
   plan.strip.emplace_back("x-consumer");
+  plan.strip.emplace_back("x-forwarded-client-cert");
+  if (!facts.clientCertificate.empty()) plan.own.emplace_back("X-Forwarded-Client-Cert", facts.clientCertificate);
   if (!facts.peerTrusted) plan.strip.emplace_back("forwarded");
   for (const auto& name : admission.removeUpstream) plan.strip.emplace_back(name);
 }

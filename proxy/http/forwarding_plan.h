@@ -5,8 +5,8 @@
 // Forwarding fields are Portico's own: X-Forwarded-For is the client's list (when it sent
 // any) plus the peer; X-Forwarded-Proto/-Host/-Port and Forwarded are passed on only from
 // a trusted proxy, otherwise replaced (and Forwarded removed); X-Real-IP is the client
-// address after the trusted-proxy walk; X-Consumer and the credentials and identity
-// headers the policies name never pass from the client.
+// address after the trusted-proxy walk; X-Consumer, X-Forwarded-Client-Cert and the
+// credentials and identity headers the policies name never pass from the client.
 #pragma once
 
 #include <optional>
@@ -28,6 +28,9 @@ struct ForwardingFacts {
   std::string_view localPort;      // the listener's port
   std::string_view requestId;
   UnderscoreHeaders underscores = UnderscoreHeaders::Drop;
+  // X-Forwarded-Client-Cert for a verified client certificate on a host that asks for
+  // one (empty: none). A client's own copy never passes, on any route.
+  std::string_view clientCertificate;
 };
 
 // The storage the plan's views point into (with the client's header and the route spec).

@@ -132,6 +132,7 @@ net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::cont
     co_return;
   }
   ClientConnection connection(worker, stream, std::move(client));
+  connection.tlsSession = std::make_unique<TlsSessionFacts>(tlsSessionFacts(stream.tlsStream().native_handle()));
   co_await connection.run();
 }
 

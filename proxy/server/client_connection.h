@@ -18,6 +18,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "proxy/net/flex_stream.h"
+#include "proxy/server/client_certificate.h"
 #include "proxy/server/exchange.h"
 
 namespace portico::proxy {
@@ -52,6 +53,7 @@ class ClientConnection {
   const std::string clientIp;
   std::string localPort;     // X-Forwarded-Port
   std::string localAddress;  // routes of a Gateway with its own address match on it
+  std::unique_ptr<TlsSessionFacts> tlsSession;  // TLS connections only, from the handshake
   bool tls() const { return stream.tls(); }
 
  private:

@@ -123,6 +123,12 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     ex.responseHeaders.emplace_back("location", httpsLocation(ex));
     co_return co_await reply(ex, 308, "redirecting to https", keepAlive);
   }
+  std::string_view clientCertificate;
+  if (const ClientAuthSpec* auth = table->clientAuthFor(ex.host)) {
+    if (auto refusal = clientAuthRefusal(*auth, ex.conn.tlsSession.get(), ex.host))
+      co_return co_await reply(ex, refusal->status, refusal->message, keepAlive);
+    clientCertificate = ex.conn.tlsSession->clientCertificate;
+  }
   const HeadRequestView view(req, ex.host, rq.routingPath(), rq.query, ex.conn.localAddress);
   const Route* route = table->match(view);
   if (!route) co_return co_await reply(ex, 404, "no route for this host and path", keepAlive);
@@ -169,7 +175,8 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
   ex.clientVersion = req.version();
   const http1::ForwardingFacts facts{ex.conn.clientIp, ex.clientAddress,
                                      worker.gateway().trustsPeer(ex.conn.clientIp), ex.conn.tls(),
-                                     ex.conn.localPort, ex.requestId, ex.options.admission.underscores};
+                                     ex.conn.localPort, ex.requestId, ex.options.admission.underscores,
+                                     clientCertificate};
   http1::planForwarding(req, rq, route->spec, ex.admission, ex.runtime->policies->regexRewrite(rq.routingPath()),
                         facts, ex.forwarding);
   co_return co_await forwardUpstream(ex, pickRequest, pick);

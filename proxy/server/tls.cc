@@ -54,8 +54,50 @@ void applyServerPolicy(ssl::context& ctx) {
 
 namespace {
 std::string contentKey(const CertificateSpec& cert) {
-  return cert.name + '\0' +
-         std::to_string(std::hash<std::string>{}(cert.certificatePem + '\0' + cert.privateKeyPem));
+  std::string content = cert.certificatePem + '\0' + cert.privateKeyPem;
+  if (const auto& auth = cert.clientAuth)
+    content += '\0' + auth->caPem + '\0' + auth->crlPem + (auth->mode == ClientAuthMode::Require ? "R" : "O");
+  return cert.name + '\0' + std::to_string(std::hash<std::string>{}(content));
+}
+
+// Optional client certificates: the handshake goes on whatever the verdict, which the
+// request stage reads (SSL_get_verify_result) before trusting the certificate.
+int acceptAnyVerdict(int, X509_STORE_CTX*) { return 1; }
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+// Asks clients for certificates issued by auth.caPem, verified against it (and its CRL).
+void requireClientCertificates(ssl::context& ctx, const ClientAuthSpec& auth, const std::string& key) {
+  SSL_CTX* native = ctx.native_handle();
+  ctx.add_certificate_authority(boost::asio::buffer(auth.caPem));  // the verify store
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();            // what the CertificateRequest lists
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(auth.caPem.data(), int(auth.caPem.size())));
+  while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
+    X509_free(ca);
+  }
+  ERR_clear_error();
+  SSL_CTX_set_client_CA_list(native, names);
+  if (!auth.crlPem.empty()) {
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    std::unique_ptr<BIO, BioFree> crls(BIO_new_mem_buf(auth.crlPem.data(), int(auth.crlPem.size())));
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(crls.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_crl(store, crl);
+      X509_CRL_free(crl);
+    }
+    ERR_clear_error();
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  }
+  if (auth.mode == ClientAuthMode::Require)
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  else
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, acceptAnyVerdict);
+  // Sessions are resumed only under the same client-auth settings: a session made for a
+  // host without them cannot be resumed for one with them (OpenSSL compares this context).
+  const std::string id = std::to_string(std::hash<std::string>{}(key));
+  SSL_CTX_set_session_id_context(native, reinterpret_cast<const unsigned char*>(id.data()), unsigned(id.size()));
 }
 }  // namespace
 
@@ -67,6 +109,7 @@ SslContextPtr TlsContexts::contextFor(const CertificateSpec& cert) {
   try {
     ctx->use_certificate_chain(boost::asio::buffer(cert.certificatePem));
     ctx->use_private_key(boost::asio::buffer(cert.privateKeyPem), ssl::context::pem);
+    if (cert.clientAuth) requireClientCertificates(*ctx, *cert.clientAuth, key);
   } catch (const boost::system::system_error& e) {
     // render validates PEMs before they reach a table; this guards the invariant anyway.
     spdlog::error("tls: certificate {} rejected by OpenSSL: {}", cert.name, e.what());

@@ -265,6 +265,9 @@ int Worker::onServerName(SSL* ssl, int*, void* arg) {
   SSL_CTX* ctx = self->certificates_ ? self->certificates_->select(name ? name : "") : nullptr;
   if (!ctx) return SSL_TLSEXT_ERR_ALERT_FATAL;  // no certificate at all for this listener
   SSL_set_SSL_CTX(ssl, ctx);
+  // The verify mode is the connection's own, copied from the base context when it was made:
+  // the chosen certificate's client-auth settings apply only if set here.
+  SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
   return SSL_TLSEXT_ERR_OK;
 }
 

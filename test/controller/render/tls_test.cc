@@ -142,4 +142,65 @@ TEST_CASE("base64 decoding accepts padding, line breaks and no padding; rejects 
   CHECK_FALSE(decodeBase64("Y*==").has_value());
 }
 
+// ---- client certificates (tls.clientAuth) ---------------------------------------------
+
+json mtlsRoute(const std::string& name, json hosts, json clientAuth, const std::string& secret = "api-tls") {
+  return apiRoute("shop", name,
+                  {{"hosts", std::move(hosts)},
+                   {"tls", {{"secretName", secret}, {"clientAuth", std::move(clientAuth)}}},
+                   {"rules", {rule("r")}}});
+}
+
+TEST_CASE("tls.clientAuth puts the CA, the mode and the CRL on the host's certificate") {
+  auto result = renderWithSecrets(
+      {mtlsRoute("api", {"secure.example.com"},
+                 {{"caSecretName", "partners"}, {"mode", "Optional"}, {"crlSecretName", "partners-crl"}})},
+      {tlsSecret("shop", "api-tls", certA(), keyA()), opaqueSecret("shop", "partners", {{"ca.crt", certB()}}),
+       opaqueSecret("shop", "partners-crl", {{"ca.crl", readText(testdataPath("tls/crl.pem"))}})});
+  CHECK(result.diagnostics.empty());
+  REQUIRE(result.table.certificates.size() == 1);
+  const auto& auth = result.table.certificates[0].clientAuth;
+  REQUIRE(auth.has_value());
+  CHECK(auth->caPem == certB());
+  CHECK(auth->caSource == "shop/partners");
+  CHECK(auth->mode == portico::proxy::ClientAuthMode::Optional);
+  CHECK(auth->crlPem == readText(testdataPath("tls/crl.pem")));
+  CHECK(result.table.routes.size() == 1);
+}
+
+TEST_CASE("a tls.clientAuth problem serves none of the routes (fail closed), unlike a plain tls problem") {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"caSecretName", "missing"}}, "spec.tls.clientAuth.caSecretName"},
+      {{{"caSecretName", "partners"}, {"mode", "Sometimes"}}, "spec.tls.clientAuth.mode"},
+      {{{"mode", "Require"}}, "spec.tls.clientAuth.caSecretName"},
+      {{{"caSecretName", "partners"}, {"crlSecretName", "partners"}}, "spec.tls.clientAuth.crlSecretName"},
+  };
+  for (const auto& [clientAuth, field] : cases) {
+    CAPTURE(clientAuth.dump());
+    auto result = renderWithSecrets({mtlsRoute("api", {"secure.example.com"}, clientAuth)},
+                                    {tlsSecret("shop", "api-tls", certA(), keyA()),
+                                     opaqueSecret("shop", "partners", {{"ca.crt", certB()}})});
+    CHECK(result.table.routes.empty());
+    CHECK(result.table.certificates.empty());
+    CHECK(diagnosticsAt(result, field).size() == 1);
+  }
+  // The certificate's own Secret missing: also nothing (it would serve the host without mTLS).
+  auto noCert = renderWithSecrets({mtlsRoute("api", {"secure.example.com"}, {{"caSecretName", "partners"}})},
+                                  {opaqueSecret("shop", "partners", {{"ca.crt", certB()}})});
+  CHECK(noCert.table.routes.empty());
+}
+
+TEST_CASE("routes sharing a Secret with and without clientAuth get separate certificates") {
+  auto result = renderWithSecrets(
+      {tlsRoute("public", {"www.example.com"}, "api-tls", false),
+       mtlsRoute("secure", {"secure.example.com"}, {{"caSecretName", "partners"}})},
+      {tlsSecret("shop", "api-tls", certA(), keyA()), opaqueSecret("shop", "partners", {{"ca.crt", certB()}})});
+  CHECK(result.diagnostics.empty());
+  REQUIRE(result.table.certificates.size() == 2);
+  for (const auto& c : result.table.certificates) {
+    CHECK(c.name == "shop/api-tls");
+    CHECK(c.clientAuth.has_value() == (c.hosts == std::vector<std::string>{"secure.example.com"}));
+  }
+}
+
 }  // TEST_SUITE

@@ -1,0 +1,44 @@
+#include "controller/render/client_auth.h"
+
+#include "controller/render/api_names.h"
+#include "controller/render/secrets.h"
+#include "controller/render/validation.h"
+
+namespace portico::controller {
+
+namespace {
+std::string secretName(const std::string& name, const std::string&) {
+  return isDnsSubdomain(name) ? std::string() : quote(name) + " is not a valid Secret name";
+}
+}  // namespace
+
+const Schema<ClientAuthFields>& clientAuthSchema() {
+  using S = ClientAuthFields;
+  static const Schema<S> schema{
+      field::string("caSecretName", &S::caSecretName, {.required = true, .check = secretName}),
+      field::enumeration("mode", &S::mode, kClientAuthModeNames),
+      field::string("crlSecretName", &S::crlSecretName, {.check = secretName}),
+  };
+  return schema;
+}
+
+std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,
+                                                       const std::string& ns, const std::string& field,
+                                                       Reporter& reporter) {
+  proxy::ClientAuthSpec spec;
+  spec.mode = fields.mode;
+  auto ca = resolveSecret(index, ns, fields.caSecretName, childField(field, "caSecretName"), reporter,
+                          caBundleFromSecret);
+  if (!ca) return std::nullopt;
+  spec.caPem = std::move(*ca);
+  spec.caSource = ns + "/" + fields.caSecretName;
+  if (!fields.crlSecretName.empty()) {
+    auto crl = resolveSecret(index, ns, fields.crlSecretName, childField(field, "crlSecretName"), reporter,
+                             crlFromSecret);
+    if (!crl) return std::nullopt;
+    spec.crlPem = std::move(*crl);
+  }
+  return spec;
+}
+
+}  // namespace portico::controller

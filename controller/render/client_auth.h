@@ -1,0 +1,37 @@
+// Client certificates for a route's hosts (downstream mTLS), as an APIRoute asks for them:
+//
+//   tls:
+//     secretName: api-tls
+//     clientAuth:
+//       caSecretName: partners-ca    # Secret key ca.crt (PEM): the CAs client certificates chain to
+//       mode: Require                # or Optional: clients without one are served anonymously
+//       crlSecretName: partners-crl  # Secret key ca.crl (PEM): revoked certificates
+//
+// Problems fail closed: the routes are not served rather than served without the check.
+// Internal to render.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "controller/render/field_schema.h"
+#include "controller/render/render_context.h"
+#include "proxy/config/route_spec.h"
+
+namespace portico::controller {
+
+struct ClientAuthFields {
+  std::string caSecretName;
+  proxy::ClientAuthMode mode = proxy::ClientAuthMode::Require;
+  std::string crlSecretName;
+};
+
+const Schema<ClientAuthFields>& clientAuthSchema();
+
+// Reads the Secrets (in `ns`); on a missing or unusable one reports ResolvedRefs False on
+// `field`.caSecretName or .crlSecretName and returns nullopt.
+std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,
+                                                       const std::string& ns, const std::string& field,
+                                                       Reporter& reporter);
+
+}  // namespace portico::controller
