@@ -178,7 +178,8 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   cert.certificatePem = std::move(pair->certificatePem);
   cert.privateKeyPem = std::move(pair->privateKeyPem);
   if (clientAuthFields) {
-    cert.clientAuth = resolveClientAuth(*clientAuthFields, index_, ns_, "spec.tls.clientAuth", reporter_);
+    cert.clientAuth = resolveClientAuth(*clientAuthFields, index_, ns_, "spec.tls.clientAuth.caSecretName",
+                                        "spec.tls.clientAuth.crlSecretName", reporter_);
     if (!cert.clientAuth) return std::nullopt;
   }
   failClosed = false;

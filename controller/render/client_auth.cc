@@ -23,17 +23,17 @@ const Schema<ClientAuthFields>& clientAuthSchema() {
 }
 
 std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,
-                                                       const std::string& ns, const std::string& field,
-                                                       Reporter& reporter) {
+                                                       const std::string& ns, const std::string& caField,
+                                                       const std::string& crlField, Reporter& reporter) {
   proxy::ClientAuthSpec spec;
   spec.mode = fields.mode;
-  auto ca = resolveSecret(index, ns, fields.caSecretName, childField(field, "caSecretName"), reporter,
+  auto ca = resolveSecret(index, ns, fields.caSecretName, caField, reporter,
                           caBundleFromSecret);
   if (!ca) return std::nullopt;
   spec.caPem = std::move(*ca);
   spec.caSource = ns + "/" + fields.caSecretName;
   if (!fields.crlSecretName.empty()) {
-    auto crl = resolveSecret(index, ns, fields.crlSecretName, childField(field, "crlSecretName"), reporter,
+    auto crl = resolveSecret(index, ns, fields.crlSecretName, crlField, reporter,
                              crlFromSecret);
     if (!crl) return std::nullopt;
     spec.crlPem = std::move(*crl);

@@ -29,9 +29,9 @@ struct ClientAuthFields {
 const Schema<ClientAuthFields>& clientAuthSchema();
 
 // Reads the Secrets (in `ns`); on a missing or unusable one reports ResolvedRefs False on
-// `field`.caSecretName or .crlSecretName and returns nullopt.
+// the field that named it and returns nullopt.
 std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,
-                                                       const std::string& ns, const std::string& field,
-                                                       Reporter& reporter);
+                                                       const std::string& ns, const std::string& caField,
+                                                       const std::string& crlField, Reporter& reporter);
 
 }  // namespace portico::controller

@@ -11,6 +11,7 @@
 
 #include "controller/render/api_names.h"
 #include "controller/render/backend_tls.h"
+#include "controller/render/client_auth.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
@@ -58,11 +59,15 @@ constexpr std::string_view kBackendTlsSni = "portico.dev/backend-tls-sni";
 constexpr std::string_view kBackendTlsSubjectAltNames = "portico.dev/backend-tls-subject-alt-names";
 constexpr std::string_view kBackendTlsClientCertificateSecret = "portico.dev/backend-tls-client-certificate-secret";
 constexpr std::string_view kBackendTlsInsecureSkipVerify = "portico.dev/backend-tls-insecure-skip-verify";
+constexpr std::string_view kClientAuthCaSecret = "portico.dev/client-auth-ca-secret";
+constexpr std::string_view kClientAuthMode = "portico.dev/client-auth-mode";
+constexpr std::string_view kClientAuthCrlSecret = "portico.dev/client-auth-crl-secret";
 
 // Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
 // the Ingress: a route meant to be protected must never be served unprotected.
 constexpr std::string_view kUnsupportedAnnotationPrefixes[] = {
-    "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth", "portico.dev/backend-tls"};
+    "portico.dev/rate-limit", "portico.dev/ratelimit", "portico.dev/auth", "portico.dev/backend-tls",
+    "portico.dev/client-auth"};
 
 
 std::string annotationField(std::string_view key) { return childField(kAnnotationsField, key); }
@@ -106,6 +111,8 @@ struct Settings {
   bool backendHttps = false;
   BackendTlsFields backendTls;
   std::optional<proxy::UpstreamTlsSpec> upstreamTls;  // resolved; serverName "" = per Service
+  std::optional<ClientAuthFields> clientAuthFields;
+  std::optional<proxy::ClientAuthSpec> clientAuth;  // resolved: on every spec.tls certificate
 };
 
 // A comma list of CIDRs; "" if valid, else the reason naming the bad entry.
@@ -345,6 +352,28 @@ constexpr Annotation kAnnotations[] = {
        s.backendTls.clientCertificateSecretName = v;
        return {};
      }},
+    {kClientAuthCaSecret,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isDnsSubdomain(v)) return bad(v, kNotSecretName);
+       if (!s.clientAuthFields) s.clientAuthFields.emplace();
+       s.clientAuthFields->caSecretName = v;
+       return {};
+     }},
+    {kClientAuthMode,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto mode = enumValue(kClientAuthModeNames, v);
+       if (!mode) return bad(v, "must be " + choicesText(kClientAuthModeNames));
+       if (!s.clientAuthFields) s.clientAuthFields.emplace();
+       s.clientAuthFields->mode = *mode;
+       return {};
+     }},
+    {kClientAuthCrlSecret,
+     [](const std::string& v, Settings& s) -> std::string {
+       if (!isDnsSubdomain(v)) return bad(v, kNotSecretName);
+       if (!s.clientAuthFields) s.clientAuthFields.emplace();
+       s.clientAuthFields->crlSecretName = v;
+       return {};
+     }},
     {kBackendTlsInsecureSkipVerify,
      [](const std::string& v, Settings& s) -> std::string {
        auto b = parseBool(v);
@@ -521,6 +550,17 @@ bool finishSettings(const json& object, Settings& settings, const ObjectIndex& i
     settings.upstreamTls = resolveBackendTls(settings.backendTls, "", index, ns, annotationField(kBackendTlsCaSecret),
                                              annotationField(kBackendTlsClientCertificateSecret), reporter);
   }
+
+  // Client certificates: resolved here, so that a missing Secret blocks the Ingress.
+  if (settings.clientAuthFields) {
+    if (settings.clientAuthFields->caSecretName.empty()) {
+      for (auto key : {kClientAuthMode, kClientAuthCrlSecret})
+        if (has(key)) needs(key, kClientAuthCaSecret);
+    } else {
+      settings.clientAuth = resolveClientAuth(*settings.clientAuthFields, index, ns, annotationField(kClientAuthCaSecret),
+                                              annotationField(kClientAuthCrlSecret), reporter);
+    }
+  }
   return reporter.count() == before;
 }
 
@@ -542,7 +582,8 @@ class IngressTranslator {
   // Resolves an IngressBackend at `field` into route.backends. False if the route must be
   // skipped; an unresolved Service still gives true (the route answers 503).
   bool readBackend(const json& backend, const std::string& field, proxy::RouteSpec& route);
-  void readTls(const json& tls, TableBuilder& table);
+  // False if anything was reported.
+  bool readTls(const json& tls, TableBuilder& table);
   void applySettings(proxy::RouteSpec& route, bool isPath) const;
 
   const json& object_;
@@ -580,7 +621,16 @@ bool IngressTranslator::translate(TableBuilder& table, std::vector<std::string>&
     }
   }
   // TLS after the rules: entries without hosts use the rules' hosts.
-  if (const json* tls = readArray(*spec, "tls", "spec", reporter_)) readTls(*tls, table);
+  const json* tls = readArray(*spec, "tls", "spec", reporter_);
+  const bool tlsClean = tls && readTls(*tls, table);
+  if (settings_.clientAuth && !tlsClean) {
+    // Hosts whose certificate did not resolve would be served without the client
+    // certificates asked for: the Ingress is not served at all.
+    if (!tls)
+      reporter_.invalid(annotationField(kClientAuthCaSecret), "InvalidAnnotation",
+                        "needs spec.tls: client certificates are asked for in the TLS handshake of its hosts");
+    return false;
+  }
   return true;
 }
 
@@ -760,7 +810,8 @@ void IngressTranslator::applySettings(proxy::RouteSpec& route, bool isPath) cons
 }
 
 // Problems here never drop routes: the hosts are then served over plain HTTP only.
-void IngressTranslator::readTls(const json& tls, TableBuilder& table) {
+bool IngressTranslator::readTls(const json& tls, TableBuilder& table) {
+  const size_t before = reporter_.count();
   std::vector<std::string> redirectHosts;
   for (size_t i = 0; i < tls.size(); ++i) {
     std::string field = indexField("spec.tls", i);
@@ -812,12 +863,14 @@ void IngressTranslator::readTls(const json& tls, TableBuilder& table) {
     cert.hosts = hosts;
     cert.certificatePem = std::move(pair->certificatePem);
     cert.privateKeyPem = std::move(pair->privateKeyPem);
+    cert.clientAuth = settings_.clientAuth;
     table.addCertificate(std::move(cert));
     if (settings_.sslRedirect) {
       redirectHosts.insert(redirectHosts.end(), hosts.begin(), hosts.end());
     }
   }
   table.addRedirectHosts(redirectHosts);
+  return reporter_.count() == before;
 }
 
 // spec.ingressClassName, then the legacy annotation, then the default class.

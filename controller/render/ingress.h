@@ -37,6 +37,9 @@
 // | `portico.dev/backend-tls-sni` | DNS name or IP address | Sent as SNI and verified in the certificate. |
 // | `portico.dev/backend-tls-subject-alt-names` | comma list of DNS names or IP addresses | The certificate must carry one of these (instead of the SNI name). |
 // | `portico.dev/backend-tls-client-certificate-secret` | Secret name | A kubernetes.io/tls Secret presented to backends that ask for a client certificate. |
+// | `portico.dev/client-auth-ca-secret` | Secret name | Client certificates (mTLS) for the hosts of the Ingress's `spec.tls` entries: the Secret's `ca.crt` holds the CAs they must chain to. A problem with any `spec.tls` entry then blocks the whole Ingress. See the README's Client certificates. |
+// | `portico.dev/client-auth-mode` | `Require` (default) or `Optional` | Needs client-auth-ca-secret. |
+// | `portico.dev/client-auth-crl-secret` | Secret name | Revocation lists in the Secret's `ca.crl`. Needs client-auth-ca-secret. |
 // | `portico.dev/backend-tls-insecure-skip-verify` | `"true"` or `"false"` (default) | No verification of the backend's certificate at all; shown in `/routes`. Not with ca-secret or subject-alt-names. |
 //
 // - An invalid value of one of these annotations, or one that needs another one that is
@@ -47,9 +50,9 @@
 //   never reached in plaintext. Secrets are read on every render, so rotating one changes
 //   the table without a restart.
 // - Any other annotation starting with `portico.dev/rate-limit`, `portico.dev/ratelimit`,
-//   `portico.dev/auth` or `portico.dev/backend-tls` (a typo, or a feature only an APIRoute
-//   has, such as JWT) blocks the Ingress (reason UnsupportedFeature), so a route meant to be
-//   protected is never served unprotected.
+//   `portico.dev/auth`, `portico.dev/backend-tls` or `portico.dev/client-auth` (a typo, or
+//   a feature only an APIRoute has, such as JWT) blocks the Ingress (reason
+//   UnsupportedFeature), so a route meant to be protected is never served unprotected.
 // - Any other `portico.dev/` annotation is reported (reason UnknownAnnotation, usually a
 //   typo) and ignored; the Ingress is still served.
 // - Annotations of other controllers (nginx.ingress.kubernetes.io/ and so on) are ignored.

@@ -774,6 +774,50 @@ TEST_CASE("annotations: a missing or unusable backend CA Secret blocks the Ingre
   }
 }
 
+TEST_CASE("annotations: client-auth-* put client certificates on every spec.tls certificate of the Ingress") {
+  json spec = rulesSpec("app.example.com", {path("/app")});
+  spec["tls"] = {{{"hosts", {"app.example.com"}}, {"secretName", "app-tls"}}};
+  ObjectSnapshot s = withWeb({ingress("shop", "web", spec, "",
+                                      {{"portico.dev/client-auth-ca-secret", "partners"},
+                                       {"portico.dev/client-auth-mode", "Optional"}})});
+  s.secrets = {tlsSecret("shop", "app-tls", certA(), keyA()), opaqueSecret("shop", "partners", {{"ca.crt", certB()}})};
+  auto result = renderClean(s);
+  REQUIRE(result.table.certificates.size() == 1);
+  REQUIRE(result.table.certificates[0].clientAuth.has_value());
+  CHECK(result.table.certificates[0].clientAuth->caPem == certB());
+  CHECK(result.table.certificates[0].clientAuth->mode == proxy::ClientAuthMode::Optional);
+  CHECK(result.table.routes.size() == 1);
+}
+
+TEST_CASE("annotations: client-auth fails closed: no spec.tls, a missing Secret, or a typo block the Ingress") {
+  json withTls = rulesSpec("app.example.com", {path("/app")});
+  withTls["tls"] = {{{"hosts", {"app.example.com"}}, {"secretName", "app-tls"}}};
+  const json noTls = rulesSpec("app.example.com", {path("/app")});
+  struct Case {
+    json spec;
+    json annotations;
+    std::vector<json> secrets;
+    std::string field;
+  };
+  const json ok = {{"portico.dev/client-auth-ca-secret", "partners"}};
+  const std::vector<Case> cases = {
+      {noTls, ok, {}, "metadata.annotations[portico.dev/client-auth-ca-secret]"},
+      {withTls, ok, {tlsSecret("shop", "app-tls", certA(), keyA())}, "metadata.annotations[portico.dev/client-auth-ca-secret]"},
+      {withTls, ok, {opaqueSecret("shop", "partners", {{"ca.crt", certB()}})}, "spec.tls[0].secretName"},
+      {withTls, {{"portico.dev/client-auth-mode", "Require"}}, {}, "metadata.annotations[portico.dev/client-auth-mode]"},
+      {withTls, {{"portico.dev/client-auth-ca-secrets", "partners"}}, {}, "metadata.annotations[portico.dev/client-auth-ca-secrets]"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.annotations.dump());
+    CAPTURE(c.secrets.size());
+    ObjectSnapshot s = withWeb({ingress("shop", "web", c.spec, "", c.annotations)});
+    s.secrets = c.secrets;
+    auto result = renderSnapshot(s);
+    CHECK(result.table.routes.empty());
+    CHECK(diagnosticsAt(result, c.field).size() == 1);
+  }
+}
+
 TEST_CASE("annotations: rate limit, CORS, source ranges, retries, hashing, affinity, health checks") {
   auto r = annotatedRoute({{"portico.dev/rate-limit-requests", "100"},
                            {"portico.dev/rate-limit-period", "1m"},
