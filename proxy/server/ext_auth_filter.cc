@@ -28,7 +28,17 @@ using boost::system::error_code;
 net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthSpec& spec) {
   const Request& req = ex.req();
   auto url = parseHttpUrl(spec.url);
-  if (!url || url->tls) co_return policy::Verdict{503, "external auth needs an http:// URL", {}};
+  if (!url) co_return policy::Verdict{503, "external auth URL is invalid", {}};
+  // https: verified against the system trust store for the URL's host, like a JWKS URL.
+  std::shared_ptr<UpstreamTls> tls;
+  if (url->tls) {
+    auto context = ex.worker.upstreams().tls(UpstreamTlsSpec{.serverName = url->host});
+    if (!context) {
+      spdlog::error("external auth {}: {}", spec.url, context.error().message);
+      co_return policy::Verdict{503, "authorization service unavailable", {}};
+    }
+    tls = std::move(context).value();
+  }
   const EndpointSpec endpoint{url->host, url->port, 1};
   const std::string address = endpoint.address();
   const auto deadline = std::chrono::steady_clock::now() + spec.timeout;
@@ -48,10 +58,10 @@ net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthS
 
   error_code ec;
   std::string tlsFailure;
-  UpstreamConnectionPtr conn = ex.worker.pool().take(address);
+  UpstreamConnectionPtr conn = ex.worker.pool().take(address, tls.get());
   if (!conn)
     conn = co_await connectUpstream(ex.worker, endpoint, spec.timeout, address,
-                                    ex.worker.upstreams().backend("auth:" + spec.url), nullptr, ec, tlsFailure);
+                                    ex.worker.upstreams().backend("auth:" + spec.url), tls, ec, tlsFailure);
   http::response_parser<http::string_body> answer;
   answer.body_limit(64 * 1024);
   if (req.method() == http::verb::head) answer.skip(true);  // a HEAD answer has no body
@@ -61,7 +71,8 @@ net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthS
     if (!ec) co_await http::async_read(conn->stream, conn->buffer, answer, net::redirect_error(net::use_awaitable, ec));
   }
   if (!conn || ec) {
-    spdlog::warn("{} external auth {} failed: {}", ex.requestId, spec.url, ec.message());
+    spdlog::warn("{} external auth {} failed: {}{}", ex.requestId, spec.url, ec.message(),
+                 tlsFailure.empty() ? "" : " (TLS: " + tlsFailure + ")");
     if (spec.failOpen) co_return policy::Verdict{};
     co_return policy::Verdict{503, "authorization service unavailable", {}};
   }

@@ -119,8 +119,10 @@ class Backend:
 class Portico:
     """The real portico binary in standalone mode."""
 
-    def __init__(self, config_text, tmp_dir, extra_args=(), workers=2, wait_ready=True, name="portico"):
+    def __init__(self, config_text, tmp_dir, extra_args=(), workers=2, wait_ready=True, name="portico", env=None):
+        """env: extra environment variables for the process."""
         self.dir = tmp_dir
+        self.env = {**os.environ, **(env or {})}
         self.config_path = os.path.join(tmp_dir, f"{name}.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text)
@@ -156,7 +158,7 @@ class Portico:
                 "--admin-port", str(self.admin_port), "--workers", str(workers),
                 "--log-format", "text", "--access-log", "false", "--shutdown-grace", "5s",
                 *extra_args]
-        self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=self._stderr)
+        self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=self._stderr, env=self.env)
         self.pid = self.proc.pid
         self.exit_code = None
 

@@ -214,6 +214,29 @@ def test_health_checks_speak_tls_to_a_tls_backend(proxy, tls_backends):
     assert get(proxy, "/checked")[0] == 200
 
 
+def test_system_trust_store_and_https_external_auth(pki, tls_backends, tmp_path):
+    """OpenSSL's default verify paths honour SSL_CERT_FILE: with the test CA there, the
+    "system trust store" trusts the HTTPS backend, for a backend url and for external auth."""
+    https = tls_backends["tls"].url
+    config = dump(apiroute("trust", [
+        route("system", https),
+        route("ext", https, auth={"external": {"url": https + "/check", "timeout": "2s"}}),
+    ]))
+    with running_portico(config, str(tmp_path), name="without") as p:
+        assert get(p, "/system")[0] == 502
+        status, body = get(p, "/ext")
+        assert status == 503 and body["error"] == "authorization service unavailable", body
+        assert "certificate verify failed" in p.stderr(), p.stderr()[-2000:]
+    before = tls_backends["tls"].stats()["requests"]
+    with running_portico(config, str(tmp_path), name="with", env={"SSL_CERT_FILE": pki["ca"]["cert"]}) as p:
+        status, body = get(p, "/system")
+        assert status == 200 and body["tls"], body
+        status, body = get(p, "/ext")
+        assert status == 200 and body["path"] == "/ext", body
+    # Three requests and the two stats calls: the auth check went over TLS to the same server.
+    assert tls_backends["tls"].stats()["requests"] == before + 4
+
+
 def test_ca_rotation_takes_effect_without_a_restart(pki, tls_backends, tmp_path):
     with running_portico(config(pki, tls_backends), str(tmp_path)) as p:
         assert get(p, "/verified")[0] == 200  # and a pooled connection now exists
