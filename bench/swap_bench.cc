@@ -120,7 +120,7 @@ void run(int routes, int swaps, const std::pair<std::string, std::string>& pem) 
     return portico::Expected<std::string>(portico::makeError("no fetches in the bench"));
   });
   policy::PolicyCompiler compiler(gateway);
-  TlsContexts tls;
+  TlsContexts tls{std::chrono::hours(12)};
   Worker first(0, options, publisher, metrics, upstreams, gateway, compiler, tls);
   Worker second(1, options, publisher, metrics, upstreams, gateway, compiler, tls);
 

@@ -61,6 +61,9 @@ Limits and timeouts:
   --keepalive-timeout DUR    idle client connection (default 60s)
   --body-timeout DUR         silence while reading or writing a body (default 60s)
   --shutdown-grace DUR       on SIGTERM, time for in-flight requests (default 30s)
+  --tls-ticket-key-rotation DUR
+                             a new TLS session ticket key this often; tickets stay good
+                             for two periods (default 12h)
 
 Request hygiene:
   --headers-with-underscores drop|reject|allow
@@ -172,6 +175,7 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
       {"keepalive-timeout", duration(o.server.keepAliveTimeout)},
       {"body-timeout", duration(o.server.bodyTimeout)},
       {"shutdown-grace", duration(o.shutdownGrace)},
+      {"tls-ticket-key-rotation", duration(o.server.tlsTicketKeyRotation)},
       {"config-poll-interval", duration(o.configPollInterval)},
       {"config-settle", duration(o.configSettle)},
       {"config-require-end-marker",

@@ -24,6 +24,7 @@ struct ServerOptions {
   std::chrono::milliseconds headerTimeout{10000};     // first byte to end of header
   std::chrono::milliseconds keepAliveTimeout{60000};  // idle client connection
   std::chrono::milliseconds bodyTimeout{60000};       // between two body reads
+  std::chrono::milliseconds tlsTicketKeyRotation{12 * 3600 * 1000};  // session tickets live two of these
   size_t upstreamMaxIdlePerEndpoint = 1024;           // per worker
   // Client connections open at once, for the whole process; at the limit the listeners
   // stop accepting until one closes. 0: defaultMaxConnections of the open-file limit.

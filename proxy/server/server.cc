@@ -115,7 +115,7 @@ class ProxyServer::Impl {
   HealthChecker healthChecker_;
   policy::GatewayRuntime gateway_;
   policy::PolicyCompiler policies_;
-  TlsContexts tls_;
+  TlsContexts tls_{options_.tlsTicketKeyRotation};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

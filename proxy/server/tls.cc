@@ -101,11 +101,17 @@ void requireClientCertificates(ssl::context& ctx, const ClientAuthSpec& auth, co
 }
 }  // namespace
 
+void TlsContexts::configureBase(ssl::context& base) {
+  applyServerPolicy(base);
+  ticketKeys_.install(base.native_handle());
+}
+
 SslContextPtr TlsContexts::contextFor(const CertificateSpec& cert) {
   const std::string key = contentKey(cert);
   if (auto it = byContent_.find(key); it != byContent_.end()) return it->second;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   applyServerPolicy(*ctx);
+  ticketKeys_.install(ctx->native_handle());  // TLS 1.2 reads tickets after the SNI switch
   try {
     ctx->use_certificate_chain(boost::asio::buffer(cert.certificatePem));
     ctx->use_private_key(boost::asio::buffer(cert.privateKeyPem), ssl::context::pem);

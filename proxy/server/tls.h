@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "proxy/config/route_table.h"
+#include "proxy/server/session_tickets.h"
 
 namespace portico::proxy {
 
@@ -36,11 +37,16 @@ using CertificateStoreConstSharedPtr = std::shared_ptr<const CertificateStore>;
 // shares it when nothing changed) gets the same store without looking at a certificate.
 class TlsContexts {
  public:
+  explicit TlsContexts(std::chrono::milliseconds ticketKeyRotation) : ticketKeys_(ticketKeyRotation) {}
   // Any thread.
   CertificateStoreConstSharedPtr forTable(const RouteTable& table);
+  // Portico's policy (applyServerPolicy) and the process's session ticket keys on a
+  // worker's base context, the one every TLS connection starts with.
+  void configureBase(boost::asio::ssl::context& base);
 
  private:
   SslContextPtr contextFor(const CertificateSpec& cert);
+  SessionTicketKeys ticketKeys_;
   std::mutex mu_;
   uint64_t builtVersion_ = 0;
   CertificateListConstSharedPtr builtFrom_;  // held, so that its address cannot be reused

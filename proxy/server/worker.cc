@@ -22,7 +22,7 @@ Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& 
       policies_(policies), tls_(tls),
       pool_(ioc_, options.upstreamMaxIdlePerEndpoint), random_(std::random_device{}()) {
   if (const auto& redis = gateway.redisOptions()) redis_ = std::make_unique<redis::AsyncRateLimiter>(ioc_, *redis);
-  applyServerPolicy(baseTls_);
+  tls.configureBase(baseTls_);
   SSL_CTX_set_tlsext_servername_callback(baseTls_.native_handle(), &Worker::onServerName);
   SSL_CTX_set_tlsext_servername_arg(baseTls_.native_handle(), this);
 }

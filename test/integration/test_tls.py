@@ -4,6 +4,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 import warnings
 
 import pytest
@@ -170,3 +171,41 @@ def test_websocket_over_tls(proxy, certs):
             assert ws.recv() == f"secure {i}"
     finally:
         ws.close()
+
+
+def resumptions(proxy, certs, host, n):
+    """n connections after a first one, each offering the session the previous one got;
+    returns how each went (True: resumed). Sessions come from the first response."""
+    ctx = client_context(certs)
+    session, out = None, []
+    for _ in range(n + 1):
+        raw = socket.create_connection(("127.0.0.1", proxy.https_port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname=host, session=session) as s:
+            status, _ = https_get(s, host, "/echo")
+            assert status == 200
+            if session is not None:
+                out.append(s.session_reused)
+            session = s.session
+    return out
+
+
+def test_sessions_resume_on_any_worker(proxy, certs):
+    # SO_REUSEPORT spreads connections over the workers (two here): a ticket one worker
+    # issued must be good on the other, so the keys are the process's, not a worker's.
+    assert resumptions(proxy, certs, "a.test", 12) == [True] * 12
+
+
+def test_ticket_keys_rotate_and_old_tickets_stop_working(backends, certs, portico_factory):
+    p = portico_factory(tls_config(backends, certs), extra_args=("--tls-ticket-key-rotation", "1s"))
+    ctx = client_context(certs)
+
+    def connect(session=None):
+        raw = socket.create_connection(("127.0.0.1", p.https_port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
+            assert https_get(s, "a.test", "/echo")[0] == 200
+            return s.session, s.session_reused
+
+    session, _ = connect()
+    assert connect(session)[1] is True  # at once: its key is current
+    time.sleep(3.5)  # more than two rotations with no handshake in between
+    assert connect(session)[1] is False  # the key that issued it is forgotten

@@ -346,7 +346,7 @@ TEST_SUITE("runtime") {
 
   TEST_CASE("TLS contexts: an unchanged certificate list gives the same store without a rebuild") {
     Fixture f;
-    TlsContexts tls;
+    TlsContexts tls{std::chrono::hours(12)};
     f.publish({route("a", {"10.0.0.1"})});
     auto store1 = tls.forTable(*f.table);
     f.publish({route("a", {"10.0.0.2"})});
