@@ -10,7 +10,7 @@
 #include "controller/render/api_names.h"
 #include "controller/render/backend_tls.h"
 #include "controller/render/backends.h"
-#include "controller/render/client_auth.h"
+#include "controller/render/host_tls.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
 #include "controller/render/rule_policies.h"
@@ -156,9 +156,11 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   size_t before = reporter_.count();
   const bool wantsClientAuth = member(*tls, "clientAuth") != nullptr;
   failClosed = wantsClientAuth;  // until the certificate and its client auth are resolved
-  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP", "clientAuth"}, reporter_);
+  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP", "clientAuth", "hsts"}, reporter_);
   std::optional<ClientAuthFields> clientAuthFields;
   readNested(*tls, "clientAuth", "spec.tls", clientAuthSchema(), clientAuthFields, reporter_);
+  std::optional<HstsFields> hsts;
+  readNested(*tls, "hsts", "spec.tls", hstsSchema(), hsts, reporter_);
   auto secretName = readString(*tls, "secretName", "spec.tls", reporter_, /*required=*/true);
   redirect = readBool(*tls, "redirectHTTP", "spec.tls", reporter_).value_or(false);
   if (secretName && !isDnsSubdomain(*secretName)) {
@@ -177,6 +179,7 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   cert.hosts = hosts_;
   cert.certificatePem = std::move(pair->certificatePem);
   cert.privateKeyPem = std::move(pair->privateKeyPem);
+  if (hsts) cert.hsts = hstsHeader(*hsts);
   if (clientAuthFields) {
     cert.clientAuth = resolveClientAuth(*clientAuthFields, index_, ns_, "spec.tls.clientAuth.caSecretName",
                                         "spec.tls.clientAuth.crlSecretName", reporter_);

@@ -11,7 +11,7 @@
 
 #include "controller/render/api_names.h"
 #include "controller/render/backend_tls.h"
-#include "controller/render/client_auth.h"
+#include "controller/render/host_tls.h"
 #include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
@@ -62,6 +62,8 @@ constexpr std::string_view kBackendTlsInsecureSkipVerify = "portico.dev/backend-
 constexpr std::string_view kClientAuthCaSecret = "portico.dev/client-auth-ca-secret";
 constexpr std::string_view kClientAuthMode = "portico.dev/client-auth-mode";
 constexpr std::string_view kClientAuthCrlSecret = "portico.dev/client-auth-crl-secret";
+constexpr std::string_view kHstsMaxAge = "portico.dev/hsts-max-age";
+constexpr std::string_view kHstsIncludeSubdomains = "portico.dev/hsts-include-subdomains";
 
 // Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
 // the Ingress: a route meant to be protected must never be served unprotected.
@@ -113,6 +115,7 @@ struct Settings {
   std::optional<proxy::UpstreamTlsSpec> upstreamTls;  // resolved; serverName "" = per Service
   std::optional<ClientAuthFields> clientAuthFields;
   std::optional<proxy::ClientAuthSpec> clientAuth;  // resolved: on every spec.tls certificate
+  std::optional<HstsFields> hsts;                   // on every spec.tls certificate
 };
 
 // A comma list of CIDRs; "" if valid, else the reason naming the bad entry.
@@ -372,6 +375,22 @@ constexpr Annotation kAnnotations[] = {
        if (!isDnsSubdomain(v)) return bad(v, kNotSecretName);
        if (!s.clientAuthFields) s.clientAuthFields.emplace();
        s.clientAuthFields->crlSecretName = v;
+       return {};
+     }},
+    {kHstsMaxAge,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto d = parseDuration(v);
+       if (!d) return d.error().message;
+       if (!s.hsts) s.hsts.emplace();
+       s.hsts->maxAge = std::chrono::duration_cast<proxy::Millis>(*d);
+       return {};
+     }},
+    {kHstsIncludeSubdomains,
+     [](const std::string& v, Settings& s) -> std::string {
+       auto b = parseBool(v);
+       if (!b) return bad(v, kTrueOrFalse);
+       if (!s.hsts) s.hsts.emplace();
+       s.hsts->includeSubDomains = *b;
        return {};
      }},
     {kBackendTlsInsecureSkipVerify,
@@ -864,6 +883,7 @@ bool IngressTranslator::readTls(const json& tls, TableBuilder& table) {
     cert.certificatePem = std::move(pair->certificatePem);
     cert.privateKeyPem = std::move(pair->privateKeyPem);
     cert.clientAuth = settings_.clientAuth;
+    if (settings_.hsts) cert.hsts = hstsHeader(*settings_.hsts);
     table.addCertificate(std::move(cert));
     if (settings_.sslRedirect) {
       redirectHosts.insert(redirectHosts.end(), hosts.begin(), hosts.end());

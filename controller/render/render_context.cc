@@ -183,13 +183,15 @@ bool ClassSelector::isOurClass(const std::string& className) const {
 }
 
 void TableBuilder::addCertificate(proxy::CertificateSpec cert) {
-  // One certificate per Secret and client-auth settings: hosts that ask for client
-  // certificates never merge into a certificate that does not (or asks for other ones).
+  // One certificate per Secret and per-host TLS settings (client auth, HSTS): hosts that
+  // ask for client certificates never merge into a certificate that does not (or asks for
+  // other ones), and each host keeps its own HSTS header.
   std::string key = cert.name;
   if (const auto& auth = cert.clientAuth) {
     key += '\0' + auth->caPem + '\0' + auth->crlPem;
     key += auth->mode == proxy::ClientAuthMode::Require ? 'R' : 'O';
   }
+  if (!cert.hsts.empty()) key += '\1' + cert.hsts;
   auto [it, inserted] = certificateByName_.emplace(std::move(key), table_.certificates.size());
   if (inserted) {
     certificateHosts_.emplace_back(cert.hosts.begin(), cert.hosts.end());

@@ -160,6 +160,14 @@ ordered_json tableJson(const Table& table, bool includePrivateKeys, Deref deref)
     cert["certificatePem"] = c.certificatePem;
     cert["privateKeyPem"] = includePrivateKeys ? c.privateKeyPem : std::string("<redacted>");
     cert["isDefault"] = c.isDefault;
+    // Only where set, so that other certificates' views stay as they were.
+    if (const auto& auth = c.clientAuth) {
+      cert["clientAuth"] = {{"mode", name(kClientAuthModeNames, auth->mode)},
+                            {"caSource", auth->caSource},
+                            {"caPem", auth->caPem},
+                            {"crlPem", auth->crlPem}};
+    }
+    if (!c.hsts.empty()) cert["hsts"] = c.hsts;
     j["certificates"].push_back(std::move(cert));
   }
   j["httpsRedirectHosts"] = table.httpsRedirectHosts;

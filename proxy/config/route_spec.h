@@ -325,6 +325,7 @@ struct CertificateSpec {
   std::string privateKeyPem;
   bool isDefault = false;
   std::optional<ClientAuthSpec> clientAuth;
+  std::string hsts;  // Strict-Transport-Security for these hosts' HTTPS answers; empty: none
   bool operator==(const CertificateSpec&) const = default;
 };
 

@@ -241,8 +241,16 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(SharedRouteTableSpec spec, 
   }
   table->httpsRedirectHosts_ = std::move(spec.httpsRedirectHosts);
   for (const CertificateSpec& certificate : *table->certificates_) {
-    if (!certificate.clientAuth) continue;
-    for (const std::string& host : certificate.hosts) table->clientAuthHosts_.try_emplace(host, &*certificate.clientAuth);
+    if (!certificate.clientAuth && certificate.hsts.empty()) continue;
+    const HostTlsPolicy policy{certificate.clientAuth ? &*certificate.clientAuth : nullptr,
+                               certificate.hsts.empty() ? nullptr : &certificate.hsts};
+    for (const std::string& host : certificate.hosts) {
+      // The first certificate with a policy for a host sets it; a later one adds only what
+      // the first left unset (client auth is never dropped).
+      HostTlsPolicy& entry = table->hostTlsPolicies_[host];
+      if (!entry.clientAuth) entry.clientAuth = policy.clientAuth;
+      if (!entry.hsts) entry.hsts = policy.hsts;
+    }
   }
 
   Expected<std::unique_ptr<RouteIndex>> index =
@@ -260,12 +268,12 @@ const Route* RouteTable::match(const RequestView& request) const {
   return found == RouteIndex::kNoRoute ? nullptr : &routes_[found];
 }
 
-const ClientAuthSpec* RouteTable::findClientAuth(std::string_view host) const {
-  if (auto it = clientAuthHosts_.find(std::string(host)); it != clientAuthHosts_.end()) return it->second;
+const RouteTable::HostTlsPolicy* RouteTable::findTlsPolicy(std::string_view host) const {
+  if (auto it = hostTlsPolicies_.find(std::string(host)); it != hostTlsPolicies_.end()) return &it->second;
   const size_t dot = host.find('.');
   if (dot == std::string_view::npos) return nullptr;
-  auto it = clientAuthHosts_.find("*" + std::string(host.substr(dot)));
-  return it == clientAuthHosts_.end() ? nullptr : it->second;
+  auto it = hostTlsPolicies_.find("*" + std::string(host.substr(dot)));
+  return it == hostTlsPolicies_.end() ? nullptr : &it->second;
 }
 
 bool RouteTable::redirectsToHttps(std::string_view host) const {
@@ -298,6 +306,7 @@ std::string RouteTable::toJson() const {
       certificate["clientAuth"] = {{"mode", c.clientAuth->mode == ClientAuthMode::Require ? "Require" : "Optional"},
                                    {"ca", c.clientAuth->caSource},
                                    {"crl", !c.clientAuth->crlPem.empty()}};
+    if (!c.hsts.empty()) certificate["hsts"] = c.hsts;
     certificates.push_back(std::move(certificate));
   }
   const json rest = {{"certificates", std::move(certificates)}, {"httpsRedirectHosts", httpsRedirectHosts_}};

@@ -103,10 +103,14 @@ class RouteTable {
   // True if plain-HTTP requests for this host (lower case, no port) redirect to https.
   [[nodiscard]] bool redirectsToHttps(std::string_view host) const;
 
-  // The client-certificate settings of the certificate serving `host` (lower case, no
-  // port: exact, then "*.parent"), or nullptr. A hash lookup only in tables that have any.
-  [[nodiscard]] const ClientAuthSpec* clientAuthFor(std::string_view host) const {
-    return clientAuthHosts_.empty() ? nullptr : findClientAuth(host);
+  // What the certificate serving `host` (lower case, no port: exact, then "*.parent")
+  // asks of every request for it, or nullptr. A hash lookup only in tables that have any.
+  struct HostTlsPolicy {
+    const ClientAuthSpec* clientAuth = nullptr;
+    const std::string* hsts = nullptr;
+  };
+  [[nodiscard]] const HostTlsPolicy* tlsPolicyFor(std::string_view host) const {
+    return hostTlsPolicies_.empty() ? nullptr : findTlsPolicy(host);
   }
 
   const std::vector<Route>& routes() const { return routes_; }
@@ -127,9 +131,10 @@ class RouteTable {
   std::vector<Route> routes_;
   CertificateListConstSharedPtr certificates_;
   std::vector<std::string> httpsRedirectHosts_;
-  // Hosts ("*.parent" kept as written) of certificates with client auth, into *certificates_.
-  std::unordered_map<std::string, const ClientAuthSpec*> clientAuthHosts_;
-  const ClientAuthSpec* findClientAuth(std::string_view host) const;
+  // Hosts ("*.parent" kept as written) of certificates with client auth or HSTS, pointing
+  // into *certificates_.
+  std::unordered_map<std::string, HostTlsPolicy> hostTlsPolicies_;
+  const HostTlsPolicy* findTlsPolicy(std::string_view host) const;
   std::unique_ptr<RouteIndex> index_;
   uint64_t version_ = 0;
   uint64_t previousVersion_ = 0;

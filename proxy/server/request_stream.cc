@@ -124,10 +124,13 @@ net::awaitable<bool> serveRequest(Exchange& ex) {
     co_return co_await reply(ex, 308, "redirecting to https", keepAlive);
   }
   std::string_view clientCertificate;
-  if (const ClientAuthSpec* auth = table->clientAuthFor(ex.host)) {
-    if (auto refusal = clientAuthRefusal(*auth, ex.conn.tlsSession.get(), ex.host))
-      co_return co_await reply(ex, refusal->status, refusal->message, keepAlive);
-    clientCertificate = ex.conn.tlsSession->clientCertificate;
+  if (const RouteTable::HostTlsPolicy* tlsPolicy = table->tlsPolicyFor(ex.host)) {
+    if (tlsPolicy->hsts && ex.conn.tls()) ex.responseHeaders.emplace_back("strict-transport-security", *tlsPolicy->hsts);
+    if (const ClientAuthSpec* auth = tlsPolicy->clientAuth) {
+      if (auto refusal = clientAuthRefusal(*auth, ex.conn.tlsSession.get(), ex.host))
+        co_return co_await reply(ex, refusal->status, refusal->message, keepAlive);
+      clientCertificate = ex.conn.tlsSession->clientCertificate;
+    }
   }
   const HeadRequestView view(req, ex.host, rq.routingPath(), rq.query, ex.conn.localAddress);
   const Route* route = table->match(view);

@@ -209,3 +209,30 @@ def test_ticket_keys_rotate_and_old_tickets_stop_working(backends, certs, portic
     assert connect(session)[1] is True  # at once: its key is current
     time.sleep(3.5)  # more than two rotations with no handshake in between
     assert connect(session)[1] is False  # the key that issued it is forgotten
+
+
+def test_hsts_on_https_answers_only_replacing_the_backends(backends, certs, portico_factory):
+    p = portico_factory(dump(
+        tls_secret("a-tls", certs["a.test"]["cert"], certs["a.test"]["key"]),
+        tls_secret("b-tls", certs["b.test"]["cert"], certs["b.test"]["key"]),
+        apiroute("site-a", [tagged("a", backends["a"].url, "/app")], hosts=["a.test"],
+                 tls={"secretName": "a-tls", "hsts": {"maxAge": "1h", "includeSubDomains": True}}),
+        apiroute("site-b", [tagged("b", backends["b"].url, "/")], hosts=["b.test"], tls={"secretName": "b-tls"}),
+    ))
+    ctx = client_context(certs)
+
+    def sts_over_tls(host, path):
+        with handshake(p, ctx, host) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head = data.partition(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+        return int(head[0].split()[1]), [h.split(":", 1)[1].strip() for h in head if h.startswith("strict-transport-security:")]
+
+    backend_sts = "?hdr=Strict-Transport-Security:max-age=1"
+    assert sts_over_tls("a.test", "/app" + backend_sts) == (200, ["max-age=3600; includesubdomains"])
+    assert sts_over_tls("a.test", "/elsewhere") == (404, ["max-age=3600; includesubdomains"])
+    assert sts_over_tls("b.test", "/" + backend_sts) == (200, ["max-age=1"])  # not Portico's business there
+    raw = raw_exchange(p.http_port, b"GET /app HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    assert raw.status == 200 and "strict-transport-security" not in raw.headers

@@ -203,4 +203,23 @@ TEST_CASE("routes sharing a Secret with and without clientAuth get separate cert
   }
 }
 
+TEST_CASE("tls.hsts becomes the certificate's Strict-Transport-Security value; preload needs a year and subdomains") {
+  auto route = [](json hsts) {
+    return apiRoute("shop", "api",
+                    {{"hosts", {"a.example.com"}},
+                     {"tls", {{"secretName", "api-tls"}, {"hsts", std::move(hsts)}}},
+                     {"rules", {rule("r")}}});
+  };
+  const std::vector<json> secrets = {tlsSecret("shop", "api-tls", certA(), keyA())};
+  auto defaults = renderWithSecrets({route(json::object())}, secrets);
+  REQUIRE(defaults.table.certificates.size() == 1);
+  CHECK(defaults.table.certificates[0].hsts == "max-age=31536000");
+  auto full = renderWithSecrets({route({{"maxAge", "17520h"}, {"includeSubDomains", true}, {"preload", true}})}, secrets);
+  CHECK(full.diagnostics.empty());
+  CHECK(full.table.certificates.at(0).hsts == "max-age=63072000; includeSubDomains; preload");
+  auto bad = renderWithSecrets({route({{"maxAge", "1h"}, {"preload", true}})}, secrets);
+  CHECK(diagnosticsAt(bad, "spec.tls.hsts.preload").size() == 1);
+  CHECK(bad.table.certificates.empty());  // a tls problem: served over plain HTTP only
+}
+
 }  // TEST_SUITE

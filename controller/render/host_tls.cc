@@ -1,4 +1,4 @@
-#include "controller/render/client_auth.h"
+#include "controller/render/host_tls.h"
 
 #include "controller/render/api_names.h"
 #include "controller/render/secrets.h"
@@ -20,6 +20,28 @@ const Schema<ClientAuthFields>& clientAuthSchema() {
       field::string("crlSecretName", &S::crlSecretName, {.check = secretName}),
   };
   return schema;
+}
+
+const Schema<HstsFields>& hstsSchema() {
+  using S = HstsFields;
+  static const Schema<S> schema{
+      field::duration("maxAge", &S::maxAge, {.min = proxy::Millis(0)}),
+      field::boolean("includeSubDomains", &S::includeSubDomains),
+      field::boolean("preload", &S::preload),
+      field::check<S>([](const S& s, const std::string& field, Reporter& reporter) {
+        if (s.preload && (!s.includeSubDomains || s.maxAge < std::chrono::hours(24 * 365)))
+          reporter.invalid(childField(field, "preload"), "InvalidField",
+                           "needs includeSubDomains: true and a maxAge of at least 8760h");
+      }),
+  };
+  return schema;
+}
+
+std::string hstsHeader(const HstsFields& fields) {
+  std::string value = "max-age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(fields.maxAge).count());
+  if (fields.includeSubDomains) value += "; includeSubDomains";
+  if (fields.preload) value += "; preload";
+  return value;
 }
 
 std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,

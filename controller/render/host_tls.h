@@ -1,4 +1,5 @@
-// Client certificates for a route's hosts (downstream mTLS), as an APIRoute asks for them:
+// What a route's TLS section asks of every request for its hosts, beyond the certificate:
+// client certificates (downstream mTLS) and HSTS. As an APIRoute writes them:
 //
 //   tls:
 //     secretName: api-tls
@@ -6,9 +7,10 @@
 //       caSecretName: partners-ca    # Secret key ca.crt (PEM): the CAs client certificates chain to
 //       mode: Require                # or Optional: clients without one are served anonymously
 //       crlSecretName: partners-crl  # Secret key ca.crl (PEM): revoked certificates
+//     hsts: {maxAge: 8760h, includeSubDomains: true, preload: false}
 //
-// Problems fail closed: the routes are not served rather than served without the check.
-// Internal to render.
+// clientAuth problems fail closed: the routes are not served rather than served without
+// the check. Internal to render.
 #pragma once
 
 #include <optional>
@@ -27,6 +29,18 @@ struct ClientAuthFields {
 };
 
 const Schema<ClientAuthFields>& clientAuthSchema();
+
+struct HstsFields {
+  proxy::Millis maxAge{std::chrono::hours(24 * 365)};
+  bool includeSubDomains = false;
+  bool preload = false;
+};
+
+// preload needs includeSubDomains and a maxAge of at least a year (the preload list's rules).
+const Schema<HstsFields>& hstsSchema();
+
+// The Strict-Transport-Security value: "max-age=31536000; includeSubDomains; preload".
+std::string hstsHeader(const HstsFields& fields);
 
 // Reads the Secrets (in `ns`); on a missing or unusable one reports ResolvedRefs False on
 // the field that named it and returns nullopt.
