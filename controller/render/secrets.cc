@@ -182,43 +182,41 @@ Expected<std::vector<std::pair<std::string, std::string>>> apiKeysFromSecret(con
   return keys;
 }
 
-Expected<std::string> caBundleFromSecret(const json& secret) {
+namespace {
+// Data key `key` of a Secret as a PEM bundle: at least one block that `readOne` (reads and
+// frees one block; false at the end or at a broken block) takes, and nothing broken after.
+template <class ReadOne>
+Expected<std::string> pemBundle(const json& secret, const std::string& key, std::string_view what, ReadOne readOne) {
   auto entries = decodeSecretEntries(secret);
   if (!entries) return entries.error();
-  auto it = entries->find("ca.crt");
-  if (it == entries->end()) return makeError("needs the CA certificates (PEM) in data key \"ca.crt\"");
+  auto it = entries->find(key);
+  if (it == entries->end()) return makeError("needs " + std::string(what) + " (PEM) in data key \"" + key + "\"");
   ERR_clear_error();
   auto bio = memoryBio(it->second);
   size_t count = 0;
-  while (std::unique_ptr<X509, X509Deleter> x509{PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr)})
-    ++count;
+  while (readOne(bio.get())) ++count;
   // The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a block that is broken.
   const unsigned long error = ERR_peek_last_error();
   ERR_clear_error();
-  if (count == 0) return makeError(keyField("data", "ca.crt") + ": no PEM certificate");
+  if (count == 0) return makeError(keyField("data", key) + ": no PEM " + std::string(what));
   if (ERR_GET_REASON(error) != PEM_R_NO_START_LINE && error != 0)
-    return makeError(keyField("data", "ca.crt") + ": certificate " + std::to_string(count + 1) + " does not parse");
+    return makeError(keyField("data", key) + ": block " + std::to_string(count + 1) + " does not parse");
   return it->second;
+}
+}  // namespace
+
+Expected<std::string> caBundleFromSecret(const json& secret) {
+  return pemBundle(secret, "ca.crt", "CA certificates", [](BIO* bio) {
+    return std::unique_ptr<X509, X509Deleter>(PEM_read_bio_X509(bio, nullptr, noPassphrase, nullptr)) != nullptr;
+  });
 }
 
 Expected<std::string> crlFromSecret(const json& secret) {
-  auto entries = decodeSecretEntries(secret);
-  if (!entries) return entries.error();
-  auto it = entries->find("ca.crl");
-  if (it == entries->end()) return makeError("needs the revocation list (PEM) in data key \"ca.crl\"");
-  ERR_clear_error();
-  auto bio = memoryBio(it->second);
-  size_t count = 0;
-  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, noPassphrase, nullptr)) {
+  return pemBundle(secret, "ca.crl", "certificate revocation lists", [](BIO* bio) {
+    X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, noPassphrase, nullptr);
     X509_CRL_free(crl);
-    ++count;
-  }
-  const unsigned long error = ERR_peek_last_error();
-  ERR_clear_error();
-  if (count == 0) return makeError(keyField("data", "ca.crl") + ": no PEM certificate revocation list");
-  if (ERR_GET_REASON(error) != PEM_R_NO_START_LINE && error != 0)
-    return makeError(keyField("data", "ca.crl") + ": list " + std::to_string(count + 1) + " does not parse");
-  return it->second;
+    return crl != nullptr;
+  });
 }
 
 Expected<std::string> htpasswdFromSecret(const json& secret) {

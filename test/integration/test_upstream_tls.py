@@ -4,35 +4,12 @@ private CA made by the openssl CLI. Verification against the CA Secret, the name
 rotation without a restart, session resumption, health checks over TLS, and never a
 plaintext byte to a TLS backend."""
 import json
-import subprocess
 
 import pytest
 
 from conftest import running_portico
 from helpers import Backend, apiroute, dump, http_get, wait_until
-
-
-def openssl(*args):
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca(d, name):
-    key, crt = d / f"{name}.key", d / f"{name}.crt"
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-            "-keyout", str(key), "-out", str(crt))
-    return {"key": str(key), "cert": str(crt), "pem": crt.read_text()}
-
-
-def issue(d, ca, name, san, client=False):
-    key, csr, crt, ext = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt", d / f"{name}.ext"
-    usage = "clientAuth" if client else "serverAuth"
-    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
-    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key),
-            "-out", str(csr))
-    openssl("x509", "-req", "-in", str(csr), "-CA", ca["cert"], "-CAkey", ca["key"], "-CAcreateserial",
-            "-days", "2", "-extfile", str(ext), "-out", str(crt))
-    return {"key": str(key), "cert": str(crt), "pem": crt.read_text(), "key_pem": key.read_text()}
+from pki import issue, make_ca
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +23,7 @@ def pki(tmp_path_factory):
         "other": other,
         "client_ca": client_ca,
         "server": issue(d, ca, "ledger.test", "DNS:ledger.test,IP:127.0.0.1"),
-        "client": issue(d, client_ca, "portico-edge", "DNS:portico-edge", client=True),
+        "client": issue(d, client_ca, "portico-edge", "DNS:portico-edge", "clientAuth"),
     }
 
 

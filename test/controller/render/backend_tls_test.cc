@@ -127,7 +127,7 @@ TEST_CASE("caBundleFromSecret: ca.crt with at least one certificate, all of them
   broken.replace(broken.find('\n') + 5, 8, "!!!!!!!!");
   auto partly = caBundleFromSecret(opaqueSecret("ns", "ca", {{"ca.crt", certA() + broken}}));
   REQUIRE_FALSE(partly);
-  CHECK(partly.error().message.find("certificate 2") != std::string::npos);
+  CHECK(partly.error().message.find("block 2") != std::string::npos);
 }
 
 }  // TEST_SUITE
