@@ -27,7 +27,7 @@ namespace portico::proxy::http1 {
 using Fields = HeaderFields;
 // Fields Portico writes itself, and names it strips: a few per message, inline.
 using FieldList = boost::container::small_vector<std::pair<std::string_view, std::string_view>, 10>;
-using NameList = boost::container::small_vector<std::string_view, 4>;
+using NameList = boost::container::small_vector<std::string_view, 6>;
 
 // How a message body is delimited.
 enum class Framing {

@@ -35,7 +35,6 @@ class UpstreamTls {
   UpstreamTls& operator=(const UpstreamTls&) = delete;
 
   boost::asio::ssl::context& context() { return context_; }
-  const UpstreamTlsSpec& spec() const { return spec_; }
 
   // Sets up a new connection's `ssl` to `endpointHost` (the pool key `endpoint`, which
   // must outlive `ssl`): SNI, the names the certificate must carry, and the endpoint's
