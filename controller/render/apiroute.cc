@@ -156,7 +156,13 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   size_t before = reporter_.count();
   const bool wantsClientAuth = member(*tls, "clientAuth") != nullptr;
   failClosed = wantsClientAuth;  // until the certificate and its client auth are resolved
-  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP", "clientAuth", "hsts"}, reporter_);
+  checkKnownFields(*tls, "spec.tls", {"secretName", "redirectHTTP", "clientAuth", "hsts", "minVersion"}, reporter_);
+  bool tls13Only = false;
+  if (auto minVersion = readString(*tls, "minVersion", "spec.tls", reporter_)) {
+    std::string why;
+    if (auto only13 = tls13OnlyFrom(*minVersion, why)) tls13Only = *only13;
+    else reporter_.invalid("spec.tls.minVersion", "InvalidField", why);
+  }
   std::optional<ClientAuthFields> clientAuthFields;
   readNested(*tls, "clientAuth", "spec.tls", clientAuthSchema(), clientAuthFields, reporter_);
   std::optional<HstsFields> hsts;
@@ -180,6 +186,7 @@ std::optional<proxy::CertificateSpec> ApiRouteTranslator::readTls(const json& sp
   cert.certificatePem = std::move(pair->certificatePem);
   cert.privateKeyPem = std::move(pair->privateKeyPem);
   if (hsts) cert.hsts = hstsHeader(*hsts);
+  cert.tls13Only = tls13Only;
   if (clientAuthFields) {
     cert.clientAuth = resolveClientAuth(*clientAuthFields, index_, ns_, "spec.tls.clientAuth.caSecretName",
                                         "spec.tls.clientAuth.crlSecretName", reporter_);

@@ -44,6 +44,12 @@ std::string hstsHeader(const HstsFields& fields) {
   return value;
 }
 
+std::optional<bool> tls13OnlyFrom(const std::string& minVersion, std::string& why) {
+  if (minVersion == "1.2" || minVersion == "1.3") return minVersion == "1.3";
+  why = quote(minVersion) + " must be \"1.2\" or \"1.3\" (older versions are never served)";
+  return std::nullopt;
+}
+
 std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,
                                                        const std::string& ns, const std::string& caField,
                                                        const std::string& crlField, Reporter& reporter) {

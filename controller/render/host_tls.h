@@ -42,6 +42,10 @@ const Schema<HstsFields>& hstsSchema();
 // The Strict-Transport-Security value: "max-age=31536000; includeSubDomains; preload".
 std::string hstsHeader(const HstsFields& fields);
 
+// tls.minVersion / portico.dev/tls-min-version: "1.2" (the listener's floor) or "1.3".
+// True for "1.3"; nullopt (with `why`) for anything else.
+std::optional<bool> tls13OnlyFrom(const std::string& minVersion, std::string& why);
+
 // Reads the Secrets (in `ns`); on a missing or unusable one reports ResolvedRefs False on
 // the field that named it and returns nullopt.
 std::optional<proxy::ClientAuthSpec> resolveClientAuth(const ClientAuthFields& fields, const ObjectIndex& index,

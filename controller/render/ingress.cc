@@ -63,6 +63,7 @@ constexpr std::string_view kClientAuthCaSecret = "portico.dev/client-auth-ca-sec
 constexpr std::string_view kClientAuthMode = "portico.dev/client-auth-mode";
 constexpr std::string_view kClientAuthCrlSecret = "portico.dev/client-auth-crl-secret";
 constexpr std::string_view kHstsMaxAge = "portico.dev/hsts-max-age";
+constexpr std::string_view kTlsMinVersion = "portico.dev/tls-min-version";
 constexpr std::string_view kHstsIncludeSubdomains = "portico.dev/hsts-include-subdomains";
 
 // Unknown annotations under these prefixes (a misspelt auth or rate-limit annotation) block
@@ -116,6 +117,7 @@ struct Settings {
   std::optional<ClientAuthFields> clientAuthFields;
   std::optional<proxy::ClientAuthSpec> clientAuth;  // resolved: on every spec.tls certificate
   std::optional<HstsFields> hsts;                   // on every spec.tls certificate
+  bool tls13Only = false;                           // on every spec.tls certificate
 };
 
 // A comma list of CIDRs; "" if valid, else the reason naming the bad entry.
@@ -376,6 +378,13 @@ constexpr Annotation kAnnotations[] = {
        if (!s.clientAuthFields) s.clientAuthFields.emplace();
        s.clientAuthFields->crlSecretName = v;
        return {};
+     }},
+    {kTlsMinVersion,
+     [](const std::string& v, Settings& s) -> std::string {
+       std::string why;
+       auto only13 = tls13OnlyFrom(v, why);
+       if (only13) s.tls13Only = *only13;
+       return why;
      }},
     {kHstsMaxAge,
      [](const std::string& v, Settings& s) -> std::string {
@@ -884,6 +893,7 @@ bool IngressTranslator::readTls(const json& tls, TableBuilder& table) {
     cert.privateKeyPem = std::move(pair->privateKeyPem);
     cert.clientAuth = settings_.clientAuth;
     if (settings_.hsts) cert.hsts = hstsHeader(*settings_.hsts);
+    cert.tls13Only = settings_.tls13Only;
     table.addCertificate(std::move(cert));
     if (settings_.sslRedirect) {
       redirectHosts.insert(redirectHosts.end(), hosts.begin(), hosts.end());

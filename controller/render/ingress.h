@@ -40,6 +40,7 @@
 // | `portico.dev/client-auth-ca-secret` | Secret name | Client certificates (mTLS) for the hosts of the Ingress's `spec.tls` entries: the Secret's `ca.crt` holds the CAs they must chain to. A problem with any `spec.tls` entry then blocks the whole Ingress. See the README's Client certificates. |
 // | `portico.dev/client-auth-mode` | `Require` (default) or `Optional` | Needs client-auth-ca-secret. |
 // | `portico.dev/client-auth-crl-secret` | Secret name | Revocation lists in the Secret's `ca.crl`. Needs client-auth-ca-secret. |
+// | `portico.dev/tls-min-version` | `"1.2"` (default) or `"1.3"` | `"1.3"`: clients of the hosts of the Ingress's `spec.tls` entries must speak TLS 1.3 (chosen by SNI before the version is negotiated). |
 // | `portico.dev/hsts-max-age` | Go duration, e.g. `"8760h"` | `Strict-Transport-Security` on every HTTPS answer for the hosts of the Ingress's `spec.tls` entries (the backend's own is replaced). |
 // | `portico.dev/hsts-include-subdomains` | `"true"` or `"false"` (default) | Adds `includeSubDomains`; with only this annotation max-age is a year. |
 // | `portico.dev/backend-tls-insecure-skip-verify` | `"true"` or `"false"` (default) | No verification of the backend's certificate at all; shown in `/routes`. Not with ca-secret or subject-alt-names. |

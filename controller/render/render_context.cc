@@ -192,6 +192,7 @@ void TableBuilder::addCertificate(proxy::CertificateSpec cert) {
     key += auth->mode == proxy::ClientAuthMode::Require ? 'R' : 'O';
   }
   if (!cert.hsts.empty()) key += '\1' + cert.hsts;
+  if (cert.tls13Only) key += "\2tls13";
   auto [it, inserted] = certificateByName_.emplace(std::move(key), table_.certificates.size());
   if (inserted) {
     certificateHosts_.emplace_back(cert.hosts.begin(), cert.hosts.end());

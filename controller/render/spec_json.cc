@@ -168,6 +168,7 @@ ordered_json tableJson(const Table& table, bool includePrivateKeys, Deref deref)
                             {"crlPem", auth->crlPem}};
     }
     if (!c.hsts.empty()) cert["hsts"] = c.hsts;
+    if (c.tls13Only) cert["minVersion"] = "1.3";
     j["certificates"].push_back(std::move(cert));
   }
   j["httpsRedirectHosts"] = table.httpsRedirectHosts;

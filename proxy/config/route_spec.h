@@ -326,6 +326,7 @@ struct CertificateSpec {
   bool isDefault = false;
   std::optional<ClientAuthSpec> clientAuth;
   std::string hsts;  // Strict-Transport-Security for these hosts' HTTPS answers; empty: none
+  bool tls13Only = false;  // refuse TLS 1.2 for these hosts (TLS 1.2 is the listener's floor)
   bool operator==(const CertificateSpec&) const = default;
 };
 

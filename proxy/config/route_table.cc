@@ -307,6 +307,7 @@ std::string RouteTable::toJson() const {
                                    {"ca", c.clientAuth->caSource},
                                    {"crl", !c.clientAuth->crlPem.empty()}};
     if (!c.hsts.empty()) certificate["hsts"] = c.hsts;
+    if (c.tls13Only) certificate["minVersion"] = "1.3";
     certificates.push_back(std::move(certificate));
   }
   const json rest = {{"certificates", std::move(certificates)}, {"httpsRedirectHosts", httpsRedirectHosts_}};

@@ -39,6 +39,14 @@ int selectHttp11(SSL*, const unsigned char** out, unsigned char* outlen, const u
 }
 }  // namespace
 
+std::string_view serverNameExtensionHost(std::span<const unsigned char> body) {
+  if (body.size() < 5) return {};
+  const size_t listLength = size_t(body[0]) << 8 | body[1];
+  const size_t nameLength = size_t(body[3]) << 8 | body[4];
+  if (listLength + 2 != body.size() || body[2] != TLSEXT_NAMETYPE_host_name || nameLength + 5 > body.size()) return {};
+  return {reinterpret_cast<const char*>(body.data() + 5), nameLength};
+}
+
 void applyServerPolicy(ssl::context& ctx) {
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
@@ -57,6 +65,7 @@ std::string contentKey(const CertificateSpec& cert) {
   std::string content = cert.certificatePem + '\0' + cert.privateKeyPem;
   if (const auto& auth = cert.clientAuth)
     content += '\0' + auth->caPem + '\0' + auth->crlPem + (auth->mode == ClientAuthMode::Require ? "R" : "O");
+  if (cert.tls13Only) content += "\0tls13";
   return cert.name + '\0' + std::to_string(std::hash<std::string>{}(content));
 }
 
@@ -116,6 +125,8 @@ SslContextPtr TlsContexts::contextFor(const CertificateSpec& cert) {
     ctx->use_certificate_chain(boost::asio::buffer(cert.certificatePem));
     ctx->use_private_key(boost::asio::buffer(cert.privateKeyPem), ssl::context::pem);
     if (cert.clientAuth) requireClientCertificates(*ctx, *cert.clientAuth, key);
+    // Read by Worker::onClientHello before the version is negotiated.
+    if (cert.tls13Only) SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_3_VERSION);
   } catch (const boost::system::system_error& e) {
     // render validates PEMs before they reach a table; this guards the invariant anyway.
     spdlog::error("tls: certificate {} rejected by OpenSSL: {}", cert.name, e.what());

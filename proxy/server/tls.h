@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -53,6 +54,11 @@ class TlsContexts {
   CertificateStoreConstSharedPtr built_;
   std::unordered_map<std::string, SslContextPtr> byContent_;  // key: name + PEM hash
 };
+
+// The host name of a ClientHello's server_name extension body (RFC 6066 3: a list of
+// (type, length, name); the first entry, if it is a host_name), or "" when the body is
+// malformed. OpenSSL rejects a malformed extension later; this only must not overread.
+std::string_view serverNameExtensionHost(std::span<const unsigned char> body);
 
 // Applies Portico's TLS policy to a server context: TLS 1.2+, server cipher order, no
 // compression or renegotiation, ALPN "http/1.1".

@@ -25,6 +25,7 @@ Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& 
   tls.configureBase(baseTls_);
   SSL_CTX_set_tlsext_servername_callback(baseTls_.native_handle(), &Worker::onServerName);
   SSL_CTX_set_tlsext_servername_arg(baseTls_.native_handle(), this);
+  SSL_CTX_set_client_hello_cb(baseTls_.native_handle(), &Worker::onClientHello, this);
 }
 
 Worker::~Worker() {
@@ -257,6 +258,20 @@ void Worker::wakePausedListeners() {
 void Worker::releaseConnection() {
   metrics_.connections().release();
   wakePausedListeners();
+}
+
+// Before the version is negotiated (the SNI callback comes after): a host whose certificate
+// asks for TLS 1.3 only gets it here.
+int Worker::onClientHello(SSL* ssl, int*, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  const unsigned char* ext = nullptr;
+  size_t length = 0;
+  std::string_view name;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &length) == 1)
+    name = serverNameExtensionHost({ext, length});
+  SSL_CTX* ctx = self->certificates_ ? self->certificates_->select(name) : nullptr;
+  if (ctx && SSL_CTX_get_min_proto_version(ctx) == TLS1_3_VERSION) SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+  return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 int Worker::onServerName(SSL* ssl, int*, void* arg) {

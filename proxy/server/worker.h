@@ -136,6 +136,7 @@ class Worker {
   void sweepRateLimits();
   void sweepIdleSessions();
   static int onServerName(SSL* ssl, int* alert, void* arg);
+  static int onClientHello(SSL* ssl, int* alert, void* arg);
 
   unsigned id_;
   const ServerOptions& options_;

@@ -236,3 +236,27 @@ def test_hsts_on_https_answers_only_replacing_the_backends(backends, certs, port
     assert sts_over_tls("b.test", "/" + backend_sts) == (200, ["max-age=1"])  # not Portico's business there
     raw = raw_exchange(p.http_port, b"GET /app HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
     assert raw.status == 200 and "strict-transport-security" not in raw.headers
+
+
+def test_min_version_per_host(backends, certs, portico_factory):
+    p = portico_factory(dump(
+        tls_secret("a-tls", certs["a.test"]["cert"], certs["a.test"]["key"]),
+        tls_secret("b-tls", certs["b.test"]["cert"], certs["b.test"]["key"]),
+        apiroute("site-a", [tagged("a", backends["a"].url, "/")], hosts=["a.test"],
+                 tls={"secretName": "a-tls", "minVersion": "1.3"}),
+        apiroute("site-b", [tagged("b", backends["b"].url, "/")], hosts=["b.test"], tls={"secretName": "b-tls"}),
+    ))
+
+    def version(host, maximum):
+        ctx = client_context(certs)
+        ctx.maximum_version = maximum
+        with handshake(p, ctx, host) as s:
+            negotiated = s.version()
+            assert https_get(s, host, "/")[0] == 200
+            return negotiated
+
+    assert version("a.test", ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert version("b.test", ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        version("a.test", ssl.TLSVersion.TLSv1_2)
+    assert p.routes()["certificates"][0]["minVersion"] == "1.3"

@@ -789,15 +789,17 @@ TEST_CASE("annotations: client-auth-* put client certificates on every spec.tls 
   CHECK(result.table.routes.size() == 1);
 }
 
-TEST_CASE("annotations: hsts-max-age and hsts-include-subdomains on every spec.tls certificate") {
+TEST_CASE("annotations: hsts-max-age, hsts-include-subdomains and tls-min-version on every spec.tls certificate") {
   json spec = rulesSpec("app.example.com", {path("/app")});
   spec["tls"] = {{{"hosts", {"app.example.com"}}, {"secretName", "app-tls"}}};
   ObjectSnapshot s = withWeb({ingress("shop", "web", spec, "",
-                                      {{"portico.dev/hsts-max-age", "1h"}, {"portico.dev/hsts-include-subdomains", "true"}})});
+                                      {{"portico.dev/hsts-max-age", "1h"}, {"portico.dev/hsts-include-subdomains", "true"},
+                                       {"portico.dev/tls-min-version", "1.3"}})});
   s.secrets = {tlsSecret("shop", "app-tls", certA(), keyA())};
   auto result = renderClean(s);
   REQUIRE(result.table.certificates.size() == 1);
   CHECK(result.table.certificates[0].hsts == "max-age=3600; includeSubDomains");
+  CHECK(result.table.certificates[0].tls13Only);
 }
 
 TEST_CASE("annotations: client-auth fails closed: no spec.tls, a missing Secret, or a typo block the Ingress") {

@@ -222,4 +222,19 @@ TEST_CASE("tls.hsts becomes the certificate's Strict-Transport-Security value; p
   CHECK(bad.table.certificates.empty());  // a tls problem: served over plain HTTP only
 }
 
+TEST_CASE("tls.minVersion 1.3 marks the certificate TLS 1.3 only; other values are refused") {
+  auto route = [](const std::string& version) {
+    return apiRoute("shop", "api",
+                    {{"hosts", {"a.example.com"}},
+                     {"tls", {{"secretName", "api-tls"}, {"minVersion", version}}},
+                     {"rules", {rule("r")}}});
+  };
+  const std::vector<json> secrets = {tlsSecret("shop", "api-tls", certA(), keyA())};
+  CHECK(renderWithSecrets({route("1.3")}, secrets).table.certificates.at(0).tls13Only);
+  CHECK_FALSE(renderWithSecrets({route("1.2")}, secrets).table.certificates.at(0).tls13Only);
+  auto old = renderWithSecrets({route("1.1")}, secrets);
+  CHECK(diagnosticsAt(old, "spec.tls.minVersion").size() == 1);
+  CHECK(old.table.certificates.empty());
+}
+
 }  // TEST_SUITE
