@@ -221,15 +221,3 @@ def test_many_concurrent_clients(proxy):
     for t in threads:
         t.join(30)
     assert results.count(10) == 100, [r for r in results if r != 10][:5]
-
-
-def test_https_backend_is_never_sent_plaintext(backends, portico_factory):
-    # TLS to upstreams is not implemented: an https:// backend must fail closed (502),
-    # never receive the request in plaintext.
-    from helpers import apiroute, dump, rule
-    a = backends["a"]
-    p = portico_factory(dump(apiroute("tls-up", [rule("tls-up", "https://" + a.url[len("http://"):], "/")])))
-    before = a.stats()["requests"]
-    status, _ = http_get(p.url + "/secret")
-    assert status == 502
-    assert a.stats()["requests"] == before + 1  # only the stats call itself
