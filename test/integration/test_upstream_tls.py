@@ -82,6 +82,12 @@ def config(pki, tls_backends, ca_pem=None):
         # The plain server may wait for a line end the ClientHello lacks (connect timeout)
         # or answer its garbage with a 400 (handshake failure): either way no request.
         route("plaintext-server", plain_as_https, {"insecureSkipVerify": True}, timeouts={"connect": "500ms"}),
+        # Two backends, one whose name check fails: a handshake failure is a connect failure,
+        # so the retry goes to the other one.
+        {"name": "retried", "match": {"path": {"type": "Prefix", "value": "/retried"}},
+         "backends": [{"url": mtls, "backendTLS": {"caSecretName": "backend-ca", "sni": "wrong.test"}},
+                      {"url": https, "backendTLS": {"caSecretName": "backend-ca", "sni": "ledger.test"}}],
+         "retries": {"attempts": 1, "on": ["connect-failure"]}},
         # Settings of its own (so a context of its own): no pooled connection of another test.
         route("resume", https, {"caSecretName": "backend-ca", "subjectAltNames": ["ledger.test"]}),
         route("checked", https, {"caSecretName": "backend-ca", "sni": "ledger.test"},
@@ -133,6 +139,12 @@ def test_unverifiable_backend_is_refused_with_the_reason(proxy, tls_backends, pa
     # Nothing was sent: the backend saw no request (only the stats call below).
     assert tls_backends["tls"].stats()["requests"] == before + 1
     assert get(proxy, "/verified")[0] == 200  # the process keeps serving
+
+
+def test_a_failed_handshake_is_retried_on_another_backend(proxy):
+    # Round robin alternates the two backends: without the retry every other request is a 502.
+    answers = [get(proxy, "/retried") for _ in range(6)]
+    assert [(status, body.get("name")) for status, body in answers] == [(200, "tls")] * 6, answers
 
 
 def test_any_listed_subject_alt_name_is_enough(proxy):
