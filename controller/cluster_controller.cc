@@ -51,6 +51,8 @@ ClusterController::ClusterController(const Options& options, const KubeConfig& c
   renderOptions.gatewayControllerName = options.gatewayControllerName;
   renderOptions.gatewayAddresses = options.gatewayAddresses;
   renderOptions.standalone = false;
+  renderOptions.httpsPort = options.server.httpsPort;
+  renderOptions.tcpPorts = options.server.tcpPorts;
   reconciler_ = std::make_unique<Reconciler>(
       store_, publisher, metrics, renderOptions,
       [this](const StoreSnapshot& snapshot, const RenderReport& result, bool published) {

@@ -63,7 +63,10 @@ class FileTableSource {
         loader_(path_, options.configRequireEndMarker),
         publisher_(publisher),
         metrics_(metrics),
-        json_(options.jsonLogs) {}
+        json_(options.jsonLogs) {
+    renderOptions_.httpsPort = options.server.httpsPort;
+    renderOptions_.tcpPorts = options.server.tcpPorts;
+  }
 
   // The first load must succeed; its error is the process's exit message. It does not wait
   // for the file to settle: there is no older table to keep, and a start is not a race
@@ -90,7 +93,7 @@ class FileTableSource {
  private:
   Expected<bool> publish(const std::string& text) {
     const auto started = std::chrono::steady_clock::now();
-    auto spec = loader_.render(text);
+    auto spec = loader_.render(text, renderOptions_);
     if (!spec) return spec.error();
     auto table = proxy::RouteTable::build(std::move(*spec), publisher_.version() + 1, publisher_.current().get());
     if (!table) return makeError(path_ + ": " + table.error().message);
@@ -109,6 +112,7 @@ class FileTableSource {
   std::string path_;
   controller::ConfigFileWatcher watcher_;
   controller::ConfigFileLoader loader_;
+  controller::RenderOptions renderOptions_;  // standalone is set by the loader
   proxy::TablePublisher& publisher_;
   proxy::Metrics& metrics_;
   bool json_;

@@ -48,6 +48,8 @@ Listeners:
   --http-port N              plain HTTP (default 8080)
   --https-port N             TLS, certificates chosen by SNI (default 8443; 0 disables)
   --https-redirect-port N    port written into redirects to https (default 443)
+  --tcp-ports N[,N...]       layer-4 listeners for APIRoute spec.tcp routes (default: none;
+                             TLS passthrough by SNI works on the HTTPS port without one)
   --admin-port N             /healthz /readyz /metrics /routes (default 9901)
   --workers N                worker threads, one event loop each (default: cores)
 
@@ -208,6 +210,16 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
          o.server.accessLogJson = o.jsonLogs;
          return std::nullopt;
        }},
+      {"tcp-ports",
+       [&o](const std::string& v) -> std::optional<std::string> {
+         for (const auto& item : splitList(v)) {
+           auto n = parseNumber<uint16_t>(item);
+           if (!n || *n == 0) return "must be port numbers (1-65535) separated by commas";
+           auto& ports = o.server.tcpPorts;
+           if (std::find(ports.begin(), ports.end(), *n) == ports.end()) ports.push_back(*n);
+         }
+         return std::nullopt;
+       }},
       {"trusted-proxy",
        [&o](const std::string& v) -> std::optional<std::string> {
          for (const auto& item : splitList(v)) {
@@ -296,6 +308,13 @@ Expected<Options> parseOptions(int argc, const char* const* argv) {
   }
   if (o.configPollInterval.count() < 1) return makeError("flag --config-poll-interval: must be at least 1ms");
   if (o.configFile && o.kubeconfig) return makeError("--config and --kubeconfig exclude each other");
+  // Every listener binds with SO_REUSEPORT, so a second one on a port would not fail: it
+  // would take half of that port's connections.
+  for (uint16_t port : o.server.tcpPorts) {
+    if (port == o.server.httpPort || port == o.server.httpsPort || port == o.adminPort)
+      return makeError("flag --tcp-ports: port " + std::to_string(port) +
+                       " is already the HTTP, HTTPS or admin port");
+  }
   return o;
 }
 

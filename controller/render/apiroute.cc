@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "controller/render/api_names.h"
+#include "controller/render/apiroute_translator.h"
 #include "controller/render/backend_tls.h"
 #include "controller/render/backends.h"
 #include "controller/render/host_tls.h"
@@ -24,7 +25,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kKind = "APIRoute";
-constexpr uint64_t kMaxWeight = 1000;  // as the CRD schema says
 
 // Rule names show in logs and metrics: a DNS label, like Gateway API section names.
 bool isRuleName(std::string_view s) { return isDnsLabel(s); }
@@ -36,62 +36,19 @@ bool isPortName(std::string_view s) {
          std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
 }
 
-
-// Translates one APIRoute. Rules with Accepted problems are dropped; the others render.
-class ApiRouteTranslator {
- public:
-  ApiRouteTranslator(const json& object, const ObjectIndex& index, const RenderOptions& options,
-                     Reporter& reporter)
-      : object_(object), index_(index), options_(options), reporter_(reporter),
-        ns_(reporter.object().ns), name_(reporter.object().name) {}
-
-  // Appends this object's routes, certificate and redirect hosts to `table`, and the field
-  // of each route ("spec.rules[i]") to `routeFields`.
-  void translate(TableBuilder& table, std::vector<std::string>& routeFields);
-
- private:
-  bool readHosts(const json& spec);
-  // `failClosed`: clientAuth was asked for and something is wrong: serve nothing.
-  std::optional<proxy::CertificateSpec> readTls(const json& spec, bool& redirect, bool& failClosed);
-  std::optional<proxy::RouteSpec> translateRule(const json& rule, const std::string& field,
-                                                std::set<std::string>& ruleNames);
-  bool readMatch(const json& rule, const std::string& field, proxy::RouteSpec& route);
-  bool readPath(const json& match, const std::string& field, proxy::RouteSpec& route);
-  bool readMethods(const json& match, const std::string& field, proxy::RouteSpec& route);
-  bool readHeaderMatches(const json& match, const std::string& field, proxy::RouteSpec& route);
-  bool readQueryMatches(const json& match, const std::string& field, proxy::RouteSpec& route);
-  bool readBackends(const json& rule, const std::string& field, proxy::RouteSpec& route);
-  bool readBackend(const json& backend, const std::string& field, proxy::RouteSpec& route);
-  bool readTimeouts(const json& rule, const std::string& field, proxy::RouteSpec& route);
-  bool readRewrite(const json& rule, const std::string& field, proxy::RouteSpec& route);
-  bool readHeaderEdits(const json& rule, std::string_view key, const std::string& field,
-                       proxy::HeaderEdits& edits);
-  bool readLimits(const json& rule, const std::string& field, proxy::RouteSpec& route);
-
-  // Runs `read` and reports whether it added no diagnostic.
-  template <class F>
-  bool clean(F&& read) {
-    size_t before = reporter_.count();
-    bool ok = read();
-    return ok && reporter_.count() == before;
-  }
-
-  const json& object_;
-  const ObjectIndex& index_;
-  const RenderOptions& options_;
-  Reporter& reporter_;
-  std::string ns_;
-  std::string name_;
-  std::vector<std::string> hosts_;
-};
+}  // namespace
 
 void ApiRouteTranslator::translate(TableBuilder& table, std::vector<std::string>& routeFields) {
   const json* spec = readObject(object_, "spec", "", reporter_, /*required=*/true);
   if (!spec) return;
   // Unknown top-level fields reject the whole object: a misplaced policy must not be
   // silently dropped.
-  bool ok = checkKnownFields(*spec, "spec", {"ingressClassName", "hosts", "tls", "rules"}, reporter_);
+  bool ok = checkKnownFields(*spec, "spec", {"ingressClassName", "hosts", "tls", "rules", "tcp"}, reporter_);
   ok = readHosts(*spec) && ok;
+  if (member(*spec, "tcp")) {
+    if (ok) translateTcp(*spec, table, routeFields);
+    return;
+  }
   const json* rules = readArray(*spec, "rules", "spec", reporter_, /*required=*/true);
   if (!ok || !rules) return;  // an invalid host list could widen the route to every host
   if (rules->empty()) {
@@ -374,7 +331,7 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
   }
   size_t before = reporter_.count();
   checkKnownFields(backend, field, {"url", "service", "port", "weight", "backendTLS"}, reporter_);
-  auto weight = readUnsigned(backend, "weight", field, reporter_, kMaxWeight);
+  auto weight = readUnsigned(backend, "weight", field, reporter_, kMaxBackendWeight);
   auto url = readString(backend, "url", field, reporter_);
   auto service = readString(backend, "service", field, reporter_);
   const json* port = member(backend, "port");
@@ -397,13 +354,18 @@ bool ApiRouteTranslator::readBackend(const json& backend, const std::string& fie
     reporter_.invalid(field, "InvalidBackend", "needs exactly one of url and service");
     return false;
   }
+  if (layer4_ && tlsFields) {
+    reporter_.invalid(tlsField, "InvalidBackend",
+                      "not used by a TCP route: its bytes go to the backend as the client sent them");
+    return false;
+  }
   if (url) {
     if (port) {
       reporter_.invalid(childField(field, "port"), "InvalidBackend",
                         "not allowed with url (write the port in the url)");
       return false;
     }
-    auto spec = urlBackend(*url);
+    auto spec = layer4_ ? tcpUrlBackend(*url) : urlBackend(*url);
     if (!spec) {
       reporter_.invalid(childField(field, "url"), "InvalidBackend",
                         quote(*url) + ": " + spec.error().message);
@@ -482,8 +444,6 @@ bool ApiRouteTranslator::readLimits(const json& rule, const std::string& field,
                                     proxy::RouteSpec& route) {
   return readNested(rule, "limits", field, limitsSchema(), route, reporter_);
 }
-
-}  // namespace
 
 std::optional<ObjectOutput> renderApiRoute(const OrderedObject& o, const ObjectIndex& index,
                                            const ClassSelector& classes, const RenderOptions& options,

@@ -109,6 +109,19 @@ Expected<proxy::BackendSpec> urlBackend(std::string_view url) {
   return backend;
 }
 
+Expected<proxy::BackendSpec> tcpUrlBackend(std::string_view url) {
+  if (!url.starts_with("tcp://")) return makeError("must start with tcp:// (the backend of a TCP route)");
+  const std::string_view rest = url.substr(6);
+  const size_t colon = rest.rfind(':');
+  const size_t bracket = rest.rfind(']');
+  if (colon == std::string_view::npos || (bracket != std::string_view::npos && colon < bracket))
+    return makeError("needs a port (tcp://host:port)");
+  auto backend = urlBackend("http://" + std::string(rest));
+  if (!backend) return backend;
+  backend->key = "url:tcp://" + backend->key.substr(std::string_view("url:http://").size());
+  return backend;
+}
+
 Expected<proxy::BackendSpec> resolveServiceBackend(const ObjectIndex& index, const std::string& ns,
                                                    const std::string& service,
                                                    const ServicePortRef& port) {

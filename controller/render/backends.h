@@ -19,6 +19,8 @@ namespace portico::controller {
 // written, so "http://a" and "http://a:80" are one backend), tls for https, and one
 // endpoint of weight 1. The error text is the reason only.
 [[nodiscard]] Expected<proxy::BackendSpec> urlBackend(std::string_view url);
+// "tcp://host:port" (the port is required): a TCP route's url backend, keyed "url:tcp://...".
+[[nodiscard]] Expected<proxy::BackendSpec> tcpUrlBackend(std::string_view url);
 
 // A Service port as a route names it: by number or by name.
 struct ServicePortRef {

@@ -6,7 +6,9 @@
 // that host for that path, with a Conflict diagnostic, unless both are APIRoutes or
 // HTTPRoutes (their rules may share a path and differ in methods, headers or query; the
 // router orders them). So an Ingress and an HTTPRoute on one host + path: the older wins.
-// Regular expressions are never compared (no Ingress has one).
+// Regular expressions are never compared (no Ingress has one). Layer-4 routes claim a
+// listener port, or a port and a TLS server name, and never share a claim (a connection
+// goes to one route): the older APIRoute keeps it.
 #pragma once
 
 #include <optional>
@@ -28,6 +30,9 @@ std::string_view pathTypeName(proxy::PathMatchType type);
 // What a route claims on one host: "host \n type \n path". Prefix paths are compared as the
 // router matches them: trailing slashes do not count ("/foo/" claims what "/foo" claims).
 std::string claimKey(std::string_view host, proxy::PathMatchType type, std::string_view path);
+
+// What a layer-4 route claims: its port, with one of its SNI names ("": the whole port).
+std::string streamClaimKey(uint16_t port, std::string_view serverName);
 
 // Every claim key of `out`'s routes, in route order then host order ("" for a route on every
 // host); regex routes claim nothing. Repeats are kept.
@@ -60,9 +65,35 @@ void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnosti
 void reportConflict(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route, const std::string& host,
                     const ClaimOwner& winner, bool haveFields, Reporter& reporter);
 
+// Narrows `route` to what settleRoute said it won: its hosts, or a layer-4 route's names.
+inline void keepWonClaims(proxy::RouteSpec& route, std::vector<std::string> won) {
+  (route.stream ? route.stream->sniHosts : route.hosts) = std::move(won);
+}
+
+// settleRoute for a layer-4 route: the SNI names it keeps, as above.
+template <class OwnerOf>
+std::optional<std::vector<std::string>> settleStreamRoute(const ObjectOutput& out, size_t r,
+                                                          const proxy::RouteSpec& route, bool haveFields,
+                                                          OwnerOf&& ownerOf, Reporter& reporter) {
+  const proxy::StreamSpec& stream = *route.stream;
+  const std::vector<std::string> names = stream.sniHosts.empty() ? std::vector<std::string>{""} : stream.sniHosts;
+  std::vector<std::string> won;
+  for (const auto& name : names) {
+    const ClaimOwner winner = ownerOf(streamClaimKey(stream.port, name));
+    if (winner.self) {
+      won.push_back(name);
+      continue;
+    }
+    reportConflict(out, r, route, name, winner, haveFields, reporter);
+  }
+  if (won.size() == names.size()) return std::nullopt;
+  return won;
+}
+
 template <class OwnerOf>
 std::optional<std::vector<std::string>> settleRoute(const ObjectOutput& out, size_t r, const proxy::RouteSpec& route,
                                                     bool haveFields, OwnerOf&& ownerOf, Reporter& reporter) {
+  if (route.stream) return settleStreamRoute(out, r, route, haveFields, ownerOf, reporter);
   if (route.pathType == proxy::PathMatchType::RegularExpression) return std::nullopt;
   // Hosts are checked one by one: a route keeps the hosts it won. The catch-all ("") is a
   // host of its own here, and a route never widens to it by losing its hosts.
@@ -92,7 +123,7 @@ void settleConflicts(ObjectOutput& out, OwnerOf&& ownerOf, std::vector<Diagnosti
     proxy::RouteSpec& route = routes[r];
     if (std::optional<std::vector<std::string>> won = settleRoute(out, r, route, haveFields, ownerOf, reporter)) {
       if (won->empty()) continue;
-      route.hosts = std::move(*won);
+      keepWonClaims(route, std::move(*won));
     }
     kept.push_back(std::move(route));
     if (haveFields) keptFields.push_back(std::move(out.routeFields[r]));

@@ -222,7 +222,7 @@ std::vector<proxy::RouteSpecConstSharedPtr> IncrementalRenderer::settle(Piece& p
       kept.push_back(route);
     } else if (!won->empty()) {
       proxy::RouteSpec partial = *route;
-      partial.hosts = std::move(*won);
+      keepWonClaims(partial, std::move(*won));
       kept.push_back(proxy::shareRoute(std::move(partial)));
     }
   }

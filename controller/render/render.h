@@ -43,6 +43,9 @@ struct RenderOptions {
   // answer only there (gateway_addresses.h).
   GatewayAddressPool gatewayAddresses;
   bool standalone = false;  // url: backends allowed; Service backends need a cluster
+  // The data plane's listeners that layer-4 routes (APIRoute spec.tcp) may name.
+  uint16_t httpsPort = 8443;    // 0: none
+  std::vector<uint16_t> tcpPorts;
 };
 
 // What a render says besides the table (what the status writer needs).

@@ -137,6 +137,7 @@ struct HealthCheckSpec {
   Millis timeout{1000};
   uint32_t healthyThreshold = 2;    // consecutive passes to mark an endpoint up
   uint32_t unhealthyThreshold = 3;  // consecutive failures to mark it down
+  bool connectOnly = false;  // a TCP connect within the timeout passes (stream routes); no GET
   bool operator==(const HealthCheckSpec&) const = default;
 };
 
@@ -254,6 +255,22 @@ struct RegexRewriteSpec {
   bool operator==(const RegexRewriteSpec&) const = default;
 };
 
+// Layer 4 (proxy/server/stream_session.cc): the route carries client connections byte for
+// byte instead of HTTP requests. It is chosen by the listener port the client connected
+// to and, with sniHosts, by the server name of the client's TLS ClientHello, which is read
+// without being consumed (TLS passthrough: the backend terminates TLS). A route without
+// sniHosts takes every connection of its port. Of RouteSpec, a stream route uses name,
+// backends, loadBalancing (LeastRequest counts open connections; ConsistentHash hashes
+// the client address), timeouts.connect, healthCheck (connectOnly), outlierDetection
+// (connect failures) and panicThresholdPercent.
+struct StreamSpec {
+  uint16_t port = 0;  // a --tcp-ports listener, or the HTTPS listener's port (sniHosts only)
+  std::vector<std::string> sniHosts;  // lower case, exact or "*.example.com"; empty: any
+  Millis idleTimeout{3600000};  // no byte either way for this long closes both sides
+  uint32_t maxConnections = 0;  // client connections open at once, process-wide; 0: no limit
+  bool operator==(const StreamSpec&) const = default;
+};
+
 struct RouteSpec {
   std::string name;  // unique in the table: "namespace/object/rule"; shows in logs, metrics
   std::vector<std::string> hosts;  // lower case; "*.example.com" wildcard; empty = every host
@@ -298,6 +315,8 @@ struct RouteSpec {
   HeaderEdits requestHeaders;
   HeaderEdits responseHeaders;
   uint64_t maxRequestBodyBytes = 0;  // 0 = the listener default
+  // Set: a layer-4 route (StreamSpec); never matched against HTTP requests.
+  std::optional<StreamSpec> stream;
   bool operator==(const RouteSpec&) const = default;
 };
 

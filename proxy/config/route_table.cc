@@ -103,6 +103,14 @@ json policiesJson(const RouteSpec& spec) {
   return out;
 }
 
+json streamJson(const std::optional<StreamSpec>& stream) {
+  if (!stream) return nullptr;
+  return {{"port", stream->port},
+          {"sniHosts", stream->sniHosts},
+          {"idleTimeoutMs", stream->idleTimeout.count()},
+          {"maxConnections", stream->maxConnections}};
+}
+
 json routeJson(const Route& route) {
   const RouteSpec& spec = route.spec;
   json headers = json::array();
@@ -145,6 +153,7 @@ json routeJson(const Route& route) {
       {"responseHeaders", headerEditsJson(spec.responseHeaders)},
       {"maxRequestBodyBytes", spec.maxRequestBodyBytes},
       {"policies", policiesJson(spec)},
+      {"stream", streamJson(spec.stream)},
   };
 }
 
@@ -253,6 +262,7 @@ Expected<RouteTableConstSharedPtr> RouteTable::build(SharedRouteTableSpec spec, 
     }
   }
 
+  table->indexStreamRoutes();
   Expected<std::unique_ptr<RouteIndex>> index =
       RouteIndex::build(table->routes_, table->httpsRedirectHosts_, previous ? previous->index_.get() : nullptr,
                         previous ? &previous->routes_ : nullptr);
@@ -274,6 +284,41 @@ const RouteTable::HostTlsPolicy* RouteTable::findTlsPolicy(std::string_view host
   if (dot == std::string_view::npos) return nullptr;
   auto it = hostTlsPolicies_.find("*" + std::string(host.substr(dot)));
   return it == hostTlsPolicies_.end() ? nullptr : &it->second;
+}
+
+// Stream routes are few (one per listener port or passthrough host): rebuilt whole.
+void RouteTable::indexStreamRoutes() {
+  for (const Route& route : routes_) {
+    if (!route.spec.stream) continue;
+    const StreamSpec& stream = *route.spec.stream;
+    streamRoutesByName_.try_emplace(route.spec.name, &route);
+    StreamPort& port = streamPorts_[stream.port];
+    if (stream.sniHosts.empty()) {
+      if (!port.any) port.any = &route;
+      continue;
+    }
+    for (const std::string& host : stream.sniHosts) port.bySni.try_emplace(router::toLowerAscii(host), &route);
+  }
+}
+
+const Route* RouteTable::matchStream(uint16_t port, std::string_view sni) const {
+  auto it = streamPorts_.find(port);
+  if (it == streamPorts_.end()) return nullptr;
+  const StreamPort& routes = it->second;
+  if (!sni.empty() && !routes.bySni.empty()) {
+    std::string name = router::toLowerAscii(sni);
+    if (auto exact = routes.bySni.find(name); exact != routes.bySni.end()) return exact->second;
+    if (const size_t dot = name.find('.'); dot != std::string::npos) {
+      if (auto wildcard = routes.bySni.find("*" + name.substr(dot)); wildcard != routes.bySni.end())
+        return wildcard->second;
+    }
+  }
+  return routes.any;
+}
+
+const Route* RouteTable::streamRoute(std::string_view name) const {
+  auto it = streamRoutesByName_.find(name);
+  return it == streamRoutesByName_.end() ? nullptr : it->second;
 }
 
 bool RouteTable::redirectsToHttps(std::string_view host) const {

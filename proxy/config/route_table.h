@@ -113,6 +113,20 @@ class RouteTable {
     return hostTlsPolicies_.empty() ? nullptr : findTlsPolicy(host);
   }
 
+  // Layer 4 (RouteSpec::stream). The route for a connection to local `port` whose TLS
+  // ClientHello named `sni` (empty: no name, or not TLS): the port's route for that name
+  // (exact, then "*.parent"), else its route without sniHosts, else nullptr. The earliest
+  // route wins when several claim the same port and name.
+  [[nodiscard]] const Route* matchStream(uint16_t port, std::string_view sni) const;
+  // True when some stream route of `port` is chosen by SNI: a connection's ClientHello must
+  // be read before it can be routed (or handed to TLS termination).
+  [[nodiscard]] bool routesBySni(uint16_t port) const {
+    auto it = streamPorts_.find(port);
+    return it != streamPorts_.end() && !it->second.bySni.empty();
+  }
+  // The stream route named `name`, or nullptr: a swap closes connections whose route left.
+  [[nodiscard]] const Route* streamRoute(std::string_view name) const;
+
   const std::vector<Route>& routes() const { return routes_; }
   const std::vector<CertificateSpec>& certificates() const { return *certificates_; }
   // The same list object as the previous table's when the certificates did not change.
@@ -135,6 +149,13 @@ class RouteTable {
   // into *certificates_.
   std::unordered_map<std::string, HostTlsPolicy> hostTlsPolicies_;
   const HostTlsPolicy* findTlsPolicy(std::string_view host) const;
+  struct StreamPort {
+    const Route* any = nullptr;  // without sniHosts
+    std::unordered_map<std::string, const Route*> bySni;  // exact and "*.parent" as written
+  };
+  std::unordered_map<uint16_t, StreamPort> streamPorts_;
+  std::unordered_map<std::string_view, const Route*> streamRoutesByName_;
+  void indexStreamRoutes();
   std::unique_ptr<RouteIndex> index_;
   uint64_t version_ = 0;
   uint64_t previousVersion_ = 0;

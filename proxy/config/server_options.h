@@ -18,6 +18,7 @@ struct ServerOptions {
   uint16_t httpPort = 8080;
   uint16_t httpsPort = 8443;   // 0: no TLS listener
   uint16_t httpsRedirectPort = 443;  // port written into 308 redirects to https
+  std::vector<uint16_t> tcpPorts;     // layer-4 listeners (stream routes name one)
   unsigned workers = 1;
   size_t maxHeaderBytes = 32 * 1024;            // larger header sections get 431
   uint64_t maxRequestBodyBytes = 100ull << 20;  // default when a route sets none; 413

@@ -78,6 +78,24 @@ class TimedSocket {
         token, buffers);
   }
 
+  // Completes when the socket has bytes to read (or a FIN, or an error), without reading:
+  // the caller borrows a buffer only then. Not speculative: call it after a read said
+  // would_block, or bytes that are already there may not wake it (epoll is edge-triggered).
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) {
+          if (state_->timedOut) {
+            return boost::asio::post(get_executor(), [h = std::move(handler)]() mutable {
+              h(boost::system::error_code(boost::beast::error::timeout));
+            });
+          }
+          state_->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                                    ConnectCompletion<decltype(handler)>{std::move(handler), state_.get()});
+        },
+        token);
+  }
+
   template <class Token>
   auto async_connect(const boost::asio::ip::tcp::endpoint& endpoint, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(

@@ -82,6 +82,7 @@ struct BucketKeys {
 
 BucketKeys bucketKeysOf(const RouteSpec& spec) {
   BucketKeys keys;
+  if (spec.stream) return keys;  // layer 4: in no bucket, never matched by HTTP requests
   if (spec.hosts.empty()) keys.catchAll = true;
   auto addOnce = [](std::vector<std::string>& list, std::string key) {
     if (std::find(list.begin(), list.end(), key) == list.end()) list.push_back(std::move(key));

@@ -97,6 +97,17 @@ std::string Metrics::render() const {
   line("# TYPE portico_accept_errors_total counter\n");
   line("portico_accept_errors_total{{reason=\"out_of_files\"}} {}\n", acceptErrorsOutOfFiles_.load(std::memory_order_relaxed));
   line("portico_accept_errors_total{{reason=\"other\"}} {}\n", acceptErrorsOther_.load(std::memory_order_relaxed));
+  line("# HELP portico_stream_connections_total Layer-4 connections by outcome (proxied: a backend was reached).\n");
+  line("# TYPE portico_stream_connections_total counter\n");
+  constexpr const char* kStreamOutcomes[] = {"proxied",      "no_route",        "over_limit",
+                                             "no_endpoint", "connect_failure", "route_removed"};
+  for (size_t i = 0; i < streamOutcomes_.size(); ++i)
+    line("portico_stream_connections_total{{outcome=\"{}\"}} {}\n", kStreamOutcomes[i],
+         streamOutcomes_[i].load(std::memory_order_relaxed));
+  line("# HELP portico_stream_bytes_total Bytes relayed on layer-4 connections, by direction.\n");
+  line("# TYPE portico_stream_bytes_total counter\n");
+  line("portico_stream_bytes_total{{direction=\"from_client\"}} {}\n", streamBytesFromClients_.load(std::memory_order_relaxed));
+  line("portico_stream_bytes_total{{direction=\"to_client\"}} {}\n", streamBytesToClients_.load(std::memory_order_relaxed));
   line("# HELP portico_table_version Version of the live routing table.\n");
   line("# TYPE portico_table_version gauge\n");
   line("portico_table_version {}\n", tableVersion_.load(std::memory_order_relaxed));

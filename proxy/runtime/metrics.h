@@ -22,6 +22,9 @@ struct RouteStats {
 
 enum class UpstreamError { ConnectFailure, Reset, Timeout };
 
+// How a layer-4 connection ended up (proxy/server/stream_session.cc).
+enum class StreamOutcome { Proxied, NoRoute, OverLimit, NoEndpoint, ConnectFailure, ClosedByRouteRemoval };
+
 // Why a listener stopped accepting for a while.
 enum class AcceptPause { ConnectionLimit, OutOfFiles, AcceptError };
 
@@ -84,6 +87,15 @@ class Metrics {
   }
   void listenerPaused(bool paused) { listenersPaused_.fetch_add(paused ? 1 : -1, std::memory_order_relaxed); }
 
+  // Any worker, once or twice per layer-4 connection.
+  void recordStream(StreamOutcome outcome) {
+    streamOutcomes_[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void recordStreamBytes(uint64_t fromClient, uint64_t toClient) {
+    streamBytesFromClients_.fetch_add(fromClient, std::memory_order_relaxed);
+    streamBytesToClients_.fetch_add(toClient, std::memory_order_relaxed);
+  }
+
   // Controller thread.
   void setTableVersion(uint64_t v) { tableVersion_.store(v, std::memory_order_relaxed); }
   void recordReload(bool ok) { (ok ? reloads_ : reloadErrors_).fetch_add(1, std::memory_order_relaxed); }
@@ -104,6 +116,9 @@ class Metrics {
   std::atomic<uint64_t> acceptErrorsOutOfFiles_{0};
   std::atomic<uint64_t> acceptErrorsOther_{0};
   std::atomic<int64_t> listenersPaused_{0};
+  std::array<std::atomic<uint64_t>, 6> streamOutcomes_{};
+  std::atomic<uint64_t> streamBytesFromClients_{0};
+  std::atomic<uint64_t> streamBytesToClients_{0};
   std::atomic<uint64_t> tableVersion_{0};
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> reloadErrors_{0};

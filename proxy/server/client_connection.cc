@@ -36,25 +36,6 @@ bool hasObsFold(const net::const_buffer& header, size_t n, bool& afterNewline) {
   return false;
 }
 
-std::string peerAddress(const tcp::socket& socket) {
-  error_code ec;
-  const auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return "unknown";
-  auto address = endpoint.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped())
-    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-  return address.to_string();
-}
-
-void logSessionEnd(std::exception_ptr error) {
-  if (!error) return;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::error("session ended by an exception: {}", e.what());
-  }
-}
-
 // A plain connection, on the heap. While it is busy (it served a request less than about
 // a second ago) a coroutine serves it and waits for its next request in its frame, which
 // costs a keep-alive request nothing extra. Once the worker's idle sweep finds it idle
@@ -137,6 +118,26 @@ net::awaitable<void> serveTls(Worker& worker, tcp::socket socket, net::ssl::cont
 }
 
 }  // namespace
+
+std::string peerAddress(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
+void logSessionEnd(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("session ended by an exception: {}", e.what());
+  }
+}
+
 
 ClientConnection::ClientConnection(Worker& w, FlexStream& s, std::string ip)
     : worker(w), options(w.options()), stream(s), clientIp(std::move(ip)) {

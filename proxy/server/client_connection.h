@@ -64,6 +64,11 @@ class ClientConnection {
   SessionHandle handle_;
 };
 
+// The client's address as text (an IPv4-mapped IPv6 address as IPv4), or "unknown".
+std::string peerAddress(const boost::asio::ip::tcp::socket& socket);
+// The completion of a connection's coroutine: logs the exception that ended it, if any.
+void logSessionEnd(std::exception_ptr error);
+
 // Worker thread. Take ownership of an accepted socket and of its place in the connection
 // limit, and serve it until it closes; the second after a TLS handshake with `tls` (the
 // worker's SNI-selecting base context).

@@ -1,6 +1,7 @@
 #include "proxy/server/server.h"
 
 #include <boost/asio/ip/address.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/resource.h>
@@ -69,13 +70,16 @@ class ProxyServer::Impl {
     const tcp::endpoint http(address, options_.httpPort);
     std::optional<tcp::endpoint> https;
     if (options_.httpsPort) https.emplace(address, options_.httpsPort);
+    std::vector<tcp::endpoint> streams;
+    for (uint16_t port : options_.tcpPorts) streams.emplace_back(address, port);
     for (unsigned i = 0; i < workers; ++i) {
       auto worker = std::make_unique<Worker>(i, options_, tables_, metrics_, upstreams_, gateway_, policies_, tls_);
       try {
-        worker->listen(http, https);
+        worker->listen(http, https, streams);
       } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("cannot listen on {}:{} / {}: {}", options_.listenAddress,
-                                             options_.httpPort, options_.httpsPort, e.what()));
+        throw std::runtime_error(fmt::format("cannot listen on {}:{} / {} / tcp {}: {}", options_.listenAddress,
+                                             options_.httpPort, options_.httpsPort,
+                                             fmt::join(options_.tcpPorts, ","), e.what()));
       }
       workers_.push_back(std::move(worker));
     }

@@ -15,6 +15,26 @@ namespace portico::proxy {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+net::awaitable<void> connectSocket(Worker& worker, TimedSocket& timed, const EndpointSpec& endpoint,
+                                   boost::system::error_code& ec) {
+  boost::system::error_code ignored;
+  const auto ip = net::ip::make_address(endpoint.host, ignored);
+  if (!ignored) {
+    co_await timed.async_connect(tcp::endpoint(ip, endpoint.port), net::redirect_error(net::use_awaitable, ec));
+  } else {
+    tcp::resolver resolver(worker.ioc());
+    auto results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+                                                   net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    for (const auto& entry : results) {  // each address in turn, within the one deadline
+      timed.socket().close(ignored);  // async_connect opens it again
+      co_await timed.async_connect(entry.endpoint(), net::redirect_error(net::use_awaitable, ec));
+      if (!ec || ec == boost::beast::error::timeout) break;
+    }
+  }
+  if (!ec) timed.socket().set_option(tcp::no_delay(true), ignored);
+}
+
 net::awaitable<UpstreamConnectionPtr> connectUpstream(Worker& worker, const EndpointSpec& endpoint,
                                                       std::chrono::milliseconds timeout, const std::string& address,
                                                       const BackendStatePtr& backend,
@@ -24,23 +44,8 @@ net::awaitable<UpstreamConnectionPtr> connectUpstream(Worker& worker, const Endp
   conn->endpoint = address;
   TimedSocket& timed = conn->stream.timed();
   timed.expires_after(timeout);
-  boost::system::error_code parseError;
-  const auto ip = net::ip::make_address(endpoint.host, parseError);
-  if (!parseError) {
-    co_await timed.async_connect(tcp::endpoint(ip, endpoint.port), net::redirect_error(net::use_awaitable, ec));
-  } else {
-    tcp::resolver resolver(worker.ioc());
-    auto results = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
-                                                   net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return nullptr;
-    for (const auto& entry : results) {  // each address in turn, within the one timeout
-      timed.socket().close(parseError);  // async_connect opens it again
-      co_await timed.async_connect(entry.endpoint(), net::redirect_error(net::use_awaitable, ec));
-      if (!ec || ec == boost::beast::error::timeout) break;
-    }
-  }
+  co_await connectSocket(worker, timed, endpoint, ec);
   if (ec) co_return nullptr;
-  timed.socket().set_option(tcp::no_delay(true), parseError);
   if (!tls) co_return conn;
   conn->tls = tls;
   conn->stream.startTls(tls->context());

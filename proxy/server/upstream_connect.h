@@ -12,6 +12,12 @@
 
 namespace portico::proxy {
 
+// A TCP connection to `endpoint` (an IP address, or a name resolved on the worker's loop,
+// each of its addresses tried in turn) within `timed`'s deadline, with TCP_NODELAY; `ec`
+// says why not (beast::error::timeout when the deadline passed).
+boost::asio::awaitable<void> connectSocket(Worker& worker, TimedSocket& timed, const EndpointSpec& endpoint,
+                                           boost::system::error_code& ec);
+
 // nullptr and `ec` on failure (beast::error::timeout when the timeout passed); when the
 // TCP connection was made but the TLS handshake failed, `tlsFailure` says why as well
 // (UpstreamTls::handshakeFailure).

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "proxy/server/client_connection.h"
+#include "proxy/server/stream_session.h"
 
 namespace portico::proxy {
 
@@ -31,11 +32,12 @@ Worker::Worker(unsigned id, const ServerOptions& options, const TablePublisher& 
 Worker::~Worker() {
   draining_ = true;  // the handlers that still run below must not accept again
   boost::system::error_code ignored;
-  for (Listener* l : {&http_, &https_}) {
-    if (l->acceptor) l->acceptor->close(ignored);
-    l->timer.cancel();
-  }
+  forEachListener([&](Listener& l) {
+    if (l.acceptor) l.acceptor->close(ignored);
+    l.timer.cancel();
+  });
   for (SessionHandle* session : sessions_) session->stream->socket().close(ignored);
+  for (StreamConnection* stream : streams_) closeStream(*stream);
   pool_.closeAll();
   limiterSweepTimer_.cancel();
   idleSweepTimer_.cancel();
@@ -120,14 +122,23 @@ std::string fileLimitText() {
 }
 }  // namespace
 
-void Worker::listen(const tcp::endpoint& http, const std::optional<tcp::endpoint>& https) {
+void Worker::listen(const tcp::endpoint& http, const std::optional<tcp::endpoint>& https,
+                    const std::vector<tcp::endpoint>& tcp) {
   http_.acceptor.emplace(bindReusePort(ioc_, http));
   if (https) https_.acceptor.emplace(bindReusePort(ioc_, *https));
+  for (const tcp::endpoint& endpoint : tcp) {
+    tcp_.push_back(std::make_unique<Listener>(ioc_, ListenerKind::Tcp));
+    tcp_.back()->acceptor.emplace(bindReusePort(ioc_, endpoint));
+  }
+  forEachListener([](Listener& l) {
+    if (l.acceptor) l.port = l.acceptor->local_endpoint().port();
+  });
 }
 
 void Worker::run() {
-  waitForConnections(http_);
-  if (https_.acceptor) waitForConnections(https_);
+  forEachListener([this](Listener& l) {
+    if (l.acceptor) waitForConnections(l);
+  });
   pool_.startSweeping();
   if (id_ == 0) sweepRateLimits();
   sweepIdleSessions();
@@ -151,8 +162,26 @@ void Worker::sweepIdleSessions() {
       boost::system::error_code ignored;
       session->stream->socket().cancel(ignored);
     }
+    closeStreamsWithoutRoute();
     sweepIdleSessions();
   });
+}
+
+// Swaps keep every layer-4 connection whose route is still in the table (by name: its
+// backends may have changed, the connection stays with the endpoint it has). The check
+// runs on the sweep, so a removed route's connections close within about half a second.
+void Worker::closeStreamsWithoutRoute() {
+  if (streams_.empty()) return;
+  const RouteTableConstSharedPtr& current = table();
+  if (!current || current->version() == streamsCheckedVersion_) return;
+  streamsCheckedVersion_ = current->version();
+  std::vector<StreamConnection*> orphans;
+  for (StreamConnection* stream : streams_)
+    if (!current->streamRoute(streamRouteName(*stream))) orphans.push_back(stream);
+  for (StreamConnection* stream : orphans) {
+    metrics_.recordStream(StreamOutcome::ClosedByRouteRemoval);
+    closeStream(*stream);
+  }
 }
 
 // Idle rate-limit buckets are freed every 10 s (by one worker: the limiter is shared).
@@ -216,11 +245,21 @@ void Worker::acceptReady(Listener& l) {
     }
     endPause(l);
     ConnectionSlot slot(*this);  // the one taken above, now held by the connection
-    if (l.tls) {
-      table();  // so that SNI selects among the newest certificates
-      startHttpsSession(*this, std::move(socket), baseTls_, std::move(slot));
-    } else {
-      startHttpSession(*this, std::move(socket), std::move(slot));
+    switch (l.kind) {
+      case ListenerKind::Http:
+        startHttpSession(*this, std::move(socket), std::move(slot));
+        break;
+      case ListenerKind::Https:
+        // table(): so that SNI selects among the newest certificates and stream routes.
+        if (const auto& t = table(); t && t->routesBySni(l.port)) {
+          startStreamSession(*this, std::move(socket), std::move(slot), l.port, /*terminateOtherwise=*/true);
+        } else {
+          startHttpsSession(*this, std::move(socket), baseTls_, std::move(slot));
+        }
+        break;
+      case ListenerKind::Tcp:
+        startStreamSession(*this, std::move(socket), std::move(slot), l.port, /*terminateOtherwise=*/false);
+        break;
     }
   }
   waitForConnections(l);
@@ -250,9 +289,9 @@ void Worker::endPause(Listener& l) {
 }
 
 void Worker::wakePausedListeners() {
-  for (Listener* l : {&http_, &https_}) {
-    if (l->timerArmed) l->timer.cancel();
-  }
+  forEachListener([](Listener& l) {
+    if (l.timerArmed) l.timer.cancel();
+  });
 }
 
 void Worker::releaseConnection() {
@@ -313,11 +352,11 @@ void Worker::beginDrain() {
   net::post(ioc_, [this] {
     draining_ = true;
     boost::system::error_code ignored;
-    for (Listener* l : {&http_, &https_}) {
-      if (l->acceptor) l->acceptor->close(ignored);
-      l->timer.cancel();
-      endPause(*l);
-    }
+    forEachListener([&](Listener& l) {
+      if (l.acceptor) l.acceptor->close(ignored);
+      l.timer.cancel();
+      endPause(l);
+    });
     for (SessionHandle* session : sessions_) {
       if (session->idle) session->stream->socket().close(ignored);
     }

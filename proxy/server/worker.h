@@ -31,6 +31,8 @@
 
 namespace portico::proxy {
 
+struct StreamConnection;
+
 // A client connection as the drain logic, the connection limit and the idle sweep see it.
 struct SessionHandle {
   TimedSocket* stream = nullptr;
@@ -52,9 +54,10 @@ class Worker {
   // them outlives the members it uses.
   ~Worker();
 
-  // Main thread, before run(): binds this worker's listeners.
+  // Main thread, before run(): binds this worker's listeners (`tcp`: layer 4).
   void listen(const boost::asio::ip::tcp::endpoint& http,
-              const std::optional<boost::asio::ip::tcp::endpoint>& https);
+              const std::optional<boost::asio::ip::tcp::endpoint>& https,
+              const std::vector<boost::asio::ip::tcp::endpoint>& tcp);
   // The worker thread's body; returns when the io_context stops.
   void run();
   // Any thread: stop accepting and close idle connections; sessions close after their
@@ -84,6 +87,12 @@ class Worker {
   // handshake) and when it ends. The drain logic closes registered idle sessions.
   void registerSession(SessionHandle* s) { sessions_.insert(s); }
   void unregisterSession(SessionHandle* s) { sessions_.erase(s); }
+  // Layer-4 connections (stream_session.h), for the check after a swap.
+  void registerStream(StreamConnection* s) { streams_.insert(s); }
+  void unregisterStream(StreamConnection* s) { streams_.erase(s); }
+  // The SNI-selecting context of the HTTPS listener (for connections a stream route did
+  // not take after their ClientHello was read).
+  boost::asio::ssl::context& serverTls() { return baseTls_; }
 
   // A connection's place in the process-wide limit: taken before accept(), then held by
   // the connection's coroutine until it ends, whichever way (a failed TLS handshake too).
@@ -117,11 +126,13 @@ class Worker {
   // A listening socket and its accept state. Accepting is paused when the connection limit
   // is reached or accept() fails (out of file descriptors): the listener then waits on its
   // timer instead of the socket, and pending connections wait in the kernel's backlog.
+  enum class ListenerKind { Http, Https, Tcp };
   struct Listener {
-    Listener(boost::asio::io_context& ioc, bool tls) : timer(ioc), tls(tls) {}
+    Listener(boost::asio::io_context& ioc, ListenerKind kind) : timer(ioc), kind(kind) {}
     std::optional<boost::asio::ip::tcp::acceptor> acceptor;
     boost::asio::steady_timer timer;
-    const bool tls;
+    const ListenerKind kind;
+    uint16_t port = 0;  // bound
     bool timerArmed = false;  // waiting on the timer, not on the socket
     std::optional<AcceptPause> pausedFor;  // from the first pause to the next accept
   };
@@ -135,6 +146,13 @@ class Worker {
   void refreshCertificates();
   void sweepRateLimits();
   void sweepIdleSessions();
+  void closeStreamsWithoutRoute();
+  template <class F>
+  void forEachListener(F f) {
+    f(http_);
+    f(https_);
+    for (auto& l : tcp_) f(*l);
+  }
   static int onServerName(SSL* ssl, int* alert, void* arg);
   static int onClientHello(SSL* ssl, int* alert, void* arg);
 
@@ -160,13 +178,16 @@ class Worker {
   TlsContexts& tls_;
   CertificateStoreConstSharedPtr certificates_;
   boost::asio::ssl::context baseTls_{boost::asio::ssl::context::tls_server};
-  Listener http_{ioc_, false};
-  Listener https_{ioc_, true};
+  Listener http_{ioc_, ListenerKind::Http};
+  Listener https_{ioc_, ListenerKind::Https};
+  std::vector<std::unique_ptr<Listener>> tcp_;
   static constexpr size_t kAcceptBatch = 16;  // accept() calls per readiness event
   UpstreamPool pool_;
   BalancerCursorStore cursors_;
   RouteRuntimeStore routeRuntimes_;  // owns what runtime_ (and older runtimes in use) point to
   std::unordered_set<SessionHandle*> sessions_;
+  std::unordered_set<StreamConnection*> streams_;
+  uint64_t streamsCheckedVersion_ = 0;  // table version the streams were last checked against
   std::vector<std::unique_ptr<char[]>> bodyBuffers_;
   std::vector<boost::beast::flat_buffer> readBuffers_;
   std::vector<std::string> headBuffers_;

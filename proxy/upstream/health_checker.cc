@@ -80,7 +80,9 @@ net::awaitable<bool> probeOnce(const Probe& probe) {
   co_await stream.async_connect(results, net::redirect_error(net::use_awaitable, ec));
   if (ec) co_return false;
   bool passed = false;
-  if (!target.tls) {
+  if (target.spec.connectOnly) {  // a stream route's backend: accepting connections is the check
+    passed = true;
+  } else if (!target.tls) {
     passed = co_await askHealth(stream, probe);
   } else {
     net::ssl::stream<beast::tcp_stream&> tlsStream(stream, target.tls->context());
