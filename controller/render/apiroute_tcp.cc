@@ -123,15 +123,15 @@ void ApiRouteTranslator::translateTcp(const json& spec, TableBuilder& table, std
   RulePolicyReader policies(index_, ns_, reporter_);
   policies.readLoadBalancing(*tcp, field, route);
   if (route.sessionAffinity)
-    reporter_.invalid(childField(field, "loadBalancing.sessionAffinity"), "InvalidField",
+    reporter_.invalid(childField(childField(field, "loadBalancing"), "sessionAffinity"), "InvalidField",
                       "needs HTTP cookies; a TCP route can pin clients with policy ConsistentHash (client IP)");
   if (route.hashOn.source != proxy::HashSource::ClientIP)
-    reporter_.invalid(childField(field, "loadBalancing.hashOn"), "InvalidField",
+    reporter_.invalid(childField(childField(field, "loadBalancing"), "hashOn"), "InvalidField",
                       "a TCP route can only hash the client IP");
   if (const json* check = member(*tcp, "healthCheck"); check && check->is_object()) {
     for (const char* httpOnly : {"path", "host"})
       if (member(*check, httpOnly))
-        reporter_.invalid(childField(field, std::string("healthCheck.") + httpOnly), "InvalidField",
+        reporter_.invalid(childField(childField(field, "healthCheck"), httpOnly), "InvalidField",
                           "not used by a TCP route: its health check is a TCP connect");
   }
   policies.readHealthCheck(*tcp, field, route);
