@@ -21,11 +21,13 @@
 //       maxConnections: 1000     # open at once, per Portico process
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "controller/render/apiroute_translator.h"
 #include "controller/render/field_path.h"
 #include "controller/render/field_schema.h"
 #include "controller/render/rule_policies.h"
+#include "controller/render/tcp_schema.h"
 #include "controller/render/validation.h"
 
 namespace portico::controller {
@@ -34,17 +36,13 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct TcpTimeouts {
-  proxy::Millis connect{5000};
-  proxy::Millis idle{3600000};
-};
+std::string portList(const std::vector<uint16_t>& ports) {
+  std::string out;
+  for (uint16_t port : ports) out += (out.empty() ? "" : ",") + std::to_string(port);
+  return out.empty() ? "none" : out;
+}
 
-struct TcpFields {
-  uint32_t port = 0;  // 0: not given
-  bool tlsPassthrough = false;
-  uint32_t maxConnections = 0;
-  TcpTimeouts timeouts;
-};
+}  // namespace
 
 const Schema<TcpTimeouts>& tcpTimeoutsSchema() {
   static const Schema<TcpTimeouts> schema{
@@ -68,14 +66,6 @@ const Schema<TcpFields>& tcpSchema() {
   };
   return schema;
 }
-
-std::string portList(const std::vector<uint16_t>& ports) {
-  std::string out;
-  for (uint16_t port : ports) out += (out.empty() ? "" : ",") + std::to_string(port);
-  return out.empty() ? "none" : out;
-}
-
-}  // namespace
 
 void ApiRouteTranslator::translateTcp(const json& spec, TableBuilder& table, std::vector<std::string>& routeFields) {
   const std::string field = "spec.tcp";
@@ -128,11 +118,15 @@ void ApiRouteTranslator::translateTcp(const json& spec, TableBuilder& table, std
   if (route.hashOn.source != proxy::HashSource::ClientIP)
     reporter_.invalid(childField(childField(field, "loadBalancing"), "hashOn"), "InvalidField",
                       "a TCP route can only hash the client IP");
-  if (const json* check = member(*tcp, "healthCheck"); check && check->is_object()) {
-    for (const char* httpOnly : {"path", "host"})
-      if (member(*check, httpOnly))
-        reporter_.invalid(childField(childField(field, "healthCheck"), httpOnly), "InvalidField",
-                          "not used by a TCP route: its health check is a TCP connect");
+  // Rule fields that mean nothing for a connection: refused rather than ignored.
+  constexpr std::pair<const char*, const char*> kHttpOnly[] = {
+      {"healthCheck", "path"}, {"healthCheck", "host"}, {"outlierDetection", "consecutive5xx"}};
+  for (const auto& [object, name] : kHttpOnly) {
+    const json* nested = member(*tcp, object);
+    if (nested && nested->is_object() && member(*nested, name))
+      reporter_.invalid(childField(childField(field, object), name), "InvalidField",
+                        "not used by a TCP route (no HTTP: a health check is a TCP connect, a failure a refused "
+                        "or timed-out connect)");
   }
   policies.readHealthCheck(*tcp, field, route);
   if (route.healthCheck) route.healthCheck->connectOnly = true;

@@ -74,3 +74,35 @@ Service is the chart's own (which lives there).
 true
 {{- end }}
 {{- end }}
+
+{{/*
+The --tcp-ports value: the tcpPorts entries' port numbers, comma-joined. Fails on an
+entry without a name or port, a name that is no IANA service name or is taken by the
+chart's own ports, a port outside 1-65535 or one that is the http, https or admin port
+(Portico refuses to start then), and on a name or port given twice.
+*/}}
+{{- define "portico.tcpPortList" -}}
+{{- $ports := list }}
+{{- $names := list "http" "https" "admin" }}
+{{- $taken := list (int .Values.ports.http) (int .Values.ports.https) (int .Values.ports.admin) }}
+{{- range .Values.tcpPorts }}
+{{- $name := toString (default "" .name) }}
+{{- $port := int (default 0 .port) }}
+{{- if or (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $name)) (gt (len $name) 15) (not (regexMatch "[a-z]" $name)) }}
+{{- fail (printf "tcpPorts: name %q must be a port name: at most 15 lower-case letters, digits and '-', with a letter" $name) }}
+{{- end }}
+{{- if has $name $names }}
+{{- fail (printf "tcpPorts: name %q is given twice or is one of the chart's own ports (http, https, admin)" $name) }}
+{{- end }}
+{{- if or (lt $port 1) (gt $port 65535) }}
+{{- fail (printf "tcpPorts: port of %q must be from 1 to 65535" $name) }}
+{{- end }}
+{{- if has $port $taken }}
+{{- fail (printf "tcpPorts: port %d of %q is given twice or is the http, https or admin port" $port $name) }}
+{{- end }}
+{{- $names = append $names $name }}
+{{- $taken = append $taken $port }}
+{{- $ports = append $ports (toString $port) }}
+{{- end }}
+{{- join "," $ports }}
+{{- end }}

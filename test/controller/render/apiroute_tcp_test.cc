@@ -99,6 +99,8 @@ TEST_CASE("spec.tcp refusals name the field and the reason") {
   refused(tcpSpec({{"port", 6379}, {"retries", {{"attempts", 2}}}}), "spec.tcp.retries", "UnknownField");
   refused(tcpSpec({{"port", 6379}, {"healthCheck", {{"path", "/healthz"}}}}), "spec.tcp.healthCheck.path",
           "InvalidField");
+  refused(tcpSpec({{"port", 6379}, {"outlierDetection", {{"consecutive5xx", 2}}}}),
+          "spec.tcp.outlierDetection.consecutive5xx", "InvalidField");
   refused(tcpSpec({{"port", 6379}, {"loadBalancing", {{"policy", "ConsistentHash"}, {"hashOn", "Header:x"}}}}),
           "spec.tcp.loadBalancing.hashOn", "InvalidField");
   refused(tcpSpec({{"port", 6379}, {"timeouts", {{"idle", "10ms"}}}}), "spec.tcp.timeouts.idle", "InvalidDuration");

@@ -12,6 +12,7 @@
 #include "controller/render/api_names.h"
 #include "controller/render/backend_tls.h"
 #include "controller/render/rule_schemas.h"
+#include "controller/render/tcp_schema.h"
 
 using namespace portico::controller;
 namespace proxy = portico::proxy;
@@ -95,6 +96,24 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("limits", described(limitsSchema()));
   same("rewrite", described(rewriteSchema()));
   same("rewrite.regex", described(regexRewriteSchema()));
+}
+
+TEST_CASE("crd: spec.tcp has the described fields, and the shared ones as the controller reads them") {
+  auto crd = std::filesystem::path(__FILE__).parent_path() / "../../../crds/portico.dev_apiroutes.yaml";
+  YAML::Node spec = YAML::LoadFile(crd.string())["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+  YAML::Node tcp = at(spec, "spec.tcp");
+  CHECK(propertyNames(tcp) == described(tcpSchema()));
+  CHECK(propertyNames(at(tcp, "timeouts")) == described(tcpTimeoutsSchema()));
+  CHECK(at(tcp, "port")["maximum"].as<int>() == 65535);
+  // What a TCP route leaves out of the rule's fields (the controller refuses these there).
+  std::set<std::string> check = described(healthCheckSchema());
+  check.erase("path");
+  check.erase("host");
+  CHECK(propertyNames(at(tcp, "healthCheck")) == check);
+  CHECK(propertyNames(at(tcp, "backends.[]")) == std::set<std::string>{"url", "service", "port", "weight"});
+  std::set<std::string> outlier = described(outlierDetectionSchema());
+  outlier.erase("consecutive5xx");
+  CHECK(propertyNames(at(tcp, "outlierDetection")) == outlier);
 }
 
 TEST_CASE("crd: every described count has the CRD's integer type and bounds") {
