@@ -212,16 +212,19 @@ def test_helm_deployment_runs_portico_in_cluster(control_plane, namespace, backe
     """helm install, and the chart's Deployment really runs: the testenv kubelet starts the
     portico binary for the chart's image with the Deployment's args, the Pod's projected
     ServiceAccount token and KUBERNETES_SERVICE_HOST; the readiness probe (/readyz) makes
-    the Pod Ready; the chart Service's EndpointSlice lists it; it routes an APIRoute."""
+    the Pod Ready; the chart Service's EndpointSlice lists it; it routes an APIRoute, and a
+    TCP route on the layer-4 port the chart's tcpPorts value opened."""
     cp = control_plane
     release = "pin"
     cls = "helm-in-" + namespace[-40:]
     cp.helm("install", release, str(CHART), "--namespace", namespace, "--set", "ingressClass.name=" + cls,
-            "--set", "replicaCount=1", timeout=180)
+            "--set", "replicaCount=1", "--set", "tcpPorts[0].name=raw", "--set", "tcpPorts[0].port=7070", timeout=180)
     try:
         (a,) = backends(["alpha"])
         service("svc-a", [a])
         cp.apply(apiroute("r", namespace, [("main", "/api", "svc-a", 80)], hosts=[HOST], ingressClassName=cls))
+        cp.apply({"apiVersion": "portico.dev/v1alpha1", "kind": "APIRoute", "metadata": {"name": "raw", "namespace": namespace},
+                  "spec": {"ingressClassName": cls, "tcp": {"port": 7070, "backends": [{"service": "svc-a", "port": 80}]}}})
         sel = "app.kubernetes.io/instance=" + release
 
         def ready_pod():
@@ -236,6 +239,11 @@ def test_helm_deployment_runs_portico_in_cluster(control_plane, namespace, backe
         assert cs["restartCount"] == 0, cs
         wait_until(lambda: ask("http://%s:8080" % ip, "/api", HOST) == (200, "alpha"), timeout=30,
                    what="APIRoute served by the in-cluster portico")
+        # The TCP route: HTTP bytes carried as they are (the backend sees the Host written).
+        wait_until(lambda: ask("http://%s:7070" % ip, "/raw", "raw.e2e.test") == (200, "alpha"), timeout=30,
+                   what="TCP route on the chart's tcpPorts port")
+        ports = {p["name"]: p for p in cp.kubectl_json("get", "service", "%s-portico" % release, "-n", namespace)["spec"]["ports"]}
+        assert ports["raw"]["port"] == 7070 and ports["raw"]["targetPort"] == "raw", ports
         # The chart's Service selects the Pod: the endpointslice controller lists its address.
         wait_until(lambda: ip in {addr for s in cp.kubectl_json("get", "endpointslices.discovery.k8s.io", "-n", namespace,
                                                                  "-l", "kubernetes.io/service-name=%s-portico" % release)["items"]
