@@ -4,6 +4,8 @@
 #include <chrono>
 #include <limits>
 
+#include "controller/render/backend_tls.h"
+#include "controller/render/backends.h"
 #include "controller/render/duration.h"
 #include "controller/render/field_path.h"
 #include "controller/render/policies.h"
@@ -188,7 +190,23 @@ bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy
 
 bool RulePolicyReader::readExternal(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
   return readAuthMethod(auth, "external", field, externalAuthSchema(), spec.external,
-                        [](const json&, const std::string&, proxy::ExternalAuthSpec&) { return true; });
+                        [&](const json& e, const std::string& f, proxy::ExternalAuthSpec& out) {
+                          // tls: the backendTLS fields, for an https service (a private CA, a
+                          // client certificate); without it the system trust store is used.
+                          std::optional<BackendTlsFields> fields;
+                          if (!readNested(e, "tls", f, backendTlsSchema(), fields, reporter_)) return false;
+                          if (!fields) return true;
+                          const std::string tf = childField(f, "tls");
+                          auto service = urlBackend(out.url.substr(0, out.url.find('/', out.url.find("//") + 2)));
+                          if (!service || !service->tls) {
+                            reporter_.invalid(tf, "InvalidField", "needs an https:// url");
+                            return false;
+                          }
+                          out.tls = resolveBackendTls(*fields, service->tls->serverName, index_, ns_,
+                                                      childField(tf, "caSecretName"),
+                                                      childField(tf, "clientCertificateSecretName"), reporter_);
+                          return out.tls.has_value();
+                        });
 }
 
 bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field, proxy::RouteSpec& route) {

@@ -522,6 +522,7 @@ const Schema<proxy::ExternalAuthSpec>& externalAuthSchema() {
                        return isReservedHeader(name) ? quote(name) + " is managed by the proxy" : std::string();
                      }}),
       field::boolean("failOpen", &S::failOpen),
+      field::known<S>("tls"),  // the backendTLS fields; read with the Secrets (rule_policies.cc)
   };
   return schema;
 }

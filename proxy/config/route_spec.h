@@ -195,6 +195,9 @@ struct ExternalAuthSpec {
   std::vector<std::string> forwardHeaders;   // copied to the authorization request
   std::vector<std::string> upstreamHeaders;  // copied from its 2xx answer onto the request
   bool failOpen = false;  // auth service unreachable or timed out: allow instead of 503
+  // https url: how the service is verified (and the client certificate Portico presents);
+  // nullopt: the system trust store and the url's host.
+  std::optional<UpstreamTlsSpec> tls;
   bool operator==(const ExternalAuthSpec&) const = default;
 };
 

@@ -27,20 +27,12 @@ using boost::system::error_code;
 
 net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthSpec& spec) {
   const Request& req = ex.req();
-  auto url = parseHttpUrl(spec.url);
-  if (!url) co_return policy::Verdict{503, "external auth URL is invalid", {}};
-  // https: verified against the system trust store for the URL's host, like a JWKS URL.
-  std::shared_ptr<UpstreamTls> tls;
-  if (url->tls) {
-    auto context = ex.worker.upstreams().tls(UpstreamTlsSpec{.serverName = url->host});
-    if (!context) {
-      spdlog::error("external auth {}: {}", spec.url, context.error().message);
-      co_return policy::Verdict{503, "authorization service unavailable", {}};
-    }
-    tls = std::move(context).value();
+  const ExternalAuthTarget* target = ex.runtime->externalAuth;
+  if (!target || !target->error.empty()) {
+    spdlog::error("external auth {}: {}", spec.url, target ? target->error : "not resolved");
+    co_return policy::Verdict{503, "authorization service unavailable", {}};
   }
-  const EndpointSpec endpoint{url->host, url->port, 1};
-  const std::string address = endpoint.address();
+  const HttpUrl* url = &target->url;
   const auto deadline = std::chrono::steady_clock::now() + spec.timeout;
 
   http::request<http::empty_body> check{req.method(), url->target, 11};
@@ -58,10 +50,10 @@ net::awaitable<policy::Verdict> askAuthService(Exchange& ex, const ExternalAuthS
 
   error_code ec;
   std::string tlsFailure;
-  UpstreamConnectionPtr conn = ex.worker.pool().take(address, tls.get());
+  UpstreamConnectionPtr conn = ex.worker.pool().take(target->address, target->tls.get());
   if (!conn)
-    conn = co_await connectUpstream(ex.worker, endpoint, spec.timeout, address,
-                                    ex.worker.upstreams().backend("auth:" + spec.url), tls, ec, tlsFailure);
+    conn = co_await connectUpstream(ex.worker, target->endpoint, spec.timeout, target->address, target->backend,
+                                    target->tls, ec, tlsFailure);
   http::response_parser<http::string_body> answer;
   answer.body_limit(64 * 1024);
   if (req.method() == http::verb::head) answer.skip(true);  // a HEAD answer has no body

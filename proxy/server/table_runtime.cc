@@ -15,6 +15,7 @@ struct RouteRuntimeStore::Parts {
   RouteSpecConstSharedPtr spec;  // first: the balancer points into it
   RouteBalancer balancer;
   RouteUpstreamStatePtr upstream;
+  std::optional<ExternalAuthTarget> externalAuth;
   RouteStats* stats = nullptr;
   BalancerCursors* cursors = nullptr;
 };
@@ -30,6 +31,8 @@ struct RouteResolver {
     auto parts = std::make_unique<Parts>(route.sharedSpec(), deps.upstreams);
     parts->stats = deps.metrics.routeStats(route.spec.name);
     parts->cursors = deps.cursors.cursorsFor(route.spec.name);
+    if (const auto& external = route.spec.auth.external)
+      parts->externalAuth = resolveExternalAuth(*external, deps.upstreams);
     return parts;
   }
 
@@ -38,6 +41,7 @@ struct RouteResolver {
     entry.balancer = &parts.balancer;
     entry.cursors = parts.cursors;
     entry.upstream = parts.upstream.get();
+    entry.externalAuth = parts.externalAuth ? &*parts.externalAuth : nullptr;
   }
 
   // `parts` serve `route` in `runtime` from now on, and a later runtime can keep them.

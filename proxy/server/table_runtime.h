@@ -29,6 +29,7 @@
 #include "proxy/config/route_table.h"
 #include "proxy/policy/route_policies.h"
 #include "proxy/runtime/metrics.h"
+#include "proxy/server/ext_auth_target.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/upstream_state.h"
 
@@ -44,6 +45,7 @@ struct RouteRuntime {
   BalancerCursors* cursors = nullptr;
   RouteUpstreamState* upstream = nullptr;
   const policy::RoutePolicies* policies = nullptr;  // nullptr: they failed to compile (503)
+  const ExternalAuthTarget* externalAuth = nullptr;  // routes with auth.external
 };
 
 // The runtime of every route of one table version, indexed by Route::index. A request

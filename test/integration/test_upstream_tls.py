@@ -92,6 +92,13 @@ def config(pki, tls_backends, ca_pem=None):
         route("resume", https, {"caSecretName": "backend-ca", "subjectAltNames": ["ledger.test"]}),
         route("checked", https, {"caSecretName": "backend-ca", "sni": "ledger.test"},
               healthCheck={"path": "/healthz", "interval": "200ms", "timeout": "200ms"}),
+        # External auth over TLS with the same settings: a private CA, and a client
+        # certificate for an auth service that requires one.
+        route("ext-ca", https, {"caSecretName": "backend-ca", "sni": "ledger.test"},
+              auth={"external": {"url": mtls + "/check", "tls": {
+                  "caSecretName": "backend-ca", "sni": "ledger.test", "clientCertificateSecretName": "edge-client"}}}),
+        route("ext-wrong-ca", https, {"caSecretName": "backend-ca", "sni": "ledger.test"},
+              auth={"external": {"url": https + "/check", "tls": {"caSecretName": "other-ca", "sni": "ledger.test"}}}),
     ]
     return dump(ca_secret("backend-ca", ca_pem or pki["ca"]["pem"]),
                 ca_secret("other-ca", pki["other"]["pem"]),
@@ -201,6 +208,18 @@ def test_health_checks_speak_tls_to_a_tls_backend(proxy, tls_backends):
     wait_until(lambda: tls_backends["tls"].stats()["health_checks"] >= before + 3, 10,
                what="health checks over TLS")
     assert get(proxy, "/checked")[0] == 200
+
+
+def test_external_auth_over_tls_with_a_private_ca_and_a_client_certificate(proxy, tls_backends, pki):
+    client = (pki["client"]["cert"], pki["client"]["key"])
+    before = tls_backends["mtls"].stats(client)["requests"]
+    status, body = get(proxy, "/ext-ca")
+    assert status == 200 and body["path"] == "/ext-ca", body
+    # The auth check reached the server that requires a client certificate (and the stats call).
+    assert tls_backends["mtls"].stats(client)["requests"] == before + 2
+    status, body = get(proxy, "/ext-wrong-ca")
+    assert status == 503 and body["error"] == "authorization service unavailable", body
+    assert "certificate verify failed" in proxy.stderr()
 
 
 def test_system_trust_store_and_https_external_auth(pki, tls_backends, tmp_path):

@@ -423,7 +423,7 @@ TEST_CASE("field_schema: the gateway policy descriptions") {
   CHECK(jwtAuthSchema().names() ==
         std::vector<std::string>{"issuer", "audiences", "jwksURI", "secretName", "forwardClaims", "leeway"});
   CHECK(externalAuthSchema().names() ==
-        std::vector<std::string>{"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen"});
+        std::vector<std::string>{"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen", "tls"});
   CHECK(rateLimitSchema().view(proxy::RateLimitSpec{}).dump() ==
         R"({"requests":0,"periodMs":1000,"burst":0,"key":"ClientIP","keyName":"","global":false,"failOpen":true})");
 }

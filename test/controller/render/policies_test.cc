@@ -440,6 +440,22 @@ TEST_CASE("auth.external") {
             "spec.rules[0].auth.external.upstreamHeaders[0]", "InvalidField");
   renderBad({{"auth", {{"external", {{"url", "http://a"}, {"failOpen", "yes"}}}}}},
             "spec.rules[0].auth.external.failOpen", "InvalidField");
+
+  // tls: the backendTLS fields for an https service; the default name is the url's host.
+  auto t = renderGood({{"auth", {{"external", {{"url", "https://Authz.example.com:9443/check"},
+                                                {"tls", {{"caSecretName", "authz-ca"}}}}}}}},
+                      {opaqueSecret("shop", "authz-ca", {{"ca.crt", certA()}})});
+  REQUIRE(t.auth.external->tls.has_value());
+  CHECK(t.auth.external->tls->serverName == "authz.example.com");
+  CHECK(t.auth.external->tls->caPem == certA());
+  CHECK(t.auth.external->tls->caSource == "shop/authz-ca");
+  CHECK_FALSE(renderGood({{"auth", {{"external", {{"url", "https://a"}}}}}}).auth.external->tls.has_value());
+  renderBad({{"auth", {{"external", {{"url", "http://a"}, {"tls", {{"sni", "a"}}}}}}}},
+            "spec.rules[0].auth.external.tls", "InvalidField");
+  // A missing CA Secret: the rule is not served (never with a weaker check).
+  auto missing = renderRule({{"auth", {{"external", {{"url", "https://a"}, {"tls", {{"caSecretName", "nope"}}}}}}}});
+  CHECK(missing.table.routes.empty());
+  CHECK_FALSE(diagnosticsAt(missing, "spec.rules[0].auth.external.tls.caSecretName").empty());
 }
 
 TEST_CASE("a Secret rotation changes the table; the JSON view shows fingerprints, never the material") {
