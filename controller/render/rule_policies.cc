@@ -182,7 +182,7 @@ bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy
                               return false;
                             }
                             out.jwksUri = *uri;
-                            return true;
+                            return readServiceTls(j, "jwksTLS", f, out.jwksUri, out.jwksTls);
                           }
                           return readSecretInto(j, f, jwksFromSecret, out, &proxy::JwtAuthSpec::jwks);
                         });
@@ -191,22 +191,25 @@ bool RulePolicyReader::readJwt(const json& auth, const std::string& field, proxy
 bool RulePolicyReader::readExternal(const json& auth, const std::string& field, proxy::AuthSpec& spec) {
   return readAuthMethod(auth, "external", field, externalAuthSchema(), spec.external,
                         [&](const json& e, const std::string& f, proxy::ExternalAuthSpec& out) {
-                          // tls: the backendTLS fields, for an https service (a private CA, a
-                          // client certificate); without it the system trust store is used.
-                          std::optional<BackendTlsFields> fields;
-                          if (!readNested(e, "tls", f, backendTlsSchema(), fields, reporter_)) return false;
-                          if (!fields) return true;
-                          const std::string tf = childField(f, "tls");
-                          auto service = urlBackend(out.url.substr(0, out.url.find('/', out.url.find("//") + 2)));
-                          if (!service || !service->tls) {
-                            reporter_.invalid(tf, "InvalidField", "needs an https:// url");
-                            return false;
-                          }
-                          out.tls = resolveBackendTls(*fields, service->tls->serverName, index_, ns_,
-                                                      childField(tf, "caSecretName"),
-                                                      childField(tf, "clientCertificateSecretName"), reporter_);
-                          return out.tls.has_value();
+                          return readServiceTls(e, "tls", f, out.url, out.tls);
                         });
+}
+
+bool RulePolicyReader::readServiceTls(const json& object, std::string_view key, const std::string& field,
+                                      const std::string& url, std::optional<proxy::UpstreamTlsSpec>& out) {
+  std::optional<BackendTlsFields> fields;
+  if (!readNested(object, key, field, backendTlsSchema(), fields, reporter_)) return false;
+  if (!fields) return true;
+  const std::string tf = childField(field, key);
+  // The url's scheme and authority as a backend url: its host is the default name.
+  auto service = urlBackend(url.substr(0, url.find('/', url.find("//") + 2)));
+  if (!service || !service->tls) {
+    reporter_.invalid(tf, "InvalidField", "needs an https:// url");
+    return false;
+  }
+  out = resolveBackendTls(*fields, service->tls->serverName, index_, ns_, childField(tf, "caSecretName"),
+                          childField(tf, "clientCertificateSecretName"), reporter_);
+  return out.has_value();
 }
 
 bool RulePolicyReader::readRateLimit(const json& rule, const std::string& field, proxy::RouteSpec& route) {

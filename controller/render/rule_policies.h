@@ -65,6 +65,11 @@ class RulePolicyReader {
   template <class T, class Finish>
   bool readAuthMethod(const nlohmann::json& auth, std::string_view key, const std::string& field,
                       const Schema<T>& schema, std::optional<T>& out, Finish finish);
+  // object[key]: the backendTLS fields for the https service at `url` (external auth, a
+  // JWKS URI), resolved with the Secrets into `out`; absent: nothing. False (reported) on a
+  // problem, a Secret that does not resolve included.
+  bool readServiceTls(const nlohmann::json& object, std::string_view key, const std::string& field,
+                      const std::string& url, std::optional<proxy::UpstreamTlsSpec>& out);
   // A secret name at object[key], required.
   std::optional<std::string> readSecretName(const nlohmann::json& object, const std::string& parent);
   // `object`'s secretName, looked up in the rule's namespace and decoded by `decode`;

@@ -481,6 +481,7 @@ const Schema<proxy::JwtAuthSpec>& jwtAuthSchema() {
       field::strings("audiences", &S::audiences, {}),
       field::known<S>("jwksURI"),
       field::known<S>("secretName"),
+      field::known<S>("jwksTLS"),  // the backendTLS fields; read with the Secrets (rule_policies.cc)
       // claim -> header (claims in sorted order, as JSON objects iterate).
       field::custom<S>(
           "forwardClaims",

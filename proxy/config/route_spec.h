@@ -183,6 +183,9 @@ struct JwtAuthSpec {
   std::vector<std::string> audiences;  // any of them; empty: not checked
   std::string jwksUri;  // fetched and cached by the proxy, or
   std::string jwks;     // a JSON Web Key Set given inline (from a Secret)
+  // https jwksUri: how the key server is verified (a private CA, names, a client
+  // certificate); nullopt: the system trust store and the URI's host.
+  std::optional<UpstreamTlsSpec> jwksTls;
   std::vector<std::pair<std::string, std::string>> forwardClaims;  // claim, header
   Millis leeway{30000};  // clock skew allowed on exp and nbf
   Millis jwksRefreshInterval{300000};

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/common/base64.h"
+#include "proxy/policy/sha256.h"
 
 namespace portico::proxy::policy {
 
@@ -271,6 +272,7 @@ Expected<KeySet> parseJwks(std::string_view json) {
 
 struct JwksCache::Entry {
   std::string url;
+  std::optional<UpstreamTlsSpec> tls;
   // Guarded by `keysMutex`: the last good set.
   mutable std::mutex keysMutex;
   std::shared_ptr<const KeySet> keys;
@@ -348,16 +350,35 @@ void JwksCache::stop() {
   for (auto& [url, entry] : shared_->entries) entry->waiters.clear();
 }
 
-JwksCache::Handle JwksCache::registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval) {
+namespace {
+// A registration's key besides its URL: a digest of every TLS setting.
+std::string tlsSettingsKey(const UpstreamTlsSpec& tls) {
+  std::string names;
+  for (const std::string& san : tls.subjectAltNames) names += san + "\n";
+  const Sha256Digest digest = sha256({tls.serverName, "\n", names, "\n", tls.caPem, "\n", tls.clientCertificatePem,
+                                      "\n", tls.clientKeyPem, tls.insecureSkipVerify ? "\ninsecure" : "\nverify"});
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+}  // namespace
+
+JwksCache::Handle JwksCache::registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval,
+                                         const std::optional<UpstreamTlsSpec>& tls) {
   refreshInterval = std::max(refreshInterval, shared_->options.minRefreshInterval);
   refreshInterval = std::max(refreshInterval, std::chrono::milliseconds(1));
   Handle h;
   h.shared_ = shared_;
   std::lock_guard lock(shared_->mutex);
-  auto& entry = shared_->entries[url];
+  auto& entry = shared_->entries[tls ? url + "\n" + tlsSettingsKey(*tls) : url];
   if (!entry) {
     entry = std::make_shared<Entry>();
     entry->url = url;
+    entry->tls = tls;
     entry->interval = refreshInterval;
     entry->nextFetch = Clock::now();
     shared_->wake.notify_one();
@@ -423,6 +444,7 @@ void JwksCache::run(const std::shared_ptr<Shared>& shared) {
     due->lastFetch = now;
     due->nextFetch = now + due->interval;  // provisional: no busy loop while fetching
     const std::string url = due->url;
+    const std::optional<UpstreamTlsSpec> tls = due->tls;
     const std::string lastBody = due->lastBody;
     lock.unlock();
 
@@ -430,7 +452,7 @@ void JwksCache::run(const std::shared_ptr<Shared>& shared) {
     std::string failure;
     bool changed = false;
     try {  // neither a throwing fetcher nor bad_alloc may end the refresh thread
-      if (shared->fetcher) body = shared->fetcher(url, shared->options.fetchTimeout);
+      if (shared->fetcher) body = shared->fetcher(url, tls ? &*tls : nullptr, shared->options.fetchTimeout);
       if (!body) {
         failure = body.error().message;
       } else if (*body != lastBody || !due->current()) {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "proxy/common/expected.h"
+#include "proxy/config/route_spec.h"
 
 namespace portico::proxy::policy {
 
@@ -68,8 +69,10 @@ inline constexpr std::size_t kMaxJwksKeys = 64;  // further keys are skipped
 // Errors only when the document is not a JSON object with a "keys" array (or is too big).
 Expected<KeySet> parseJwks(std::string_view json);
 
-// Fetches a URL's body: the real one is proxy/upstream/http_fetch's httpFetch.
-using JwksFetcher = std::function<Expected<std::string>(const std::string& url, std::chrono::milliseconds timeout)>;
+// Fetches a URL's body, over TLS with `tls` when given (else the system trust store): the
+// real one is proxy/upstream/http_fetch's httpFetch.
+using JwksFetcher = std::function<Expected<std::string>(const std::string& url, const UpstreamTlsSpec* tls,
+                                                        std::chrono::milliseconds timeout)>;
 
 struct JwksCacheOptions {
   std::chrono::milliseconds minRefreshInterval{10000};  // between unknown-kid refreshes of a URL
@@ -121,9 +124,13 @@ class JwksCache {
   // schedules a first fetch at once. A URL no Handle refers to any more is dropped by the
   // refresh thread on its next pass, so routing tables that are replaced release their URLs.
   // Any thread.
-  [[nodiscard]] Handle registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval);
+  // Registrations of one URL with different `tls` settings are separate entries (one key
+  // server must not vouch for keys fetched under another's trust).
+  [[nodiscard]] Handle registerUrl(const std::string& url, std::chrono::milliseconds refreshInterval,
+                                   const std::optional<UpstreamTlsSpec>& tls = std::nullopt);
 
-  // By URL: nullptr for an unknown URL or before the first good fetch.
+  // By URL (registered without tls settings): nullptr for an unknown URL or before the
+  // first good fetch.
   std::shared_ptr<const KeySet> current(const std::string& url) const;
   void onUnknownKid(const std::string& url);
 

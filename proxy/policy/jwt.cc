@@ -246,7 +246,8 @@ Expected<JwtVerifier> JwtVerifier::create(const JwtAuthSpec& spec, JwksCache* jw
     if (jwksCache == nullptr) return makeError("jwt: jwksUri needs a JWKS cache");
     if (!spec.jwksUri.starts_with("https://") && !spec.jwksUri.starts_with("http://"))
       return makeError("jwt: jwksUri must be an http:// or https:// URL");
-    return JwtVerifier(spec, jwksCache->registerUrl(spec.jwksUri, spec.jwksRefreshInterval), cacheCapacity);
+    return JwtVerifier(spec, jwksCache->registerUrl(spec.jwksUri, spec.jwksRefreshInterval, spec.jwksTls),
+                       cacheCapacity);
   }
   return makeError("jwt: neither jwks nor jwksUri is set");
 }

@@ -50,7 +50,16 @@ class ProxyServer::Impl {
       : options_(std::move(options)), tables_(tables), metrics_(metrics), upstreams_(upstreams),
         healthChecker_(tables, upstreams),
         gateway_(policy::GatewayOptions{options_.trustedProxies, options_.redisAddress, options_.redisTimeout},
-                 [](const std::string& url, std::chrono::milliseconds timeout) { return httpFetch(url, timeout); }),
+                 [&upstreams](const std::string& url, const UpstreamTlsSpec* tls,
+                              std::chrono::milliseconds timeout) -> Expected<std::string> {
+                   HttpFetchOptions fetch{.timeout = timeout};
+                   if (tls) {  // the same context (and verification) as a backend with these settings
+                     auto context = upstreams.tls(*tls);
+                     if (!context) return makeError("GET " + url + ": " + context.error().message);
+                     fetch.tls = std::move(context).value();
+                   }
+                   return httpFetch(url, fetch);
+                 }),
         policies_(gateway_) {}
 
   void start() {

@@ -1,5 +1,7 @@
 #include "proxy/upstream/http_fetch.h"
 
+#include "proxy/upstream/upstream_tls.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -134,19 +136,23 @@ asio::awaitable<void> run(Fetch& f) {
   }
 
   asio::ssl::context tls(asio::ssl::context::tls_client);
-  tls.set_default_verify_paths(ec);
-  if (!ec && !f.options->extraCaPem.empty())
-    tls.add_certificate_authority(asio::buffer(f.options->extraCaPem), ec);
-  if (ec) {
-    f.result = f.fail("loading CA certificates", ec);
-    co_return;
+  if (!f.options->tls) {
+    tls.set_default_verify_paths(ec);
+    if (!ec && !f.options->extraCaPem.empty())
+      tls.add_certificate_authority(asio::buffer(f.options->extraCaPem), ec);
+    if (ec) {
+      f.result = f.fail("loading CA certificates", ec);
+      co_return;
+    }
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
   }
-  tls.set_verify_mode(asio::ssl::verify_peer);
-  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcpStream), tls);
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcpStream), f.options->tls ? f.options->tls->context() : tls);
   SSL* ssl = stream.native_handle();
   bool configured = true;
-  if (isIpLiteral(f.parts.host)) {
+  if (f.options->tls) {
+    configured = f.options->tls->prepare(ssl, f.parts.host, f.parts.host + ":" + std::to_string(f.parts.port));
+  } else if (isIpLiteral(f.parts.host)) {
     configured = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), f.parts.host.c_str()) == 1;
   } else {
     configured = SSL_set_tlsext_host_name(ssl, f.parts.host.c_str()) == 1 && SSL_set1_host(ssl, f.parts.host.c_str()) == 1;

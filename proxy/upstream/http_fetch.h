@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -23,12 +24,17 @@
 
 namespace portico::proxy {
 
+class UpstreamTls;
+
 inline constexpr std::size_t kHttpFetchMaxBodyBytes = 1 << 20;
 
 struct HttpFetchOptions {
   std::chrono::milliseconds timeout{5000};
   std::size_t maxBodyBytes = kHttpFetchMaxBodyBytes;
   std::string extraCaPem;  // additional trusted CA certificates (PEM), e.g. a private issuer's CA
+  // https with these settings instead (a private CA only, names, a client certificate):
+  // the context of an UpstreamTlsSpec (upstream_tls.h); extraCaPem is then not used.
+  std::shared_ptr<UpstreamTls> tls;
   std::string userAgent = "portico";
 };
 
@@ -46,7 +52,7 @@ Expected<HttpUrl> parseHttpUrl(std::string_view url);
 // "GET https://idp.example/jwks: HTTP 404 Not Found".
 Expected<std::string> httpFetch(const std::string& url, const HttpFetchOptions& options);
 
-// The JwksFetcher shape: default options with `timeout`.
+// Default options with `timeout`.
 Expected<std::string> httpFetch(const std::string& url, std::chrono::milliseconds timeout);
 
 }  // namespace portico::proxy

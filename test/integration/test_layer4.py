@@ -244,10 +244,12 @@ def test_least_request_prefers_the_endpoint_with_fewer_open_connections(portico_
     t1, t2 = tcp_backends["t1"].port, tcp_backends["t2"].port
     portico_factory(dump(tcp_route("least", port, [t1, t2], loadBalancing={"policy": "LeastRequest"})),
                     extra_args=["--tcp-ports", str(port)], workers=1)
-    held = [echo_session(port) for _ in range(6)]
+    held = [echo_session(port) for _ in range(40)]
     names = [name for _, name in held]
-    # Power of two choices over two endpoints: the open connections stay balanced.
-    assert abs(names.count("t1") - names.count("t2")) <= 2, names
+    # Two draws, the one with fewer open connections wins: the split stays near even (a
+    # difference over 8 of 40 is far out for it, and for a broken count that always
+    # picks one endpoint certain).
+    assert abs(names.count("t1") - names.count("t2")) <= 8, names
     for s, _ in held:
         s.close()
 

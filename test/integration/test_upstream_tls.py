@@ -4,6 +4,7 @@ private CA made by the openssl CLI. Verification against the CA Secret, the name
 rotation without a restart, session resumption, health checks over TLS, and never a
 plaintext byte to a TLS backend."""
 import json
+import time
 
 import pytest
 
@@ -257,3 +258,60 @@ def test_ca_rotation_takes_effect_without_a_restart(pki, tls_backends, tmp_path)
         p.rewrite_config(config(pki, tls_backends))
         p.wait_for_version(version + 2)
         assert get(p, "/verified")[0] == 200
+
+
+def test_jwks_fetched_over_tls_with_a_private_ca(pki, tls_backends, tmp_path):
+    """auth.jwt.jwksTLS: the key server's certificate is checked against the CA Secret; the
+    same URI without it (the system trust store) gets no keys, so its tokens are refused."""
+    import http.server
+    import ssl
+    import threading
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from test_gateway import jwk
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    document = json.dumps({"keys": [jwk(key.public_key(), "k1", "ES256")]}).encode()
+    fetches = []
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["server"]["cert"], pki["server"]["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"https://127.0.0.1:{server.server_address[1]}/keys"
+    common = {"issuer": "https://issuer.test", "audiences": ["tls-tests"], "jwksURI": uri}
+    plain = tls_backends["plain"].url
+    config = dump(ca_secret("backend-ca", pki["ca"]["pem"]), apiroute("jwks", [
+        route("private-ca", plain, auth={"jwt": {**common, "jwksTLS": {"caSecretName": "backend-ca",
+                                                                         "sni": "ledger.test"}}}),
+        route("system", plain, auth={"jwt": common}),
+    ]))
+    now = int(time.time())
+    tok = pyjwt.encode({"iss": "https://issuer.test", "aud": "tls-tests", "sub": "u", "iat": now, "exp": now + 600},
+                       key, algorithm="ES256", headers={"kid": "k1"})
+    try:
+        with running_portico(config, str(tmp_path)) as p:
+            auth = {"Authorization": f"Bearer {tok}"}
+            wait_until(lambda: get(p, "/private-ca", auth)[0] == 200, 10, what="a token checked with keys over TLS")
+            assert get(p, "/private-ca")[0] == 401
+            assert get(p, "/system", auth)[0] == 401
+            assert "certificate verify failed" in p.stderr()
+            assert fetches, "the key server was never asked"
+    finally:
+        server.shutdown()
+        server.server_close()

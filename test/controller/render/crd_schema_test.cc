@@ -90,6 +90,7 @@ TEST_CASE("crd: every described rule object has exactly the CRD's properties") {
   same("auth.jwt", described(jwtAuthSchema()));
   same("auth.external", described(externalAuthSchema()));
   same("auth.external.tls", described(backendTlsSchema()));
+  same("auth.jwt.jwksTLS", described(backendTlsSchema()));
   same("match.headers.[]", described(headerMatchSchema()));
   same("match.query.[]", described(queryMatchSchema()));
   same("requestHeaders", described(headerEditsSchema()));

@@ -421,7 +421,7 @@ TEST_CASE("field_schema: the gateway policy descriptions") {
   CHECK(apiKeyAuthSchema().names() == std::vector<std::string>{"header", "query", "secretName"});
   CHECK(basicAuthSchema().names() == std::vector<std::string>{"secretName", "realm"});
   CHECK(jwtAuthSchema().names() ==
-        std::vector<std::string>{"issuer", "audiences", "jwksURI", "secretName", "forwardClaims", "leeway"});
+        std::vector<std::string>{"issuer", "audiences", "jwksURI", "secretName", "jwksTLS", "forwardClaims", "leeway"});
   CHECK(externalAuthSchema().names() ==
         std::vector<std::string>{"url", "timeout", "forwardHeaders", "upstreamHeaders", "failOpen", "tls"});
   CHECK(rateLimitSchema().view(proxy::RateLimitSpec{}).dump() ==

@@ -414,6 +414,21 @@ TEST_CASE("auth.jwt diagnostics") {
   renderBad(byRef, f, "InvalidSecret", {opaqueSecret("shop", "jwks", {{"jwks", R"({"keys":[{"kty":"oct"}]})"}})});
 }
 
+TEST_CASE("auth.jwt.jwksTLS: the backendTLS fields for an https key server") {
+  auto r = renderGood({{"auth", {{"jwt", {{"jwksURI", "https://idp.example:8443/keys"},
+                                          {"jwksTLS", {{"caSecretName", "idp-ca"}, {"subjectAltNames", {"idp.internal"}}}}}}}}},
+                      {opaqueSecret("shop", "idp-ca", {{"ca.crt", certA()}})});
+  REQUIRE(r.auth.jwt->jwksTls.has_value());
+  CHECK(r.auth.jwt->jwksTls->serverName == "idp.example");
+  CHECK(r.auth.jwt->jwksTls->subjectAltNames == std::vector<std::string>{"idp.internal"});
+  CHECK(r.auth.jwt->jwksTls->caPem == certA());
+  renderBad({{"auth", {{"jwt", {{"jwksURI", "http://idp.example/keys"}, {"jwksTLS", {{"sni", "idp"}}}}}}}},
+            "spec.rules[0].auth.jwt.jwksTLS", "InvalidField");
+  auto missing = renderRule({{"auth", {{"jwt", {{"jwksURI", "https://idp/keys"}, {"jwksTLS", {{"caSecretName", "x"}}}}}}}});
+  CHECK(missing.table.routes.empty());
+  CHECK_FALSE(diagnosticsAt(missing, "spec.rules[0].auth.jwt.jwksTLS.caSecretName").empty());
+}
+
 TEST_CASE("auth.external") {
   auto r = renderGood({{"auth",
                         {{"external",

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -10,6 +11,7 @@
 
 using namespace portico;
 using namespace portico::proxy::policy;
+using portico::proxy::UpstreamTlsSpec;
 using namespace jwt_test;
 using namespace std::chrono_literals;
 
@@ -57,7 +59,7 @@ struct FakeIssuer {
     released.notify_all();
   }
   JwksFetcher fetcher() {
-    return [this](const std::string& url, std::chrono::milliseconds) -> Expected<std::string> {
+    return [this](const std::string& url, const UpstreamTlsSpec*, std::chrono::milliseconds) -> Expected<std::string> {
       ++calls;
       std::unique_lock lock(mutex);
       released.wait(lock, [this] { return !held; });
@@ -248,6 +250,29 @@ TEST_SUITE("jwks_cache") {
     CHECK(issuer.calls == 1);
   }
 
+  TEST_CASE("one URL with other TLS settings is another entry, fetched with its own settings") {
+    std::mutex mutex;
+    std::vector<std::string> seen;  // the CA each fetch was made with
+    const std::string body = jwks({octJwk(randomBytes(32), "a")});
+    JwksCache cache(
+        [&](const std::string&, const UpstreamTlsSpec* tls, std::chrono::milliseconds) -> Expected<std::string> {
+          std::lock_guard lock(mutex);
+          seen.push_back(tls ? tls->caPem : "system");
+          return body;
+        },
+        {.minRefreshInterval = 100ms, .fetchTimeout = 1000ms, .retryInterval = 100ms});
+    const UpstreamTlsSpec ca1{.serverName = "issuer.example", .caPem = "CA1"};
+    auto plain = cache.registerUrl(kUrl, 3600s);
+    auto withCa = cache.registerUrl(kUrl, 3600s, ca1);
+    auto sameCa = cache.registerUrl(kUrl, 3600s, ca1);
+    auto otherCa = cache.registerUrl(kUrl, 3600s, UpstreamTlsSpec{.serverName = "issuer.example", .caPem = "CA2"});
+    CHECK(cache.registeredUrls() == 3);
+    REQUIRE(eventually([&] { return withCa.current() && otherCa.current() && plain.current(); }));
+    std::lock_guard lock(mutex);
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == std::vector<std::string>{"CA1", "CA2", "system"});
+  }
+
   TEST_CASE("unknown kid refreshes at most once per minRefreshInterval") {
     FakeIssuer issuer;
     const std::string secret = randomBytes(32);
@@ -419,7 +444,7 @@ TEST_SUITE("jwks_cache") {
     bool release = false;
     std::atomic<int> fetches{0};
     JwksCache cache(
-        [&](const std::string& url, std::chrono::milliseconds) -> Expected<std::string> {
+        [&](const std::string& url, const UpstreamTlsSpec*, std::chrono::milliseconds) -> Expected<std::string> {
           ++fetches;
           if (url == "https://slow.example/jwks") {
             std::unique_lock lock(m);
@@ -451,7 +476,7 @@ TEST_SUITE("jwks_cache") {
   TEST_CASE("a throwing fetcher is treated as a failed fetch") {
     std::atomic<int> calls{0};
     JwksCache cache(
-        [&](const std::string&, std::chrono::milliseconds) -> Expected<std::string> {
+        [&](const std::string&, const UpstreamTlsSpec*, std::chrono::milliseconds) -> Expected<std::string> {
           ++calls;
           throw std::runtime_error("boom");
         },

@@ -88,7 +88,7 @@ struct FakeIssuer {
   std::string body;
   std::atomic<int> calls{0};
   JwksFetcher fetcher() {
-    return [this](const std::string&, std::chrono::milliseconds) -> Expected<std::string> {
+    return [this](const std::string&, const UpstreamTlsSpec*, std::chrono::milliseconds) -> Expected<std::string> {
       ++calls;
       std::lock_guard lock(mutex);
       return body;
@@ -462,7 +462,7 @@ TEST_SUITE("jwt") {
     s.jwksUri = "https://x/jwks";
     CHECK(err(s) == "jwt: jwksUri needs a JWKS cache");
     s.jwksUri = "ftp://x/jwks";
-    JwksCache cache([](const std::string&, std::chrono::milliseconds) -> Expected<std::string> {
+    JwksCache cache([](const std::string&, const UpstreamTlsSpec*, std::chrono::milliseconds) -> Expected<std::string> {
       return makeError("offline");
     });
     CHECK(err(s, &cache) == "jwt: jwksUri must be an http:// or https:// URL");

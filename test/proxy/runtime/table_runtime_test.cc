@@ -62,7 +62,7 @@ struct Fixture {
 
   Metrics metrics;
   UpstreamRegistry upstreams;
-  policy::GatewayRuntime gateway{policy::GatewayOptions{}, [](const std::string&, std::chrono::milliseconds) {
+  policy::GatewayRuntime gateway{policy::GatewayOptions{}, [](const std::string&, const UpstreamTlsSpec*, std::chrono::milliseconds) {
                                    return Expected<std::string>(makeError("no fetches here"));
                                  }};
   policy::PolicyCompiler compiler{gateway};
