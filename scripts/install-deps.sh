@@ -11,7 +11,8 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config ccache
   doctest-dev libssl-dev libre2-dev libhiredis-dev libcrypt-dev)
 # Test tooling: real clients and servers used by integration tests and benchmarks.
 TEST_PKGS=(curl wrk openssl python3 python3-venv python3-pip procps iproute2 util-linux
-  nginx-light haproxy redis-server golang-go git)
+  nginx-light libnginx-mod-stream haproxy redis-server golang-go git)
+# (libnginx-mod-stream: nginx as a TCP proxy, the layer-4 peer of bench/l4.sh.)
 
 want=("${BUILD_PKGS[@]}")
 [[ ${1:-} == "--build-only" ]] || want+=("${TEST_PKGS[@]}")

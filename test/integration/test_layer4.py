@@ -169,10 +169,26 @@ def test_swap_keeps_connections_of_routes_that_stay_and_closes_removed(portico_f
     assert name == "t1"
     doomed, _ = echo_session(other)
     assert echo_roundtrip(kept, b"before") == b"before"
+    # A long download is under way during the swap.
+    size = 64 << 20
+    bulk = connect(port, timeout=30)
+    bulk.sendall(f"SOURCE {size}\n".encode())
+    got, digest = 0, hashlib.sha256()
+    while got < (1 << 20):
+        chunk = bulk.recv(65536)
+        assert chunk
+        got += len(chunk)
+        digest.update(chunk)
     # The kept route changes its backends (t2 only) and the other route goes.
     v = p.version()
     p.rewrite_config(dump(tcp_route("kept", port, [t2])))
     p.wait_for_version(v + 1)
+    time.sleep(1.2)  # two of the worker's sweeps
+    while chunk := bulk.recv(1 << 20):
+        got += len(chunk)
+        digest.update(chunk)
+    bulk.close()
+    assert got == size and digest.hexdigest() == hashlib.sha256(PATTERN * (size // len(PATTERN))).hexdigest()
     for i in range(20):  # across several of the worker's sweeps
         assert echo_roundtrip(kept, b"after %d" % i) == b"after %d" % i
         time.sleep(0.05)

@@ -315,3 +315,19 @@ def test_jwks_fetched_over_tls_with_a_private_ca(pki, tls_backends, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_failed_handshakes_eject_the_endpoint_as_outliers(pki, tls_backends, tmp_path):
+    """A handshake failure is a gateway failure for outlier detection: two in a row eject
+    the endpoint whose name check fails, and the route then answers from the other."""
+    https, mtls = tls_backends["tls"].url, tls_backends["mtls"].url
+    config = dump(ca_secret("backend-ca", pki["ca"]["pem"]), apiroute("outliers", [
+        {"name": "ejecting", "match": {"path": {"type": "Prefix", "value": "/ejecting"}},
+         "backends": [{"url": mtls, "backendTLS": {"caSecretName": "backend-ca", "sni": "wrong.test"}},
+                      {"url": https, "backendTLS": {"caSecretName": "backend-ca", "sni": "ledger.test"}}],
+         "outlierDetection": {"consecutiveGatewayFailures": 2, "baseEjectionTime": "60s"}}]))
+    with running_portico(config, str(tmp_path), workers=1) as p:
+        statuses = [get(p, "/ejecting")[0] for _ in range(4)]
+        assert statuses == [502, 200, 502, 200], statuses
+        assert p.metric("portico_upstream_ejections_total") == 1
+        assert [get(p, "/ejecting")[0] for _ in range(6)] == [200] * 6
