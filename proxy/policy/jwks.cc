@@ -351,19 +351,14 @@ void JwksCache::stop() {
 }
 
 namespace {
-// A registration's key besides its URL: a digest of every TLS setting.
+// A registration's key besides its URL: a digest of every TLS setting (raw bytes; a map
+// key, never shown).
 std::string tlsSettingsKey(const UpstreamTlsSpec& tls) {
   std::string names;
   for (const std::string& san : tls.subjectAltNames) names += san + "\n";
   const Sha256Digest digest = sha256({tls.serverName, "\n", names, "\n", tls.caPem, "\n", tls.clientCertificatePem,
                                       "\n", tls.clientKeyPem, tls.insecureSkipVerify ? "\ninsecure" : "\nverify"});
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
+  return std::string(digest.begin(), digest.end());
 }
 }  // namespace
 

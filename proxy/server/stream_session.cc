@@ -33,7 +33,8 @@ struct StreamConnection {
     if (endpoint) endpoint->inFlight.fetch_sub(1, std::memory_order_relaxed);
     if (backend) backend->connections.fetch_sub(1, std::memory_order_relaxed);
     if (routeState) routeState->activeRequests.fetch_sub(1, std::memory_order_relaxed);
-    worker.metrics().recordStreamBytes(fromClient, toClient);
+    // Only carried connections moved bytes (not one handed to TLS termination).
+    if (fromClient || toClient) worker.metrics().recordStreamBytes(fromClient, toClient);
   }
   StreamConnection(const StreamConnection&) = delete;
   StreamConnection& operator=(const StreamConnection&) = delete;
@@ -198,8 +199,10 @@ net::awaitable<void> serveStream(StreamPtr conn, uint16_t port, bool terminateOt
   conn->touch();
   worker.registerStream(conn.get());
   conn->registered = true;
+  // Two frames of their own: this one (its pick and connect state) ends here, so a long
+  // connection holds only the pumps.
   net::co_spawn(worker.ioc(), pump(conn, /*fromClient=*/false), logSessionEnd);
-  co_await pump(std::move(conn), /*fromClient=*/true);
+  net::co_spawn(worker.ioc(), pump(std::move(conn), /*fromClient=*/true), logSessionEnd);
 }
 
 }  // namespace

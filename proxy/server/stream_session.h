@@ -9,9 +9,9 @@
 // failed connect is tried on up to two more endpoints. Then two pumps copy bytes, one per
 // direction, with a half-close passed on as a half-close.
 //
-// What an open connection holds: its two sockets, their deadlines and this object; a
-// 64 KiB buffer is borrowed from the worker only while bytes are moving, so an idle
-// connection holds none. The idle timeout is one deadline per socket, moved lazily
+// What an open connection holds: its two sockets, their deadlines, this object and the
+// two pumps' coroutine frames; a 64 KiB buffer is borrowed from the worker only while
+// bytes are moving, so an idle connection holds none. The idle timeout is one deadline per socket, moved lazily
 // (TimedSocket). Table swaps do not touch a connection whose route (by name) is still in
 // the table; a connection whose route left is closed by the worker's sweep.
 #pragma once

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import HERE, apiroute, dump, free_port, tls_secret, wait_until
+from helpers import HERE, apiroute, dump, free_port, peer_closed, raw_connect, tls_secret, wait_until
 from pki import issue, make_ca
 
 TCP_BACKEND = os.path.join(HERE, "tcp_backend.py")
@@ -56,12 +56,6 @@ def tcp_route(name, port, backends, hosts=None, **tcp):
             "metadata": {"name": name, "namespace": "default"}, "spec": spec}
 
 
-def connect(port, timeout=5):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
 def read_line(sock):
     data = b""
     while not data.endswith(b"\n"):
@@ -74,7 +68,7 @@ def read_line(sock):
 
 def echo_session(port):
     """A connection in ECHO mode: (socket, backend name)."""
-    s = connect(port)
+    s = raw_connect(port)
     s.sendall(b"ECHO\n")
     return s, read_line(s)
 
@@ -87,16 +81,6 @@ def echo_roundtrip(sock, payload):
         assert chunk, f"closed after {len(got)} of {len(payload)} echoed bytes"
         got += chunk
     return got
-
-
-def closed_by_peer(sock, wait):
-    sock.settimeout(wait)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 # --- plain TCP routes --------------------------------------------------------------------------
@@ -130,7 +114,7 @@ def test_100mb_each_way_with_flat_memory(portico_factory, tcp_backends):
     total = 100 << 20
     before = p.rss_kib()
     # Upload: the backend hashes what it got once the client's half-close reached it.
-    s = connect(port, timeout=30)
+    s = raw_connect(port, timeout=30)
     s.sendall(b"SINK\n")
     digest = hashlib.sha256()
     sent = 0
@@ -142,7 +126,7 @@ def test_100mb_each_way_with_flat_memory(portico_factory, tcp_backends):
     assert read_line(s) == f"{total} {digest.hexdigest()}"
     s.close()
     # Download.
-    s = connect(port, timeout=30)
+    s = raw_connect(port, timeout=30)
     s.sendall(f"SOURCE {total}\n".encode())
     got, digest = 0, hashlib.sha256()
     while True:
@@ -171,7 +155,7 @@ def test_swap_keeps_connections_of_routes_that_stay_and_closes_removed(portico_f
     assert echo_roundtrip(kept, b"before") == b"before"
     # A long download is under way during the swap.
     size = 64 << 20
-    bulk = connect(port, timeout=30)
+    bulk = raw_connect(port, timeout=30)
     bulk.sendall(f"SOURCE {size}\n".encode())
     got, digest = 0, hashlib.sha256()
     while got < (1 << 20):
@@ -192,7 +176,7 @@ def test_swap_keeps_connections_of_routes_that_stay_and_closes_removed(portico_f
     for i in range(20):  # across several of the worker's sweeps
         assert echo_roundtrip(kept, b"after %d" % i) == b"after %d" % i
         time.sleep(0.05)
-    assert closed_by_peer(doomed, 3), "a connection of a removed route stayed open"
+    assert peer_closed(doomed, 3), "a connection of a removed route stayed open"
     assert p.metric('portico_stream_connections_total{outcome="route_removed"}') == 1
     # New connections go to the new backend.
     fresh, name = echo_session(port)
@@ -237,8 +221,8 @@ def test_round_robin_retry_on_refused_endpoint_and_health_checks(portico_factory
 def test_no_endpoint_at_all_closes_the_client(portico_factory):
     port, dead = free_port(), free_port()
     p = portico_factory(dump(tcp_route("dead", port, [dead])), extra_args=["--tcp-ports", str(port)])
-    s = connect(port)
-    assert closed_by_peer(s, 5)
+    s = raw_connect(port)
+    assert peer_closed(s, 5)
     assert p.metric('portico_stream_connections_total{outcome="connect_failure"}') == 1
 
 
@@ -277,14 +261,14 @@ def test_idle_timeout_and_connection_limit(portico_factory, tcp_backends):
                         extra_args=["--tcp-ports", str(port)])
     a, _ = echo_session(port)
     b, _ = echo_session(port)
-    third = connect(port)
-    assert closed_by_peer(third, 3), "a third connection passed maxConnections 2"
+    third = raw_connect(port)
+    assert peer_closed(third, 3), "a third connection passed maxConnections 2"
     assert p.metric('portico_stream_connections_total{outcome="over_limit"}') == 1
     # Traffic keeps `a` open past the idle timeout; `b`, silent, is closed.
     for i in range(8):
         assert echo_roundtrip(a, b"tick") == b"tick"
         time.sleep(0.25)
-    assert closed_by_peer(b, 0.1)
+    assert peer_closed(b, 0.1)
     assert echo_roundtrip(a, b"still") == b"still"
     a.close()
     # Both places are free again.
@@ -389,7 +373,7 @@ def test_passthrough_client_hello_split_across_segments(portico_factory, passthr
     with pytest.raises(ssl.SSLWantReadError):
         obj.do_handshake()
     hello = outgoing.read()
-    s = connect(p.https_port)
+    s = raw_connect(p.https_port)
     for piece in (hello[:3], hello[3:100], hello[100:]):
         s.sendall(piece)
         time.sleep(0.2)
@@ -413,10 +397,10 @@ def test_passthrough_client_hello_split_across_segments(portico_factory, passthr
 
 def test_passthrough_garbage_and_silence_do_not_stall_the_listener(portico_factory, passthrough, backends):
     p = portico_factory(passthrough_config(passthrough, backends["a"].port), extra_args=["--header-timeout", "1s"])
-    silent = connect(p.https_port)  # says nothing: closed at the header timeout
-    garbage = connect(p.https_port)
+    silent = raw_connect(p.https_port)  # says nothing: closed at the header timeout
+    garbage = raw_connect(p.https_port)
     garbage.sendall(b"GET / HTTP/1.1\r\nHost: alpha.test\r\n\r\n")  # plain HTTP on the TLS port
-    assert closed_by_peer(garbage, 5)
+    assert peer_closed(garbage, 5)
     # Meanwhile other clients are served.
     assert tls_echo(p.https_port, passthrough["ca"], "alpha.test") == ("alpha.test", "alpha")
-    assert closed_by_peer(silent, 5)
+    assert peer_closed(silent, 5)
